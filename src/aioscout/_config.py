@@ -1,0 +1,144 @@
+"""Frozen, keyword-only configuration: the CLI builds these, the library takes them.
+
+Config flows one way: CLI -> ScanConfig -> engine -> probe. Make variants with
+:func:`dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "DnsOptions",
+    "FetchOptions",
+    "HttpOptions",
+    "Limits",
+    "ScanConfig",
+    "Timeouts",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Per-phase time budgets in seconds.
+
+    ``total`` bounds one attempt on one target end to end (all redirects
+    included); ``connect`` the TCP connect plus TLS handshake; ``read`` the wait
+    for the first byte of a response and any later gap between bytes.
+    """
+
+    connect: float = 5.0
+    read: float = 5.0
+    total: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "total"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"timeout {name} must be positive")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Size caps that keep a hostile peer from growing memory or time."""
+
+    max_body: int = 256 * 1024  # bytes of body read (after decompression)
+    max_redirects: int = 10
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 256
+    max_line: int = 8192  # longest input line accepted
+    max_cidr_hosts: int = 65536  # largest CIDR expanded without raising the cap
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpOptions:
+    """Everything about how one HTTP probe is made and what it reports."""
+
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    params: tuple[tuple[str, str], ...] = ()
+    cookies: tuple[tuple[str, str], ...] = ()
+    data: bytes | None = None
+    json: str | None = None
+    form: tuple[tuple[str, str], ...] = ()
+    files: tuple[tuple[str, str], ...] = ()  # (field, path) for multipart
+    user_agent: str | None = None  # None: the default agent
+    random_agent: bool = False
+    follow_redirects: bool = True
+    verify: bool = False
+    ca_file: str | None = None
+    sni: str | None = None
+    proxy: str | None = None
+    proxy_auth: str | None = None  # "user:password"
+    resolvers: tuple[str, ...] = ()  # "ip[:port]"; empty: the system's
+    ports: tuple[str, ...] = ()  # "80", "https:8443", "8000-8100"
+    paths: tuple[str, ...] = ()
+    all_ips: bool = False
+    include_headers: bool = False
+    favicon: bool = False
+    tech: bool = False
+    http2: bool = False
+    websocket: bool = False
+    body_preview: int = 0  # characters of body preview; 0: none
+    store_responses: str | None = None
+    fast_path: bool = True  # allow the narrow HTTP/1.1 fast path where it applies
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DnsOptions:
+    """How names are resolved and filtered."""
+
+    types: tuple[str, ...] = ("A",)
+    resolvers: tuple[str, ...] = ()  # "ip[:port]"; empty: the system's
+    trusted_resolvers: tuple[str, ...] = ()
+    only_found: bool = True
+    keep_wildcards: bool = False
+    wildcard_checks: int = 3
+    query_timeout: float = 1.0
+    query_retries: int = 5
+    per_resolver_rate: float = 0.0  # queries per second per resolver; 0: unlimited
+    sockets: int = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchOptions:
+    """Where downloads go."""
+
+    directory: str = "."
+    resume_partial: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanConfig:
+    """What the engine needs to run any probe.
+
+    Example::
+
+        cfg = ScanConfig(concurrency=500, rate=1000.0, timeouts=Timeouts(total=5))
+    """
+
+    concurrency: int = 256
+    per_host: int = 8
+    rate: float = 0.0  # attempts per second across the run; 0: unlimited
+    retries: int = 1
+    backoff: float = 0.25  # first retry delay in seconds; doubles per attempt
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    limits: Limits = field(default_factory=Limits)
+    dedup: bool = True
+    dedup_window: int = 1_000_000
+    queue_size: int = 0  # 0: derived from concurrency
+    workers: int = 1
+    loop: str = "auto"  # "auto", "uvloop" or "asyncio"
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.per_host < 1:
+            raise ValueError("per_host must be at least 1")
+        if self.rate < 0:
+            raise ValueError("rate must not be negative")
+        if self.retries < 0:
+            raise ValueError("retries must not be negative")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.loop not in ("auto", "uvloop", "asyncio"):
+            raise ValueError("loop must be auto, uvloop or asyncio")
