@@ -1,0 +1,345 @@
+"""The pipeline: lines -> targets -> bounded queue -> workers -> writer -> sinks.
+
+One producer reads lines lazily, expands each into targets, numbers them (the
+numbers are what checkpoints record), drops duplicates and feeds a bounded
+queue. ``concurrency`` workers take targets, wait for the host's slot and the
+rate limiter, run the probe under a hard deadline and retry retryable errors
+with exponential backoff. One writer batches finished records, applies the
+keep-filter, hands batches to every sink and then commits them to the
+checkpoint. Every item yields exactly one record: a result, or an error record
+(invalid input, duplicate, timeout, internal error) made by the probe's
+``failed``.
+
+Stopping is two-stage (see :class:`Stopper`): the first request stops
+reading, discards queued items that have not started (a resumed run does
+them) and lets in-flight ones finish; the second cancels in-flight work at
+once. In both cases the writer drains and flushes what finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar, runtime_checkable
+
+from .._config import ScanConfig
+from .._exceptions import InvalidTarget
+from .._models import ErrorInfo, ErrorKind, Record
+from ._protocols import Clock, Probe, Sink
+from .checkpoint import Checkpoint
+from .dedup import Deduper
+from .limits import HostLimiter, MonotonicClock, TokenBucket
+from .stats import Stats
+
+__all__ = ["DEFAULT_RETRY_ON", "Positioned", "Stopper", "run_scan"]
+
+T = TypeVar("T")
+
+DEFAULT_RETRY_ON: frozenset[ErrorKind] = frozenset({ErrorKind.RESET})
+_DEADLINE_MARGIN = 1.0  # seconds the engine allows past timeouts.total before it steps in
+_BATCH = 512
+_FLUSH_EVERY = 1.0  # seconds between fsyncs of sinks and checkpoint
+
+
+@runtime_checkable
+class Positioned(Protocol):
+    """A sink that knows how many bytes of complete records it has written."""
+
+    def position(self) -> int: ...
+
+
+class Stopper:
+    """Two-stage stop request shared by the signal handlers and the engine.
+
+    ``request()`` once: stop gracefully; twice: abort. ``stop()`` and
+    ``abort()`` name the stages directly.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.aborting = False
+        self._on_stop: Callable[[], object] | None = None
+        self._on_abort: Callable[[], object] | None = None
+
+    def request(self) -> None:
+        if self.stopping:
+            self.abort()
+        else:
+            self.stop()
+
+    def stop(self) -> None:
+        self.stopping = True
+        if self._on_stop is not None:
+            self._on_stop()
+
+    def abort(self) -> None:
+        self.stop()
+        self.aborting = True
+        if self._on_abort is not None:
+            self._on_abort()
+
+
+@dataclass(slots=True)
+class _Item(Generic[T]):
+    seq: int
+    line: str
+    target: T
+
+
+_Result = tuple[int, Record]
+
+
+async def _aiter(lines: AsyncIterable[str] | Iterable[str]) -> AsyncIterable[str]:
+    if isinstance(lines, AsyncIterable):
+        async for line in lines:
+            yield line
+    else:
+        for n, line in enumerate(lines):
+            yield line
+            if n % 1024 == 1023:
+                await asyncio.sleep(0)
+
+
+async def run_scan(
+    probe: Probe[T],
+    lines: AsyncIterable[str] | Iterable[str],
+    sinks: Sequence[Sink],
+    config: ScanConfig,
+    *,
+    keep: Callable[[Record], bool] | None = None,
+    checkpoint: Checkpoint | None = None,
+    stopper: Stopper | None = None,
+    stats: Stats | None = None,
+    clock: Clock | None = None,
+    retry_on: Collection[ErrorKind] = DEFAULT_RETRY_ON,
+) -> Stats:
+    """Probe every target of ``lines`` and write one record per item to ``sinks``.
+
+    Returns the run's statistics. Raises :class:`aioscout.SinkError` when a
+    sink gives up (the checkpoint then holds exactly what was written).
+
+    Example::
+
+        probe = HttpProbe(HttpOptions(), Timeouts(), Limits(), concurrency=100, per_host=4)
+        stats = await run_scan(probe, ["127.0.0.1:8080"], [JsonlSink("out.jsonl")], ScanConfig())
+    """
+    run = _Run(
+        probe,
+        sinks,
+        config,
+        keep,
+        checkpoint,
+        stopper or Stopper(),
+        stats or Stats(),
+        clock or MonotonicClock(),
+        frozenset(retry_on),
+    )
+    await probe.start()
+    try:
+        await run.run(_aiter(lines))
+    finally:
+        run.stats.finished = time.monotonic()
+        await probe.aclose()
+    return run.stats
+
+
+class _Run(Generic[T]):
+    """State of one run; split out of :func:`run_scan` to keep each stage short."""
+
+    def __init__(
+        self,
+        probe: Probe[T],
+        sinks: Sequence[Sink],
+        config: ScanConfig,
+        keep: Callable[[Record], bool] | None,
+        checkpoint: Checkpoint | None,
+        stopper: Stopper,
+        stats: Stats,
+        clock: Clock,
+        retry_on: frozenset[ErrorKind],
+    ) -> None:
+        self.probe = probe
+        self.sinks = sinks
+        self.config = config
+        self.keep = keep
+        self.checkpoint = checkpoint
+        self.stopper = stopper
+        self.stats = stats
+        self.clock = clock
+        self.retry_on = retry_on
+        self.hosts = HostLimiter(config.per_host)
+        self.bucket = (
+            TokenBucket(config.rate, burst=max(1, int(config.rate // 10)), clock=clock)
+            if config.rate > 0
+            else None
+        )
+        self.dedup = Deduper(config.dedup_window) if config.dedup else None
+        self.deadline = config.timeouts.total + _DEADLINE_MARGIN
+        qsize = config.queue_size or max(64, config.concurrency * 2)
+        self.work: asyncio.Queue[_Item[T] | None] = asyncio.Queue(qsize)
+        self.results: asyncio.Queue[_Result | None] = asyncio.Queue(qsize)
+        self.positioned = next((s for s in sinks if isinstance(s, Positioned)), None)
+
+    async def run(self, lines: AsyncIterable[str]) -> None:
+        async with asyncio.TaskGroup() as outer:
+            outer.create_task(self._write())
+            pipeline = outer.create_task(self._pipeline(lines))
+            self.stopper._on_abort = pipeline.cancel
+            if self.stopper.aborting:
+                pipeline.cancel()
+            try:
+                await pipeline
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # we are being cancelled ourselves
+                self.stats.interrupted = True  # the abort stage cancelled the pipeline
+            finally:
+                self.stopper._on_abort = None
+                await self.results.put(None)
+        if self.stopper.stopping:
+            self.stats.interrupted = True
+
+    async def _pipeline(self, lines: AsyncIterable[str]) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(self.config.concurrency):
+                tg.create_task(self._work())
+            producer = tg.create_task(self._produce(lines))
+            # A graceful stop cancels the producer even when it waits on a quiet stdin.
+            self.stopper._on_stop = producer.cancel
+            if self.stopper.stopping:
+                producer.cancel()
+            try:
+                await asyncio.wait([producer])
+            finally:
+                self.stopper._on_stop = None
+            for _ in range(self.config.concurrency):
+                await self.work.put(None)
+
+    async def _produce(self, lines: AsyncIterable[str]) -> None:
+        seq = 0
+        probe, ckpt, dedup, stats = self.probe, self.checkpoint, self.dedup, self.stats
+        async for line in lines:
+            if self.stopper.stopping:
+                return
+            stats.read += 1
+            try:
+                targets = iter(probe.expand(line))
+                for target in targets:
+                    s, seq = seq, seq + 1
+                    if seq & 1023 == 0:
+                        await asyncio.sleep(0)  # let signals and the writer in on long skips
+                    repeat = dedup is not None and dedup.seen(probe.identity(target))
+                    if ckpt is not None and ckpt.is_done(s):
+                        stats.skipped += 1
+                    elif repeat:
+                        detail = "same target as an earlier input"
+                        err = ErrorInfo(ErrorKind.DUPLICATE, detail)
+                        await self.results.put((s, probe.failed(line, target, err)))
+                    else:
+                        await self.work.put(_Item(s, line, target))
+            except InvalidTarget as exc:
+                s, seq = seq, seq + 1
+                if ckpt is not None and ckpt.is_done(s):
+                    stats.skipped += 1
+                else:
+                    err = ErrorInfo(ErrorKind.INVALID_INPUT, str(exc))
+                    await self.results.put((s, probe.failed(line, None, err)))
+
+    async def _work(self) -> None:
+        while (item := await self.work.get()) is not None:
+            if self.stopper.stopping:
+                continue  # not started: a resumed run will do it
+            record = await self._attempts(item)
+            await self.results.put((item.seq, record))
+
+    async def _attempts(self, item: _Item[T]) -> Record:
+        probe, stats = self.probe, self.stats
+        host = probe.host_of(item.target)
+        await self.hosts.acquire(host)
+        stats.in_flight += 1
+        try:
+            attempt = 0
+            while True:
+                if self.bucket is not None:
+                    await self.bucket.acquire()
+                record = await self._attempt(item)
+                err = record.error
+                if (
+                    err is None
+                    or err.kind not in self.retry_on
+                    or attempt >= self.config.retries
+                    or self.stopper.stopping
+                ):
+                    return record
+                attempt += 1
+                stats.retries += 1
+                delay = self.config.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+                await self.clock.sleep(delay)
+        finally:
+            stats.in_flight -= 1
+            self.hosts.release(host)
+
+    async def _attempt(self, item: _Item[T]) -> Record:
+        try:
+            async with asyncio.timeout(self.deadline):
+                return await self.probe.probe(item.line, item.target)
+        except TimeoutError:
+            err = ErrorInfo(ErrorKind.TIMEOUT, f"no result within {self.deadline:g}s")
+        except Exception as exc:  # a probe bug must not take the run down
+            err = ErrorInfo(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}"[:500])
+        return self.probe.failed(item.line, item.target, err)
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_sync = loop.time()
+        finished = False
+        while not finished:
+            first = await self.results.get()
+            batch: list[_Result] = []
+            if first is None:
+                finished = True
+            else:
+                batch.append(first)
+                while len(batch) < _BATCH and not self.results.empty():
+                    nxt = self.results.get_nowait()
+                    if nxt is None:
+                        finished = True
+                        break
+                    batch.append(nxt)
+            if batch:
+                await self._commit(batch)
+            if finished or loop.time() - last_sync >= _FLUSH_EVERY:
+                await self._sync()
+                last_sync = loop.time()
+
+    async def _commit(self, batch: list[_Result]) -> None:
+        stats, keep = self.stats, self.keep
+        out: list[Record] = []
+        for _, record in batch:
+            stats.done += 1
+            err = record.error
+            if err is None:
+                stats.ok += 1
+            else:
+                stats.errors[str(err.kind)] += 1
+            if keep is None or keep(record):
+                out.append(record)
+            else:
+                stats.filtered += 1
+        if out:
+            for sink in self.sinks:
+                await sink.write(out)
+            stats.written += len(out)
+        if self.checkpoint is not None:
+            pos = self.positioned.position() if self.positioned is not None else None
+            self.checkpoint.commit([seq for seq, _ in batch], pos)
+
+    async def _sync(self) -> None:
+        for sink in self.sinks:
+            await sink.flush()
+        if self.checkpoint is not None:
+            await asyncio.to_thread(self.checkpoint.sync)
