@@ -1,0 +1,42 @@
+# Every target sets up what it needs: a fresh machine only needs python3 and make.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: setup services lint typecheck unit test demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e . --group test --group lint
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+services:
+	bash scripts/services.sh
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: setup
+	$(BIN)/mypy src tests
+
+# The suite runs with a private resolv.conf naming only 127.0.0.1, so no query leaves the machine.
+test: setup services lint typecheck
+	bash scripts/isolated.sh $(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=term --cov-fail-under=70 $(PYTEST_ARGS)
+
+unit: setup
+	bash scripts/isolated.sh $(BIN)/pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+demo: setup
+	bash scripts/isolated.sh $(BIN)/aioscout demo
+
+bench: setup
+	bash scripts/isolated.sh $(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage demo-results.jsonl

@@ -1,0 +1,342 @@
+"""What every scanning command shares: options, the ScanConfig they build, and the run.
+
+Options are grouped as decorators so each command states which groups it takes.
+Nothing below cli/ reads flags or the environment: this module turns them into
+:class:`ScanConfig` and friends, opens the sinks and the checkpoint, installs
+the two-stage Ctrl-C handler and runs the engine on the chosen event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from .._config import Limits, ScanConfig, Timeouts
+from .._exceptions import AioscoutError, ConfigError
+from .._models import Record
+from ..engine import Checkpoint, Probe, Sink, Stats, Stopper, run_scan
+
+__all__ = [
+    "OutputSpec",
+    "common_options",
+    "fail",
+    "parse_timeouts",
+    "run_command",
+    "run_loop",
+    "scan_config_from",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
+
+
+def fail(message: str) -> None:
+    """Exit with status 2 and a one-line reason (for unusable arguments or input)."""
+    raise click.UsageError(message)
+
+
+def parse_timeouts(spec: str) -> Timeouts:
+    """``10`` (total) or ``connect=3,read=5,total=10`` in seconds."""
+    try:
+        if "=" not in spec:
+            total = float(spec)
+            return Timeouts(connect=min(5.0, total), read=min(5.0, total), total=total)
+        parts = dict(p.split("=", 1) for p in spec.split(",") if p)
+        unknown = set(parts) - {"connect", "read", "total"}
+        if unknown:
+            raise ValueError(f"unknown phase {sorted(unknown)[0]!r}")
+        values = {k: float(v) for k, v in parts.items()}
+        total = values.get("total", max(10.0, *values.values()))
+        return Timeouts(
+            connect=values.get("connect", min(5.0, total)),
+            read=values.get("read", min(5.0, total)),
+            total=total,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{spec!r}: {exc} (use seconds, or connect=3,read=5,total=10)"
+        ) from None
+
+
+def _opts(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(f: F) -> F:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+
+    return apply
+
+
+def common_options(default_concurrency: int = 256) -> Callable[[F], F]:
+    """Input, output, engine and display options shared by the scanning commands."""
+    return _opts(
+        click.argument("targets", nargs=-1),
+        click.option(
+            "-l",
+            "--list",
+            "list_file",
+            metavar="FILE",
+            help="Read targets from FILE, one per line ('-' for stdin).",
+        ),
+        click.option(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help="Write records to FILE (JSON Lines; sqlite:///x.db and "
+            "redis://host:port/db?key=k also work). Default: stdout.",
+        ),
+        click.option("--csv", "as_csv", is_flag=True, help="Write CSV instead of JSON Lines."),
+        click.option(
+            "--resume",
+            is_flag=True,
+            help="Continue an interrupted run from OUTPUT.ckpt (starts if none).",
+        ),
+        click.option(
+            "-c",
+            "--concurrency",
+            type=click.IntRange(1, 100_000),
+            default=default_concurrency,
+            show_default=True,
+            help="Targets in flight at once (across all workers).",
+        ),
+        click.option(
+            "--rate",
+            type=click.FloatRange(0),
+            default=0.0,
+            help="At most this many attempts per second (0: no limit).",
+        ),
+        click.option(
+            "--per-host",
+            type=click.IntRange(1),
+            default=8,
+            show_default=True,
+            help="At most this many concurrent probes per host.",
+        ),
+        click.option(
+            "--timeout",
+            "timeout_spec",
+            default="10",
+            show_default=True,
+            help="Seconds per target: N, or connect=N,read=N,total=N.",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(0, 20),
+            default=1,
+            show_default=True,
+            help="Retries for retryable errors (connection resets).",
+        ),
+        click.option("--no-dedup", is_flag=True, help="Probe duplicate targets again."),
+        click.option(
+            "-w",
+            "--workers",
+            type=click.IntRange(1, 256),
+            default=None,
+            help="Worker processes, each with its own event loop (default: 1).",
+        ),
+        click.option(
+            "--loop",
+            "loop_name",
+            type=click.Choice(["auto", "uvloop", "asyncio"]),
+            default="auto",
+            show_default=True,
+            help="Event loop implementation.",
+        ),
+        click.option(
+            "-s", "--silent", is_flag=True, help="Print records only: no progress bar, no summary."
+        ),
+        click.option("--no-progress", is_flag=True, help="Never show the progress bar."),
+    )
+
+
+def scan_config_from(params: dict[str, Any], limits: Limits | None = None) -> ScanConfig:
+    """The :class:`ScanConfig` for a command's parsed options."""
+    return ScanConfig(
+        concurrency=params["concurrency"],
+        per_host=params["per_host"],
+        rate=params["rate"],
+        retries=params["retries"],
+        timeouts=parse_timeouts(params["timeout_spec"]),
+        limits=limits or Limits(),
+        dedup=not params["no_dedup"],
+        workers=params["workers"] or 1,
+        loop=params["loop_name"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """Where records go and how the run is checkpointed."""
+
+    output: str | None
+    as_csv: bool
+    resume: bool
+    silent: bool
+    progress: bool
+    fingerprint: str
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if name == "uvloop":
+            raise ConfigError("--loop uvloop: uvloop is not installed") from None
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run_loop(main: Coroutine[Any, Any, R], loop_name: str = "auto") -> R:
+    """Run ``main`` on uvloop where installed (or as asked), never via a global policy."""
+    with asyncio.Runner(loop_factory=_loop_factory(loop_name)) as runner:
+        return runner.run(main)
+
+
+def fingerprint(command: str, *parts: object) -> str:
+    """A short hash of what determines item numbering (targets and expansion options)."""
+    blob = repr((command, *parts)).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _open_sinks(spec: OutputSpec) -> tuple[list[Sink], Checkpoint | None]:
+    from ..sinks import CsvSink, JsonlSink, open_sink, truncate_torn_tail
+
+    out = spec.output
+    is_file = out not in (None, "-") and "://" not in (out or "")
+    checkpoint = None
+    append = False
+    if is_file:
+        assert out is not None
+        ckpt_path = out + ".ckpt"
+        checkpoint = Checkpoint.open(ckpt_path, resume=spec.resume, fingerprint=spec.fingerprint)
+        if checkpoint.resumed or (spec.resume and checkpoint.position is not None):
+            # Cut what the checkpoint does not vouch for, torn tail included.
+            if os.path.exists(out):
+                os.truncate(out, min(checkpoint.position or 0, os.path.getsize(out)))
+                truncate_torn_tail(out)
+            append = True
+    if spec.as_csv:
+        return [CsvSink(out if out not in (None, "-") else None, append=append)], checkpoint
+    if out is None or out == "-" or is_file:
+        return [JsonlSink(out if is_file else None, append=append)], checkpoint
+    return [open_sink(out)], checkpoint
+
+
+async def _progress(stats: Stats, stopper: Stopper) -> None:
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(stderr=True)
+
+    def line() -> str:
+        errs = sum(stats.errors.values())
+        state = " [yellow]stopping…[/]" if stopper.stopping else ""
+        return (
+            f"[bold]{stats.done:,}[/] done  [green]{stats.ok:,} ok[/]  [red]{errs:,} errors[/]"
+            f"  {stats.in_flight:,} in flight  {stats.rate:,.0f}/s  {stats.elapsed:,.0f}s{state}"
+        )
+
+    with Live(line(), console=console, refresh_per_second=5, transient=True) as live:
+        while True:
+            await asyncio.sleep(0.2)
+            live.update(line())
+
+
+async def execute(
+    make_probe: Callable[[], Probe[Any]],
+    lines: AsyncIterator[str],
+    config: ScanConfig,
+    spec: OutputSpec,
+    *,
+    keep: Callable[[Record], bool] | None = None,
+    extra_sinks: Sequence[Sink] = (),
+) -> Stats:
+    """Run one scan with signals, progress, sinks and checkpoint wired in."""
+    sinks, checkpoint = _open_sinks(spec)
+    sinks = [*sinks, *extra_sinks]
+    stopper, stats = Stopper(), Stats()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signame: str) -> None:
+        first = not stopper.stopping
+        stopper.request()
+        if not spec.silent:
+            msg = (
+                f"\n{signame}: finishing targets in flight (Ctrl-C again to stop at once)"
+                if first
+                else f"\n{signame}: stopping now"
+            )
+            click.echo(msg, err=True)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal, sig.name)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            bar = None
+            if spec.progress and not spec.silent and sys.stderr.isatty():
+                bar = tg.create_task(_progress(stats, stopper))
+            try:
+                await run_scan(
+                    make_probe(),
+                    lines,
+                    sinks,
+                    config,
+                    keep=keep,
+                    checkpoint=checkpoint,
+                    stopper=stopper,
+                    stats=stats,
+                )
+            finally:
+                if bar is not None:
+                    bar.cancel()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        for sink in sinks:
+            with suppress(AioscoutError, OSError):
+                await sink.aclose()
+        if checkpoint is not None:
+            checkpoint.close()
+    return stats
+
+
+def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
+def run_command(
+    make_probe: Callable[[], Probe[Any]],
+    lines: Callable[[], AsyncIterator[str]],
+    config: ScanConfig,
+    spec: OutputSpec,
+    *,
+    keep: Callable[[Record], bool] | None = None,
+) -> None:
+    """Run a scan from a click command and exit with the right status and summary."""
+    try:
+        stats = run_loop(execute(make_probe, lines(), config, spec, keep=keep), config.loop)
+    except* AioscoutError as group:
+        for exc in _leaves(group):
+            click.echo(f"aioscout: {exc}", err=True)
+        sys.exit(1)
+    if not spec.silent:
+        click.echo(stats.summary_line(), err=True)
+    if stats.interrupted:
+        sys.exit(130)
