@@ -404,7 +404,7 @@ def build_lab_zone(origin: str = "lab.test", bulk_names: int = 100_000, seed: in
 
     - ``bulk.lab.test``: ``bulk_names`` generated names (see :class:`LabZone`);
     - ``www``, ``mail`` (MX), ``ns1`` (NS), ``txt`` (TXT), ``v6`` (AAAA),
-      ``ptr`` (PTR), ``big`` (60 A records: truncated over UDP without EDNS);
+      ``ptr`` (PTR), ``big`` (100 A records: truncated over UDP, even with EDNS 1232);
     - CNAME chain ``c1`` → ``c2`` → ``c3`` → ``www``, and ``dangling`` → a missing name;
     - ``*.wild`` → 127.0.1.1, with real ``api.wild`` (127.0.1.2) and ``mail.wild`` (127.0.1.3);
     - ``*.wild2`` → 127.0.2.2 and ``*.deep.sub.wild2`` → 127.0.2.1, with real
@@ -428,7 +428,7 @@ def build_lab_zone(origin: str = "lab.test", bulk_names: int = 100_000, seed: in
     z.add(f"v6.{o}", "A", "127.0.0.6")
     z.add(f"ptr.{o}", "PTR", f"www.{o}")
     z.add("10.0.0.127.in-addr.arpa", "PTR", f"www.{o}")
-    for k in range(60):
+    for k in range(100):
         z.add(f"big.{o}", "A", f"127.0.9.{k + 1}")
     z.add(f"c1.{o}", "CNAME", f"c2.{o}")
     z.add(f"c2.{o}", "CNAME", f"c3.{o}")

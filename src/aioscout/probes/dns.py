@@ -1,0 +1,270 @@
+"""The DNS probe: brute force (word × domain) and bulk resolution of names.
+
+It resolves through :class:`aioscout.dnsproto.resolver.FastResolver` when
+resolvers are given (health-checked before the run), through dnspython's
+async resolver otherwise; filters wildcard matches with
+:class:`aioscout.dnsproto.wildcard.WildcardFilter`; and, with trusted
+resolvers, re-resolves every found name there before reporting it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from .._config import DnsOptions
+from .._exceptions import ConfigError, InvalidTarget
+from .._models import DnsAnswer, DnsResult, ErrorInfo, ErrorKind, Record
+from ..dnsproto.resolver import FastResolver, Reply, ResolveError
+from ..dnsproto.wildcard import WildcardFilter
+from ..dnsproto.wire import RCODES, type_code, type_name
+
+__all__ = ["DnsProbe"]
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+_KINDS = {
+    "timeout": ErrorKind.TIMEOUT,
+    "protocol": ErrorKind.PROTOCOL,
+    "too_large": ErrorKind.TOO_LARGE,
+    "dns": ErrorKind.DNS,
+}
+
+
+_Answer = tuple[str, int, int, str]
+
+
+class _Resolver(Protocol):
+    async def resolve(self, name: str, qtype: int) -> Reply: ...
+
+
+def _normalise(text: str, what: str) -> str:
+    name = text.strip().rstrip(".").lower()
+    if not name:
+        raise InvalidTarget(f"empty {what}")
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise InvalidTarget(f"not a valid {what}: {text!r}") from exc
+    if len(name) > 253 or not all(_LABEL.match(label) for label in name.split(".")):
+        raise InvalidTarget(f"not a valid {what}: {text!r}")
+    return name
+
+
+class _SystemResolver:
+    """The system's resolver through dnspython (no fast path; never used in tests)."""
+
+    def __init__(self, timeout: float) -> None:
+        import dns.asyncresolver
+
+        self._res = dns.asyncresolver.Resolver()
+        self._res.lifetime = timeout * 3
+        self._res.timeout = timeout
+
+    async def resolve(self, name: str, qtype: int) -> Reply:
+        import dns.exception
+        import dns.rdatatype
+        import dns.resolver
+
+        try:
+            rdtype = dns.rdatatype.RdataType.make(qtype)
+            ans = await self._res.resolve(name, rdtype, raise_on_no_answer=False)
+        except dns.resolver.NXDOMAIN:
+            return Reply(3, [], "system", 1)
+        except dns.resolver.NoNameservers:
+            return Reply(2, [], "system", 1)
+        except dns.exception.Timeout as exc:
+            raise ResolveError("timeout", str(exc), 1, "system") from exc
+        except dns.exception.DNSException as exc:
+            raise ResolveError("protocol", str(exc), 1, "system") from exc
+        answers = [
+            (rrset.name.to_text().rstrip(".").lower(), int(rrset.rdtype), rrset.ttl, rd.to_text())
+            for rrset in ans.response.answer
+            for rd in rrset
+        ]
+        return Reply(ans.response.rcode(), answers, "system", 1)
+
+
+class DnsProbe:
+    """Resolves names; with ``domains``, each input line is a word tried under each domain.
+
+    Example::
+
+        probe = DnsProbe(DnsOptions(resolvers=("127.0.0.1:5353",)), domains=["lab.test"])
+        await probe.start()
+        for target in probe.expand("www"):
+            record = await probe.probe("www", target)
+
+    Records are :class:`aioscout.DnsResult`. A wildcard match gets ``wildcard=True``
+    and is not "found" (see :meth:`is_found`) unless ``keep_wildcards``.
+    """
+
+    def __init__(self, options: DnsOptions, *, domains: Sequence[str] = ()) -> None:
+        self.options = options
+        try:
+            self.qtypes = [type_code(t) for t in options.types] or [1]
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        try:
+            self.domains = [_normalise(d, "domain") for d in domains]
+        except InvalidTarget as exc:
+            raise ConfigError(str(exc)) from exc
+        self._resolver: _Resolver | None = None
+        self._fast: FastResolver | None = None
+        self._trusted: FastResolver | None = None
+        self._wildcards: WildcardFilter | None = None
+
+    # -- the Probe protocol ---------------------------------------------------
+
+    def expand(self, line: str) -> Iterator[str]:
+        """The names to resolve for one input line (a word × every domain, or the name)."""
+        if not self.domains:
+            yield _normalise(line, "name")
+            return
+        word = _normalise(line, "word")
+        for domain in self.domains:
+            name = f"{word}.{domain}"
+            if len(name) > 253:
+                raise InvalidTarget(f"{name!r} is longer than 253 characters")
+            yield name
+
+    def host_of(self, target: str) -> str:
+        """Every name is its own host (names do not share a per-host cap)."""
+        return target
+
+    def identity(self, target: str) -> str:
+        """A name is its identity."""
+        return target
+
+    def failed(self, line: str, target: str | None, error: ErrorInfo) -> DnsResult:
+        """The record for a name the engine gave up on."""
+        return DnsResult(input=line, name=target or line.strip(), error=error)
+
+    def is_found(self, record: Record) -> bool:
+        """Whether a record is a name that exists (what ``--only-found`` prints)."""
+        return (
+            isinstance(record, DnsResult)
+            and record.error is None
+            and bool(record.answers)
+            and (self.options.keep_wildcards or not record.wildcard)
+        )
+
+    async def start(self) -> None:
+        """Open the resolver sockets and health-check the resolvers."""
+        o = self.options
+        try:
+            if o.resolvers:
+                self._fast = FastResolver(
+                    o.resolvers,
+                    timeout=o.query_timeout,
+                    retries=o.query_retries,
+                    rate=o.per_resolver_rate,
+                    sockets=o.sockets,
+                )
+                await self._fast.start()
+                await self._fast.check([(d, 6) for d in self.domains])
+                self._resolver = self._fast
+            else:
+                self._resolver = _SystemResolver(o.query_timeout)
+            if o.trusted_resolvers:
+                self._trusted = FastResolver(
+                    o.trusted_resolvers, timeout=o.query_timeout, retries=o.query_retries, sockets=1
+                )
+                await self._trusted.start()
+        except ValueError as exc:
+            await self.aclose()
+            raise ConfigError(str(exc)) from exc
+        if o.wildcard_checks > 0:
+            self._wildcards = WildcardFilter(self._resolve_pair, checks=o.wildcard_checks)
+
+    async def aclose(self) -> None:
+        """Close the resolver sockets."""
+        for res in (self._fast, self._trusted):
+            if res is not None:
+                await res.aclose()
+        self._fast = self._trusted = None
+
+    # -- resolving ------------------------------------------------------------
+
+    async def _resolve_pair(
+        self, name: str, qtype: int
+    ) -> tuple[int, list[tuple[str, int, int, str]]]:
+        assert self._resolver is not None
+        reply = await self._resolver.resolve(name, qtype)
+        return reply.rcode, reply.answers
+
+    def _apex(self, name: str) -> str:
+        for d in self.domains:
+            if name.endswith("." + d):
+                return d
+        labels = name.split(".")
+        return ".".join(labels[-2:]) if len(labels) > 2 else name
+
+    async def _lookup(self, resolver: _Resolver, name: str) -> tuple[DnsResult, int]:
+        """Resolve every asked type; returns the record and the first type that answered."""
+        result = DnsResult(input="", name=name)
+        seen: set[tuple[str, str, str]] = set()
+        first_type = 0
+        error: ErrorInfo | None = None
+        rcode: int | None = None
+        for qtype in self.qtypes:
+            try:
+                reply = await resolver.resolve(name, qtype)
+            except ResolveError as exc:
+                result.attempts += exc.attempts
+                result.resolver = result.resolver or exc.resolver
+                error = error or ErrorInfo(_KINDS.get(exc.kind, ErrorKind.DNS), exc.detail)
+                continue
+            result.attempts += reply.attempts
+            result.resolver = result.resolver or reply.resolver
+            if rcode is None or (rcode != 0 and reply.rcode == 0):
+                rcode = reply.rcode
+            tname = type_name(qtype)
+            if any(t == qtype for _o, t, _ttl, _d in reply.answers):
+                result.types.append(tname)
+            if reply.answers and not first_type:
+                first_type = qtype
+            for owner, rtype, ttl, data in reply.answers:
+                key = (owner, type_name(rtype), data)
+                if key in seen:
+                    continue
+                seen.add(key)
+                result.answers.append(DnsAnswer(owner, key[1], ttl, data))
+                if rtype == 5 and data not in result.cname_chain:
+                    result.cname_chain.append(data)
+        result.rcode = RCODES.get(rcode, str(rcode)) if rcode is not None else None
+        if not result.answers:
+            if rcode is not None and rcode != 0:
+                result.error = ErrorInfo(ErrorKind.DNS, result.rcode or "")
+            elif error is not None:
+                result.error = error
+            else:
+                result.error = ErrorInfo(ErrorKind.DNS, "no answer (NOERROR without records)")
+        return result, first_type
+
+    async def probe(self, line: str, target: str) -> DnsResult:
+        """Resolve one name; never raises for DNS trouble (the record carries the error)."""
+        if self._resolver is None:
+            raise RuntimeError("DnsProbe.start() was not awaited")
+        t0 = time.perf_counter()
+        result, qtype = await self._lookup(self._resolver, target)
+        result.input = line
+        if result.error is None and self._wildcards is not None:
+            pairs = [(a.name, type_code(a.type), a.ttl, a.data) for a in result.answers]
+            result.wildcard = await self._wildcards.is_wildcard(
+                target, pairs, qtype, self._apex(target)
+            )
+        if result.error is None and not result.wildcard and self._trusted is not None:
+            checked, _ = await self._lookup(self._trusted, target)
+            checked.input = line
+            checked.attempts += result.attempts
+            if checked.error is not None:
+                checked.error = ErrorInfo(
+                    checked.error.kind,
+                    f"not confirmed by a trusted resolver: {checked.error.detail}",
+                )
+            result = checked
+        result.time_ms = round((time.perf_counter() - t0) * 1000, 3)
+        return result
