@@ -1,0 +1,263 @@
+"""Line sources: files, stdin and iterables as async streams of ``str``, read lazily.
+
+Why a reader thread: reading a file or a pipe blocks, so chunks of at most
+64 KiB are read in a thread and handed to the loop. The thread is a daemon of
+its own rather than the default executor's: a read from a pipe whose writer
+is idle can block for ever, and asyncio's shutdown waits for the executor's
+threads, so Ctrl-C would hang. A daemon thread left blocked costs nothing at
+exit.
+
+Each physical line becomes exactly one ``str`` (empty lines too, so the engine
+can count them), except the empty remainder after a final newline. Bytes are
+decoded as UTF-8 with ``errors="replace"``: invalid input becomes U+FFFD and
+the parser rejects the line. A line longer than ``max_line`` characters is cut
+to ``max_line + 1`` (so the parser rejects it) and the rest of it is skipped
+without being buffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import stat
+import sys
+import threading
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from contextlib import aclosing
+from typing import BinaryIO
+
+from aioscout._exceptions import ConfigError
+
+__all__ = ["CHUNK_SIZE", "file_lines", "iter_lines", "open_source", "stdin_lines", "stream_lines"]
+
+CHUNK_SIZE = 64 * 1024
+"""Bytes asked for per read."""
+
+_BOM = b"\xef\xbb\xbf"
+
+_Request = tuple[asyncio.AbstractEventLoop, "asyncio.Future[bytes]"]
+
+
+def _deliver(fut: asyncio.Future[bytes], data: bytes, exc: BaseException | None) -> None:
+    if fut.done():  # the reader was cancelled while the thread was reading
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(data)
+
+
+class _ThreadReader:
+    """Reads chunks of a binary stream in a daemon thread, one chunk per request."""
+
+    def __init__(self, stream: BinaryIO, *, chunk_size: int, close_stream: bool) -> None:
+        self._stream = stream
+        self._chunk_size = chunk_size
+        self._close_stream = close_stream
+        self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        read1 = getattr(stream, "read1", None)
+        self._read: Callable[[int], bytes] = read1 if callable(read1) else stream.read
+
+    async def read(self) -> bytes:
+        """The next chunk; ``b""`` at end of stream."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="aioscout-input", daemon=True)
+            self._thread.start()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bytes] = loop.create_future()
+        self._requests.put((loop, fut))
+        return await fut
+
+    def close(self) -> None:
+        """Stop the thread after any read in progress; close the stream if owned."""
+        if self._thread is None:
+            if self._close_stream:
+                self._stream.close()
+            return
+        self._requests.put(None)
+
+    def _run(self) -> None:
+        try:
+            while (request := self._requests.get()) is not None:
+                loop, fut = request
+                data, error = b"", None
+                try:
+                    data = self._read(self._chunk_size)
+                except Exception as exc:  # handed to the awaiting coroutine
+                    error = exc
+                try:
+                    loop.call_soon_threadsafe(_deliver, fut, data, error)
+                except RuntimeError:  # the loop is closed: nobody is waiting
+                    return
+        finally:
+            if self._close_stream:
+                self._stream.close()
+
+
+def _decode(raw: bytes, max_line: int, byte_cap: int) -> str:
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    if len(raw) > byte_cap:
+        raw = raw[:byte_cap]
+    text = raw.decode("utf-8", "replace")
+    if len(text) > max_line:
+        text = text[: max_line + 1]
+    return text
+
+
+async def _split_lines(
+    reader: _ThreadReader, name: str, max_line: int
+) -> AsyncGenerator[str, None]:
+    # A UTF-8 character is 1 to 4 bytes (an invalid byte decodes to one U+FFFD),
+    # so a line of more than 4 * (max_line + 1) bytes surely has too many
+    # characters: keep that much of it and skip the rest.
+    byte_cap = 4 * (max_line + 1)
+    pending = b""
+    skipping = False
+    first = True
+    try:
+        while True:
+            try:
+                chunk = await reader.read()
+            except OSError as exc:
+                raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from exc
+            if not chunk:
+                break
+            if first:
+                first = False
+                if chunk.startswith(_BOM):
+                    chunk = chunk[len(_BOM) :]
+            if skipping:
+                newline = chunk.find(b"\n")
+                if newline < 0:
+                    continue
+                yield _decode(pending, max_line, byte_cap)
+                pending, skipping = b"", False
+                chunk = chunk[newline + 1 :]
+            parts = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
+            pending = parts.pop()
+            for raw in parts:
+                yield _decode(raw, max_line, byte_cap)
+            if len(pending) > byte_cap:
+                pending, skipping = pending[:byte_cap], True
+        if pending or skipping:
+            yield _decode(pending, max_line, byte_cap)
+    finally:
+        reader.close()
+
+
+async def stream_lines(
+    stream: BinaryIO, *, max_line: int = 8192, chunk_size: int = CHUNK_SIZE, name: str = "input"
+) -> AsyncGenerator[str, None]:
+    """The lines of an open binary stream, read lazily; the caller keeps and closes it.
+
+    Example::
+
+        with open("targets.txt", "rb") as fh:
+            async for line in stream_lines(fh):
+                ...
+    """
+    reader = _ThreadReader(stream, chunk_size=chunk_size, close_stream=False)
+    async with aclosing(_split_lines(reader, name, max_line)) as lines:
+        async for line in lines:
+            yield line
+
+
+async def file_lines(path: str, *, max_line: int = 8192) -> AsyncGenerator[str, None]:
+    """The lines of a file, read lazily in 64 KiB chunks off the event loop.
+
+    Raises:
+        ConfigError: the file cannot be opened or read (on first iteration).
+
+    Example::
+
+        async for line in file_lines("targets.txt"):
+            print(line)
+    """
+    try:
+        stream = await asyncio.to_thread(open, path, "rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read input file {path!r}: {exc.strerror or exc}") from exc
+    reader = _ThreadReader(stream, chunk_size=CHUNK_SIZE, close_stream=True)
+    async with aclosing(_split_lines(reader, repr(path), max_line)) as lines:
+        async for line in lines:
+            yield line
+
+
+async def stdin_lines(
+    *, max_line: int = 8192, stream: BinaryIO | None = None
+) -> AsyncGenerator[str, None]:
+    """The lines of standard input (a pipe, a file or a terminal), read lazily.
+
+    A pipe's lines arrive as soon as they are written, not per 64 KiB.
+    ``stream`` replaces ``sys.stdin.buffer`` (tests, embedding); it is not closed.
+    """
+    source = stream if stream is not None else _stdin_buffer()
+    reader = _ThreadReader(source, chunk_size=CHUNK_SIZE, close_stream=False)
+    async with aclosing(_split_lines(reader, "standard input", max_line)) as lines:
+        async for line in lines:
+            yield line
+
+
+async def iter_lines(items: Iterable[str]) -> AsyncGenerator[str, None]:
+    """The items of an iterable (command-line arguments, a list) as an async stream."""
+    for item in items:
+        yield item
+
+
+def _stdin_buffer() -> BinaryIO:
+    stdin = sys.stdin
+    if stdin is None:
+        raise ConfigError("no standard input to read targets from")
+    return stdin.buffer
+
+
+def _check_readable(path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot read input file {path!r}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"input file {path!r} is a directory")
+
+
+async def _chain(*sources: AsyncGenerator[str, None]) -> AsyncGenerator[str, None]:
+    for source in sources:
+        async with aclosing(source) as lines:
+            async for line in lines:
+                yield line
+
+
+def open_source(
+    args: Sequence[str],
+    list_file: str | None,
+    *,
+    max_line: int = 8192,
+    stdin: BinaryIO | None = None,
+) -> AsyncGenerator[str, None]:
+    """Where the targets come from: arguments, ``-l FILE`` (``-`` is stdin), or stdin.
+
+    Arguments come first, then the list file, when both are given. With
+    neither, standard input is read unless it is a terminal. ``stdin``
+    replaces ``sys.stdin.buffer`` for tests and embedding.
+
+    Raises:
+        ConfigError: no targets anywhere, or the list file does not exist or
+            is a directory (checked now, before anything starts).
+    """
+    sources: list[AsyncGenerator[str, None]] = []
+    if args:
+        sources.append(iter_lines(args))
+    if list_file == "-":
+        sources.append(stdin_lines(max_line=max_line, stream=stdin))
+    elif list_file is not None:
+        _check_readable(list_file)
+        sources.append(file_lines(list_file, max_line=max_line))
+    if not sources:
+        stream = stdin if stdin is not None else _stdin_buffer()
+        if stream.isatty():
+            raise ConfigError("no targets: give them as arguments, with -l FILE, or on stdin")
+        sources.append(stdin_lines(max_line=max_line, stream=stream))
+    return sources[0] if len(sources) == 1 else _chain(*sources)
