@@ -1,0 +1,234 @@
+"""Translate the HTTP stack's exceptions into aioscout's closed set of error kinds.
+
+This is the one place where aiohttp, ssl, socket, python-socks and the body
+decoders are turned into :class:`~aioscout.ErrorKind` values (the pattern of
+httpcore's ``map_exceptions``): the prober raises :class:`ProbeError` with the
+original exception as its cause, and builds the record from it. An exception
+nothing here recognises becomes kind ``internal`` with its type name, because
+it is a bug, not a property of the peer.
+
+Error details are redacted before they leave: ``user:password@`` in any URL is
+replaced and every secret the prober knows (proxy credentials, Authorization
+and Cookie header values) is masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import re
+import socket
+import ssl
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import aiohttp
+import brotli
+from aiohttp import http_exceptions
+from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
+
+from .._models import ErrorInfo, ErrorKind
+
+__all__ = ["ProbeError", "Redactor", "classify", "map_exceptions"]
+
+_REFUSED = {errno.ECONNREFUSED}
+_UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENETDOWN}
+_RESET = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED}
+_TIMEOUT = {errno.ETIMEDOUT}
+_MAX_DETAIL = 300
+
+
+class ProbeError(Exception):
+    """A classified failure of one probe attempt.
+
+    ``connect`` is true when nothing reached the peer's HTTP layer (refused,
+    unreachable, connect timeout, DNS): the scheme fallback uses it.
+    """
+
+    def __init__(self, kind: ErrorKind, detail: str, *, connect: bool = False) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+        self.connect = connect
+
+    @property
+    def info(self) -> ErrorInfo:
+        """The record form of this failure."""
+        return ErrorInfo(self.kind, self.detail)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, then the errors it wraps (os_error, cause, context), each once."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        cur = todo.pop(0)
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        yield cur
+        os_error = getattr(cur, "os_error", None)
+        if isinstance(os_error, BaseException):
+            todo.append(os_error)
+        if cur.__cause__ is not None:
+            todo.append(cur.__cause__)
+        if cur.__context__ is not None:
+            todo.append(cur.__context__)
+
+
+def _text(exc: BaseException) -> str:
+    msg = str(exc).strip() or type(exc).__name__
+    return msg[:_MAX_DETAIL]
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    for cur in _chain(exc):
+        if isinstance(cur, aiohttp.ClientError):
+            continue  # aiohttp's wrappers inherit from ssl errors without their fields
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            why = getattr(cur, "verify_message", None) or getattr(cur, "reason", None) or cur
+            return f"certificate: {why}"
+        if isinstance(cur, ssl.CertificateError):
+            return f"certificate: {cur}"
+        if isinstance(cur, ssl.SSLError):
+            why = getattr(cur, "reason", None) or getattr(cur, "strerror", None) or cur
+            return f"handshake: {why}"
+    return f"handshake: {_text(exc)}"
+
+
+def _from_errno(exc: OSError) -> ProbeError | None:
+    code = exc.errno
+    if isinstance(exc, socket.gaierror):
+        return ProbeError(ErrorKind.DNS, _text(exc), connect=True)
+    if isinstance(exc, ConnectionRefusedError) or code in _REFUSED:
+        return ProbeError(ErrorKind.REFUSED, "connection refused", connect=True)
+    if code in _UNREACHABLE:
+        return ProbeError(ErrorKind.UNREACHABLE, _text(exc), connect=True)
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return ProbeError(ErrorKind.RESET, "connection reset by peer")
+    if code in _RESET:
+        return ProbeError(ErrorKind.RESET, "connection reset by peer")
+    if code in _TIMEOUT:
+        return ProbeError(ErrorKind.TIMEOUT, "connect timed out", connect=True)
+    return None
+
+
+def _parser_error(exc: BaseException) -> ProbeError:
+    for cur in _chain(exc):
+        if isinstance(cur, http_exceptions.LineTooLong):
+            return ProbeError(ErrorKind.TOO_LARGE, f"header line too long: {_text(cur)}")
+        if (
+            isinstance(cur, http_exceptions.HttpProcessingError)
+            and "too many headers" in str(cur.message).lower()
+        ):
+            return ProbeError(ErrorKind.TOO_LARGE, "too many headers")
+    msg = getattr(exc, "message", "") or _text(exc)
+    if "too long" in str(msg).lower():
+        return ProbeError(ErrorKind.TOO_LARGE, str(msg)[:_MAX_DETAIL])
+    return ProbeError(ErrorKind.PROTOCOL, f"invalid response: {str(msg)[:_MAX_DETAIL]}")
+
+
+def classify(exc: BaseException) -> ProbeError:
+    """The most specific :class:`ProbeError` for an exception of the HTTP stack.
+
+    Example::
+
+        classify(ConnectionRefusedError()).kind == ErrorKind.REFUSED
+    """
+    if isinstance(exc, ProbeError):
+        return exc
+    if isinstance(exc, asyncio.CancelledError):
+        raise TypeError("CancelledError must propagate, not be classified")
+    for cur in _chain(exc):
+        if isinstance(cur, ProxyTimeoutError):
+            return ProbeError(ErrorKind.PROXY, "proxy timed out", connect=True)
+        if isinstance(cur, ProxyConnectionError | ProxyError):
+            return ProbeError(ErrorKind.PROXY, _text(cur), connect=True)
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return ProbeError(ErrorKind.PROXY, f"cannot connect to proxy: {_text(exc)}", connect=True)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return ProbeError(ErrorKind.PROXY, f"proxy answered {exc.status} {exc.message}")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return ProbeError(ErrorKind.TLS, _ssl_reason(exc))
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return ProbeError(ErrorKind.TLS, _ssl_reason(exc))
+    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
+        return ProbeError(ErrorKind.TLS, "certificate fingerprint mismatch")
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        detail = f"cannot resolve {exc.host}: {_text(exc.os_error)}"
+        return ProbeError(ErrorKind.DNS, detail, connect=True)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ProbeError(ErrorKind.TIMEOUT, "connect timed out", connect=True)
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return ProbeError(ErrorKind.TIMEOUT, "read timed out")
+    if isinstance(exc, TimeoutError):
+        return ProbeError(ErrorKind.TIMEOUT, "timed out")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        for cur in _chain(exc.os_error):
+            if isinstance(cur, ssl.SSLError | ssl.CertificateError):
+                return ProbeError(ErrorKind.TLS, _ssl_reason(cur))
+            if isinstance(cur, OSError) and (mapped := _from_errno(cur)) is not None:
+                return mapped
+        return ProbeError(ErrorKind.UNREACHABLE, _text(exc), connect=True)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return ProbeError(ErrorKind.RESET, "server closed the connection without a response")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return ProbeError(ErrorKind.PROTOCOL, f"bad body: {_text(exc)}")
+    if isinstance(
+        exc, aiohttp.ClientResponseError | http_exceptions.HttpProcessingError
+    ) and not isinstance(exc, aiohttp.TooManyRedirects):
+        return _parser_error(exc)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ProbeError(ErrorKind.PROTOCOL, f"invalid URL: {_text(exc)}")
+    if isinstance(exc, zlib.error | brotli.error):
+        return ProbeError(ErrorKind.PROTOCOL, f"undecodable body: {_text(exc)}")
+    if isinstance(exc, OSError):
+        for cur in _chain(exc):
+            if isinstance(cur, ssl.SSLError):
+                return ProbeError(ErrorKind.TLS, _ssl_reason(cur))
+            if isinstance(cur, OSError) and (mapped := _from_errno(cur)) is not None:
+                return mapped
+        return ProbeError(ErrorKind.RESET, _text(exc))
+    if isinstance(exc, UnicodeError | ValueError) and not isinstance(exc, LookupError):
+        return ProbeError(ErrorKind.PROTOCOL, f"invalid response: {_text(exc)}")
+    return ProbeError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {_text(exc)}")
+
+
+@contextmanager
+def map_exceptions() -> Iterator[None]:
+    """Re-raise any exception of the HTTP stack as a :class:`ProbeError` (cause kept)."""
+    try:
+        yield
+    except ProbeError:
+        raise
+    except Exception as exc:
+        raise classify(exc) from exc
+
+
+_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://)[^/\s@]*@")
+
+
+class Redactor:
+    """Masks credentials in any text that may reach a record or a log line.
+
+    Example::
+
+        r = Redactor(["s3cret"])
+        r.redact("http://u:s3cret@proxy:3128 failed") == "http://***@proxy:3128 failed"
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret containing another is masked whole.
+        self._secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        """``text`` with URL userinfo and every known secret replaced by ``***``."""
+        text = _USERINFO.sub(r"\1***@", text)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def info(self, error: ProbeError) -> ErrorInfo:
+        """The redacted record form of ``error``."""
+        return ErrorInfo(error.kind, self.redact(error.detail))

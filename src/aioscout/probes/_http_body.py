@@ -1,0 +1,170 @@
+"""Read the head of a response body, decompressing it ourselves with a hard cap.
+
+Why not aiohttp's decompression: it inflates whole network chunks with no
+bound on the output, so a few kilobytes of gzip bomb become gigabytes. Here
+each decoder is asked for at most the bytes still wanted (zlib's
+``max_length``, brotli's ``output_buffer_limit``), reading stops as soon as
+``max_body`` decoded bytes are held, and the caller closes the connection
+instead of draining the rest. A bomb therefore yields a partial body (and a
+title), never a memory blow-up.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+import brotli
+
+from .._models import ErrorKind
+from ._errors import ProbeError
+
+__all__ = ["BodyHead", "make_decoder", "read_head"]
+
+
+class _Decoder(Protocol):
+    def feed(self, data: bytes, want: int) -> bytes: ...
+
+    def flush(self, want: int) -> bytes: ...
+
+
+class _Identity:
+    def feed(self, data: bytes, want: int) -> bytes:
+        return data[:want]
+
+    def flush(self, want: int) -> bytes:
+        return b""
+
+
+class _Zlib:
+    """gzip (multi-member) and deflate (zlib-wrapped or raw, sniffed)."""
+
+    def __init__(self, gzip: bool) -> None:
+        self._gzip = gzip
+        self._d: zlib._Decompress | None = zlib.decompressobj(31) if gzip else None
+        self._pending = b""
+
+    def _sniff(self, data: bytes) -> zlib._Decompress:
+        # RFC 9110 deflate is zlib-wrapped; many servers send raw deflate.
+        b0, b1 = data[0], data[1]
+        wrapped = b0 & 0x0F == 8 and (b0 << 8 | b1) % 31 == 0
+        return zlib.decompressobj(15 if wrapped else -15)
+
+    def feed(self, data: bytes, want: int) -> bytes:
+        if self._d is None:
+            self._pending += data
+            if len(self._pending) < 2:
+                return b""
+            data, self._pending = self._pending, b""
+            self._d = self._sniff(data)
+        out = bytearray()
+        d = self._d
+        while want - len(out) > 0 and data:
+            out += d.decompress(data, want - len(out))
+            data = d.unconsumed_tail
+            if d.eof:
+                rest = d.unused_data
+                if not (self._gzip and rest[:2] == b"\x1f\x8b"):
+                    break  # trailing garbage after the stream is ignored
+                d = self._d = zlib.decompressobj(31)
+                data = rest
+        return bytes(out)
+
+    def flush(self, want: int) -> bytes:
+        if self._d is None or want <= 0:
+            return b""
+        return self._d.flush()[:want]
+
+
+class _Brotli:
+    def __init__(self) -> None:
+        self._d = brotli.Decompressor()
+
+    def feed(self, data: bytes, want: int) -> bytes:
+        if want <= 0:
+            return b""
+        out = bytearray(self._d.process(data, output_buffer_limit=want))
+        while len(out) < want and not self._d.can_accept_more_data():
+            more = self._d.process(b"", output_buffer_limit=want - len(out))
+            if not more:
+                break
+            out += more
+        return bytes(out[:want])
+
+    def flush(self, want: int) -> bytes:
+        return b""
+
+
+def make_decoder(content_encoding: str | None) -> _Decoder:
+    """A bounded decoder for a Content-Encoding value (unknown codings pass through)."""
+    coding = (content_encoding or "").strip().lower()
+    if coding in ("gzip", "x-gzip"):
+        return _Zlib(gzip=True)
+    if coding == "deflate":
+        return _Zlib(gzip=False)
+    if coding == "br":
+        return _Brotli()
+    return _Identity()
+
+
+@dataclass(slots=True)
+class BodyHead:
+    """The decoded head of a body: at most ``max_body`` bytes.
+
+    ``complete`` is true when the whole body was read; ``cut`` names why it
+    was not (the cap, a broken transfer encoding, an undecodable tail).
+    """
+
+    data: bytes
+    raw_bytes: int
+    complete: bool
+    cut: str | None = None
+
+
+async def read_head(resp: aiohttp.ClientResponse, max_body: int) -> BodyHead:
+    """Read and decode at most ``max_body`` bytes of ``resp``'s body.
+
+    The caller must ``close()`` the response when ``complete`` is false: the
+    rest of the body is never read. A broken chunk or a decoding error after
+    some bytes were decoded keeps those bytes (a partial body still has a
+    title); with nothing decoded it raises :class:`ProbeError` (``protocol``).
+    """
+    decoder = make_decoder(resp.headers.get("Content-Encoding"))
+    out = bytearray()
+    raw = 0
+    # Compressed input is read up to the cap plus slack; past that the stream
+    # is not compressing and reading more would only grow the buffer.
+    raw_cap = max_body + 65536
+    complete = False
+    cut: str | None = None
+    while len(out) < max_body:
+        try:
+            chunk = await resp.content.readany()
+        except aiohttp.ClientPayloadError as exc:
+            if not out:
+                raise ProbeError(ErrorKind.PROTOCOL, f"bad body: {exc}") from exc
+            cut = f"bad body: {exc}"
+            break
+        if not chunk:
+            complete = True
+            break
+        raw += len(chunk)
+        try:
+            out += decoder.feed(chunk, max_body - len(out))
+        except (zlib.error, brotli.error) as exc:
+            if not out:
+                raise ProbeError(ErrorKind.PROTOCOL, f"undecodable body: {exc}") from exc
+            cut = f"undecodable body: {exc}"
+            break
+        if raw >= raw_cap:
+            break
+    if complete:
+        try:
+            out += decoder.flush(max_body - len(out))
+        except (zlib.error, brotli.error) as exc:
+            cut = f"undecodable body: {exc}"
+    elif cut is None:
+        cut = "max_body"
+    return BodyHead(bytes(out[:max_body]), raw, complete, cut)

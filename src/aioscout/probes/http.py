@@ -1,0 +1,652 @@
+"""The HTTP(S) prober: one target in, one :class:`~aioscout.HttpResult` out.
+
+Scheme decision for a bare host (``HttpTarget.scheme is None``)
+---------------------------------------------------------------
+* no port: ``https://host`` (443) first, then ``http://host`` (80);
+* port 443 or 8443: https on that port first, then http on the same port;
+* any other port: http first, then https on the same port.
+
+The second scheme is tried once, and only when the first attempt says the
+port may speak the other one:
+
+* on a *different* port (the no-port case), after any failure before a
+  response: refused, unreachable, timeout, reset, TLS or protocol error;
+* on the *same* port, after a failure that shows something listens but does
+  not speak the scheme tried: TLS handshake failure, garbage or a TLS alert
+  where a status line was expected, a reset or close without a response, or
+  a read timeout. Refused or a connect timeout are not retried there: the
+  other scheme would meet the same closed port;
+* after plain HTTP got the answer of a TLS port to plain text (status 400
+  with the nginx/Apache/Go "plain HTTP request to an HTTPS port" messages).
+
+``http://host:443`` is never reported live because a TLS port answered 400
+to plain text: such an answer always hands over to https, and its result
+(success or error) is what the record reports. When both attempts fail, the
+record carries the more telling error (a refusal loses to anything else, the
+first attempt wins a tie). An explicit scheme in the input is honoured as is.
+
+Record fields: ``url``, ``scheme``, ``host``, ``port`` and ``ip`` describe the
+target (the first request of the chosen scheme); ``status``, ``title``,
+``content_*``, ``server``, ``headers``, ``tls`` and the body fields describe
+the final response after redirects. Behind a proxy ``ip`` is ``None``.
+
+Redirects are followed by hand (every hop lands in ``chain``), capped by
+``Limits.max_redirects``, with loop detection, per-probe cookies and
+browser-like method rewriting; a Location with a scheme other than http(s)
+ends the chain with ``blocked_scheme`` and is never fetched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
+from yarl import URL
+
+from .._config import HttpOptions, Limits, Timeouts
+from .._exceptions import ConfigError
+from .._models import ErrorInfo, ErrorKind, HttpResult, RedirectHop, TlsInfo
+from ..extract.title import extract_title
+from ..extract.tls import tls_info
+from ..targets._types import HttpTarget
+from ..targets.parse import expand_http
+from ..targets.ports import parse_ports
+from ._errors import ProbeError, Redactor, classify, map_exceptions
+from ._http_body import BodyHead, read_head
+from ._http_session import (
+    PeerResponse,
+    ProxyPlan,
+    make_connector,
+    make_session,
+    make_ssl_context,
+    pick_user_agent,
+    plan_proxy,
+)
+
+__all__ = ["HttpProbe", "ResponseHook", "ResponseView"]
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_TLS_PORTS = frozenset({443, 8443})
+_TLS_HINTS = (
+    b"plain http request was sent to https port",  # nginx
+    b"speaking plain http to an ssl-enabled server port",  # Apache
+    b"client sent an http request to an https server",  # Go
+    b"this combination of host and port requires tls",  # Go
+)
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_SAME_PORT_FALLBACK = frozenset({ErrorKind.TLS, ErrorKind.PROTOCOL, ErrorKind.RESET})
+_OTHER_PORT_FALLBACK = _SAME_PORT_FALLBACK | {
+    ErrorKind.REFUSED,
+    ErrorKind.UNREACHABLE,
+    ErrorKind.TIMEOUT,
+}
+_WEAK_ERRORS = frozenset({ErrorKind.REFUSED, ErrorKind.UNREACHABLE})
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseView:
+    """A response as hooks see it: the head of its decoded body, never more."""
+
+    url: str
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    complete: bool
+
+
+class Fetch(Protocol):
+    """GET another URL of the same target (redirects followed, body capped).
+
+    Returns ``None`` when the fetch failed; never raises for network trouble.
+    """
+
+    def __call__(self, url: str) -> Awaitable[ResponseView | None]: ...
+
+
+class ResponseHook(Protocol):
+    """Extra work on a final response (favicon, technology, CDN, storage, ...).
+
+    Called once per successful probe, inside the probe's time budget, with
+    the final response, the record to fill in, and a :class:`Fetch` for any
+    extra request (which shares the probe's cookies and limits).
+    """
+
+    def __call__(
+        self, response: ResponseView, result: HttpResult, fetch: Fetch
+    ) -> Awaitable[None]: ...
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What one scheme's attempt learned, kept even when it fails midway."""
+
+    scheme: str
+    url: str
+    chain: list[RedirectHop] = field(default_factory=list)
+    final_url: str | None = None
+    status: int | None = None
+    headers: CIMultiDictProxy[str] | None = None
+    ip: str | None = None
+    last_ip: str | None = None
+    tls: TlsInfo | None = None
+    body: BodyHead | None = None
+    error: ProbeError | None = None
+
+    @property
+    def tls_hint(self) -> bool:
+        """A TLS port's answer to plain HTTP."""
+        if self.scheme != "http" or self.status != 400 or self.body is None:
+            return False
+        head = self.body.data[:4096].lower()
+        return any(h in head for h in _TLS_HINTS)
+
+
+def _plan(target: HttpTarget) -> list[tuple[str, int | None]]:
+    if target.scheme is not None:
+        return [(target.scheme, target.port)]
+    if target.port is None:
+        return [("https", None), ("http", None)]
+    if target.port in _TLS_PORTS:
+        return [("https", target.port), ("http", target.port)]
+    return [("http", target.port), ("https", target.port)]
+
+
+def _should_fall_back(first: _Attempt, same_port: bool) -> bool:
+    if first.error is None:
+        return first.tls_hint
+    if first.status is not None:
+        return False  # a response came: the scheme works, the trouble was later
+    err = first.error
+    if same_port:
+        if err.kind == ErrorKind.TIMEOUT:
+            return not err.connect
+        return err.kind in _SAME_PORT_FALLBACK
+    return err.kind in _OTHER_PORT_FALLBACK
+
+
+def _pick(first: _Attempt, second: _Attempt) -> _Attempt:
+    if first.tls_hint:
+        return second
+    if second.tls_hint:
+        return first
+    if second.error is None:
+        return second
+    assert first.error is not None
+    if first.error.kind in _WEAK_ERRORS and second.error.kind not in _WEAK_ERRORS:
+        return second
+    return first
+
+
+def _redirected_method(status: int, method: str) -> tuple[str, bool]:
+    """(method, keep body) for the next hop, as browsers do."""
+    if status == 303 and method != "HEAD":
+        return "GET", False
+    if status in (301, 302) and method == "POST":
+        return "GET", False
+    return method, True
+
+
+def _origin(url: URL) -> tuple[str, str | None, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def _peer(resp: aiohttp.ClientResponse) -> tuple[str | None, ssl.SSLObject | None]:
+    if isinstance(resp, PeerResponse):
+        return resp.peer_ip, resp.ssl_object
+    return None, None
+
+
+def _tls_facts(sslobj: ssl.SSLObject) -> TlsInfo:
+    cipher = sslobj.cipher()
+    return tls_info(
+        sslobj.getpeercert(binary_form=True),
+        version=sslobj.version(),
+        cipher=cipher[0] if cipher else None,
+        alpn=sslobj.selected_alpn_protocol(),
+    )
+
+
+def _cookie_header(jar: aiohttp.CookieJar, url: URL) -> str:
+    return "; ".join(f"{name}={m.value}" for name, m in jar.filter_cookies(url).items())
+
+
+def _joined_headers(headers: CIMultiDictProxy[str], redactor: Redactor) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key in ("authorization", "proxy-authorization"):
+            value = "***"
+        value = redactor.redact(value)
+        if key in out:
+            out[key] += ("\n" if key == "set-cookie" else ", ") + value
+        else:
+            out[key] = value
+    return out
+
+
+def _charset(content_type: str | None) -> str:
+    for part in (content_type or "").split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "charset" and value:
+            return value.strip().strip("\"'")
+    return "utf-8"
+
+
+def _preview(body: bytes, content_type: str | None, chars: int) -> str:
+    try:
+        text = body.decode(_charset(content_type), errors="replace")
+    except LookupError:
+        text = body.decode("utf-8", errors="replace")
+    return text[:chars]
+
+
+class HttpProbe:
+    """The HTTP(S) probe plug-in for the engine (see the module docstring for the rules).
+
+    Example::
+
+        probe = HttpProbe(HttpOptions(), Timeouts(total=5), Limits(), concurrency=100, per_host=4)
+        await probe.start()
+        try:
+            for target in probe.expand("127.0.0.1:8080"):
+                record = await probe.probe("127.0.0.1:8080", target)
+        finally:
+            await probe.aclose()
+    """
+
+    def __init__(
+        self,
+        options: HttpOptions,
+        timeouts: Timeouts,
+        limits: Limits,
+        *,
+        concurrency: int,
+        per_host: int,
+        hooks: Sequence[ResponseHook] = (),
+        rng: random.Random | None = None,
+    ) -> None:
+        if concurrency < 1 or per_host < 1:
+            raise ConfigError("concurrency and per_host must be at least 1")
+        self._options = replace(options, method=options.method.upper())
+        self._timeouts = timeouts
+        self._limits = limits
+        self._concurrency = concurrency
+        self._per_host = per_host
+        self._hooks = tuple(hooks)
+        self._rng = rng or random.Random()
+        self._proxy: ProxyPlan = plan_proxy(options)
+        self._ports = [p for spec in options.ports for p in parse_ports(spec)]
+        header_secrets = [v for k, v in options.headers if k.strip().lower() in _CREDENTIAL_HEADERS]
+        cookie_secrets = [v for _, v in options.cookies]
+        self._redactor = Redactor([*self._proxy.secrets, *header_secrets, *cookie_secrets])
+        self._files: list[tuple[str, str, bytes]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._h2_context: ssl.SSLContext | None = None
+
+    # -- the engine's side -------------------------------------------------
+
+    def expand(self, line: str) -> Iterator[HttpTarget]:
+        """The targets of one input line (ports × paths; CIDRs lazily)."""
+        return expand_http(
+            line,
+            ports=self._ports,
+            paths=self._options.paths,
+            max_cidr_hosts=self._limits.max_cidr_hosts,
+        )
+
+    def host_of(self, target: HttpTarget) -> str:
+        """The per-host cap key: the host name or IP."""
+        return target.host
+
+    def identity(self, target: HttpTarget) -> str:
+        """``scheme://host[:port]/path``, with ``*`` for a scheme left to decide."""
+        if target.scheme is None:
+            return f"*://{target.netloc()}{target.path}"
+        return target.url()
+
+    def failed(self, line: str, target: HttpTarget | None, error: ErrorInfo) -> HttpResult:
+        """The record for a target given up on (invalid input, engine timeout, ...)."""
+        error = ErrorInfo(error.kind, self._redactor.redact(error.detail))
+        if target is None:
+            return HttpResult(input=line, error=error)
+        return HttpResult(
+            input=line,
+            url=target.url() if target.scheme else None,
+            scheme=target.scheme,
+            host=target.host,
+            port=target.port,
+            error=error,
+        )
+
+    async def start(self) -> None:
+        """Read upload files, build the TLS contexts, connector and session."""
+        if self._session is not None:
+            return
+        files: list[tuple[str, str, bytes]] = []
+        for name, path in self._options.files:
+            try:
+                content = await asyncio.to_thread(Path(path).read_bytes)
+            except OSError as exc:
+                raise ConfigError(f"cannot read file for field {name!r}: {exc}") from exc
+            files.append((name, Path(path).name, content))
+        self._files = files
+        ctx = make_ssl_context(self._options)
+        self._h2_context = make_ssl_context(
+            replace(self._options, verify=False), alpn=("h2", "http/1.1")
+        )
+        connector = make_connector(
+            self._options,
+            self._proxy,
+            ctx,
+            self._timeouts,
+            concurrency=self._concurrency,
+            per_host=self._per_host,
+        )
+        self._session = make_session(connector, self._timeouts, self._limits)
+
+    async def aclose(self) -> None:
+        """Close the session and every pooled connection."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def __aenter__(self) -> HttpProbe:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- one probe ---------------------------------------------------------
+
+    async def probe(self, line: str, target: HttpTarget) -> HttpResult:
+        """Probe one target within ``Timeouts.total``; never raises for network trouble."""
+        if self._session is None:
+            raise RuntimeError("HttpProbe.start() must be awaited before probe()")
+        started = time.perf_counter()
+        attempts: list[_Attempt] = []
+        jar = aiohttp.CookieJar(unsafe=True, quote_cookie=False)
+        chosen: _Attempt | None = None
+        result: HttpResult | None = None
+        try:
+            async with asyncio.timeout(self._timeouts.total):
+                chosen = await self._decide(target, attempts, jar)
+                result = self._record(line, target, chosen)
+                if chosen.error is None:
+                    await self._enrich(chosen, result, jar)
+        except TimeoutError:
+            partial = chosen or (attempts[-1] if attempts else None)
+            error = ProbeError(ErrorKind.TIMEOUT, f"no result within {self._timeouts.total:g}s")
+            if partial is None:
+                result = self.failed(line, target, error.info)
+            else:
+                partial.error = error
+                result = self._record(line, target, partial)
+        except ProbeError as exc:  # only from hooks: attempts keep their own errors
+            assert result is not None
+            result.error = self._redactor.info(exc)
+        except Exception as exc:  # a bug here or in a hook: still one record
+            bug = ProbeError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {str(exc)[:200]}")
+            result = result or self.failed(line, target, bug.info)
+            result.error = self._redactor.info(bug)
+        result.time_ms = round((time.perf_counter() - started) * 1000, 1)
+        return result
+
+    async def _decide(
+        self, target: HttpTarget, attempts: list[_Attempt], jar: aiohttp.CookieJar
+    ) -> _Attempt:
+        plan = _plan(target)
+        scheme, port = plan[0]
+        first = _Attempt(scheme, target.url(scheme, port))
+        attempts.append(first)
+        await self._attempt(first, jar)
+        if len(plan) == 1:
+            return first
+        scheme2, port2 = plan[1]
+        if not _should_fall_back(first, same_port=port == port2):
+            return first
+        second = _Attempt(scheme2, target.url(scheme2, port2))
+        attempts.append(second)
+        await self._attempt(second, jar)
+        return _pick(first, second)
+
+    async def _attempt(self, att: _Attempt, jar: aiohttp.CookieJar) -> None:
+        opts = self._options
+        try:
+            await self._run_chain(att, jar, method=opts.method, first_params=True, body=True)
+        except ProbeError as exc:
+            att.error = exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            att.error = classify(exc)
+
+    def _base_headers(self) -> CIMultiDict[str]:
+        headers: CIMultiDict[str] = CIMultiDict()
+        for name, value in self._options.headers:
+            headers.add(name.strip(), value.strip())
+        if "User-Agent" not in headers:
+            headers["User-Agent"] = pick_user_agent(self._options, self._rng)
+        headers.setdefault("Accept", "*/*")
+        headers.setdefault("Accept-Encoding", "gzip, deflate, br")
+        return headers
+
+    def _body(self) -> object | None:
+        opts = self._options
+        if self._files:
+            form = aiohttp.FormData(quote_fields=False)
+            for name, value in opts.form:
+                form.add_field(name, value)
+            for name, filename, content in self._files:
+                form.add_field(name, content, filename=filename)
+            return form
+        if opts.form:
+            return aiohttp.FormData(list(opts.form))
+        if opts.json is not None:
+            return opts.json.encode()
+        return opts.data
+
+    async def _run_chain(
+        self,
+        att: _Attempt,
+        jar: aiohttp.CookieJar,
+        *,
+        method: str,
+        first_params: bool,
+        body: bool,
+    ) -> None:
+        assert self._session is not None
+        opts, limits = self._options, self._limits
+        url = URL(att.url)
+        jar.update_cookies(dict(opts.cookies), url)
+        headers = self._base_headers()
+        if body and opts.json is not None and "Content-Type" not in headers:
+            headers["Content-Type"] = "application/json"
+        params = MultiDict(opts.params) if first_params and opts.params else None
+        seen: set[tuple[str, str, str]] = set()
+        while True:
+            cookie = _cookie_header(jar, url)
+            key = (method, str(url), cookie)
+            if key in seen:
+                raise ProbeError(ErrorKind.REDIRECT_LOOP, f"redirect back to {url}")
+            seen.add(key)
+            sent = CIMultiDict(headers)
+            if cookie:
+                given = sent.get("Cookie")
+                sent["Cookie"] = f"{given}; {cookie}" if given else cookie
+            with map_exceptions():
+                resp = await self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    headers=sent,
+                    data=self._body() if body else None,
+                    allow_redirects=False,
+                    proxy=self._proxy.url,
+                    proxy_auth=self._proxy.auth,
+                    server_hostname=opts.sni,
+                )
+            params = None
+            try:
+                self._note_response(att, resp)
+                jar.update_cookies(resp.cookies, resp.url)
+                location = resp.headers.get("Location")
+                if opts.follow_redirects and resp.status in _REDIRECTS and location is not None:
+                    att.chain.append(RedirectHop(str(resp.url), resp.status, location))
+                    nxt = self._next_url(resp.url, location)
+                    if len(att.chain) > limits.max_redirects:
+                        raise ProbeError(
+                            ErrorKind.TOO_MANY_REDIRECTS,
+                            f"more than {limits.max_redirects} redirects",
+                        )
+                    method, keep = _redirected_method(resp.status, method)
+                    body = body and keep
+                    if _origin(nxt) != _origin(resp.url):
+                        for name in ("Authorization", "Cookie"):
+                            headers.popall(name, None)
+                    url = nxt
+                    continue
+                if not opts.follow_redirects and resp.status in _REDIRECTS and location:
+                    att.chain.append(RedirectHop(str(resp.url), resp.status, location))
+                with map_exceptions():
+                    att.body = await read_head(resp, limits.max_body)
+                return
+            finally:
+                if resp.content.is_eof():
+                    resp.release()
+                else:
+                    resp.close()
+
+    def _note_response(self, att: _Attempt, resp: aiohttp.ClientResponse) -> None:
+        ip, sslobj = _peer(resp)
+        if self._proxy.url is not None or self._proxy.socks is not None:
+            ip = None
+        if att.status is None:
+            att.ip = ip
+        att.last_ip = ip
+        att.status = resp.status
+        att.final_url = str(resp.url)
+        att.headers = resp.headers
+        if sslobj is not None:
+            att.tls = _tls_facts(sslobj)
+
+    def _next_url(self, current: URL, location: str) -> URL:
+        text = location.strip()
+        try:
+            nxt = current.join(URL(text))
+        except ValueError as exc:
+            raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}") from exc
+        if nxt.scheme.lower() not in ("http", "https"):
+            scheme = nxt.scheme or text.partition(":")[0]
+            raise ProbeError(ErrorKind.BLOCKED_SCHEME, f"redirect to {scheme}: not followed")
+        if not nxt.host:
+            raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}")
+        return nxt
+
+    # -- the record --------------------------------------------------------
+
+    def _record(self, line: str, target: HttpTarget, att: _Attempt) -> HttpResult:
+        url = URL(att.url)
+        result = HttpResult(
+            input=line,
+            url=att.url,
+            final_url=att.final_url,
+            scheme=att.scheme,
+            host=target.host,
+            ip=att.ip,
+            port=url.port,
+            status=att.status,
+            chain=list(att.chain),
+            tls=att.tls,
+            error=self._redactor.info(att.error) if att.error is not None else None,
+        )
+        headers = att.headers
+        if headers is not None:
+            result.content_type = headers.get("Content-Type")
+            result.server = headers.get("Server")
+            if self._options.include_headers:
+                result.headers = _joined_headers(headers, self._redactor)
+        body = att.body
+        if body is not None:
+            data = body.data
+            declared = headers.get("Content-Length") if headers is not None else None
+            result.content_length = (
+                int(declared) if declared is not None and declared.strip().isdigit() else len(data)
+            )
+            result.body_sha256 = hashlib.sha256(data).hexdigest()
+            result.words = len(data.split())
+            result.lines = data.count(b"\n") + 1 if data else 0
+            result.title = extract_title(data, result.content_type)
+            if self._options.body_preview > 0:
+                result.body_preview = _preview(
+                    data, result.content_type, self._options.body_preview
+                )
+        return result
+
+    async def _enrich(self, att: _Attempt, result: HttpResult, jar: aiohttp.CookieJar) -> None:
+        if self._options.http2:
+            result.http2 = await self._check_h2(att)
+        if not self._hooks or att.headers is None or att.body is None or att.status is None:
+            return
+        view = ResponseView(
+            att.final_url or att.url, att.status, att.headers, att.body.data, att.body.complete
+        )
+        fetch = self._fetcher(jar)
+        for hook in self._hooks:
+            await hook(view, result, fetch)
+
+    def _fetcher(self, jar: aiohttp.CookieJar) -> Fetch:
+        async def fetch(url: str) -> ResponseView | None:
+            scheme = URL(url).scheme.lower()
+            if scheme not in ("http", "https"):
+                return None
+            att = _Attempt(scheme, url)
+            try:
+                await self._run_chain(att, jar, method="GET", first_params=False, body=False)
+            except (ProbeError, aiohttp.ClientError, OSError, ValueError):
+                return None
+            if att.status is None or att.headers is None or att.body is None:
+                return None
+            return ResponseView(
+                att.final_url or url, att.status, att.headers, att.body.data, att.body.complete
+            )
+
+        return fetch
+
+    async def _check_h2(self, att: _Attempt) -> bool | None:
+        """Offer h2 by ALPN on a separate TLS connection to the final https endpoint."""
+        if self._proxy.url is not None or self._proxy.socks is not None:
+            return None
+        final = URL(att.final_url or att.url)
+        if final.scheme != "https":
+            return False
+        address, port = att.last_ip or final.host, final.port
+        if address is None or port is None or self._h2_context is None:
+            return None
+        name = self._options.sni or final.host or ""
+        if ":" in name or name.replace(".", "").isdigit():
+            name = ""  # no SNI for IP literals
+        try:
+            async with asyncio.timeout(self._timeouts.connect):
+                _, writer = await asyncio.open_connection(
+                    address, port, ssl=self._h2_context, server_hostname=name
+                )
+        except (OSError, TimeoutError, ssl.SSLError):
+            return None
+        try:
+            sslobj = writer.get_extra_info("ssl_object")
+            return isinstance(sslobj, ssl.SSLObject) and sslobj.selected_alpn_protocol() == "h2"
+        finally:
+            writer.close()
+            try:
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
+            except (OSError, TimeoutError, ssl.SSLError):
+                pass
