@@ -1,0 +1,275 @@
+"""Backend of ``aioscout lab up|down|status``: the lab as a detached background process.
+
+``up`` starts ``python -m aioscout.lab`` in its own session and waits until it
+has written its JSON state file (pid, ports, DNS address, certificate paths),
+which it does only once every server listens. ``down`` sends SIGTERM, waits
+(bounded), then SIGKILL. ``status`` reads the state file and checks that the
+recorded process is alive and is the lab (stale files are removed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aioscout._exceptions import AioscoutError
+from aioscout.lab._farm import DEFAULT_ADDRESSES, Lab, check_loopback
+
+__all__ = ["LabError", "default_state_file", "down", "serve", "status", "up"]
+
+_STATE_NAME = "aioscout-lab.json"
+_POLL = 0.05
+
+
+class LabError(AioscoutError):
+    """The lab could not be started or stopped; the message says why."""
+
+
+def default_state_file() -> Path:
+    """``$XDG_RUNTIME_DIR/aioscout-lab.json``, or ``/tmp/aioscout-lab.json``."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
+    return Path(base) / _STATE_NAME
+
+
+def _read(state_file: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
+
+
+def _reap(pid: int) -> bool:
+    """True when ``pid`` is gone (reaping it if it is our exited child)."""
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _is_lab(pid: int) -> bool:
+    """Whether ``pid`` runs the lab (best effort: /proc where it exists)."""
+    if _reap(pid):
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        return b"aioscout.lab" in cmdline.read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return False
+
+
+def status(state_file: Path | str | None = None) -> dict[str, Any] | None:
+    """The running lab's state (as written by it), or ``None`` when none is running."""
+    path = Path(state_file) if state_file is not None else default_state_file()
+    state = _read(path)
+    if state is None:
+        return None
+    if not _is_lab(state["pid"]):
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+    return state
+
+
+def _lab_args(
+    http_port: int,
+    https_port: int,
+    dns_port: int | None,
+    sites: int,
+    latency: float,
+    hostile: bool,
+    dns_names: int,
+    addresses: Sequence[str],
+) -> list[str]:
+    args = [
+        f"--http-port={http_port}",
+        f"--https-port={https_port}",
+        f"--sites={sites}",
+        f"--latency={latency}",
+        f"--dns-names={dns_names}",
+        f"--addresses={','.join(addresses)}",
+    ]
+    args.append("--no-dns" if dns_port is None else f"--dns-port={dns_port}")
+    if not hostile:
+        args.append("--no-hostile")
+    return args
+
+
+def up(
+    state_file: Path | str | None = None,
+    *,
+    foreground: bool = False,
+    http_port: int = 0,
+    https_port: int = 0,
+    dns_port: int | None = 0,
+    sites: int = 200,
+    latency: float = 0.0,
+    hostile: bool = True,
+    dns_names: int = 100_000,
+    addresses: Sequence[str] = DEFAULT_ADDRESSES,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """Start the lab and return its state.
+
+    In the background (default), spawn a detached process and wait up to
+    ``timeout`` seconds for its state file. With ``foreground=True``, run the
+    lab in this process until SIGINT/SIGTERM, then return the state it had.
+    Raises :class:`LabError` when a lab already runs with this state file or
+    the process fails to start; ``ValueError`` for a non-loopback address.
+    """
+    check_loopback(addresses)
+    path = Path(state_file) if state_file is not None else default_state_file()
+    running = status(path)
+    if running is not None:
+        raise LabError(f"a lab is already running (pid {running['pid']}, state file {path})")
+    if foreground:
+        return serve(
+            path,
+            http_port=http_port,
+            https_port=https_port,
+            dns_port=dns_port,
+            sites=sites,
+            latency=latency,
+            hostile=hostile,
+            dns_names=dns_names,
+            addresses=addresses,
+        )
+    path.unlink(missing_ok=True)
+    log_path = path.with_suffix(".log")
+    cmd = [sys.executable, "-m", "aioscout.lab", f"--state-file={path}"]
+    cmd += _lab_args(http_port, https_port, dns_port, sites, latency, hostile, dns_names, addresses)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = _read(path)
+        if state is not None and state["pid"] == proc.pid:
+            return state
+        if proc.poll() is not None:
+            raise LabError(f"the lab exited with status {proc.returncode}; see {log_path}")
+        time.sleep(_POLL)
+    proc.kill()
+    proc.wait(timeout=5)
+    raise LabError(f"the lab did not start within {timeout:g}s; see {log_path}")
+
+
+def down(state_file: Path | str | None = None, *, timeout: float = 10.0) -> bool:
+    """Stop the lab: SIGTERM, wait up to ``timeout`` s, then SIGKILL.
+
+    Returns ``False`` when no lab was running, ``True`` once it is stopped.
+    """
+    path = Path(state_file) if state_file is not None else default_state_file()
+    state = status(path)
+    if state is None:
+        return False
+    pid: int = state["pid"]
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while not _reap(pid):
+        if time.monotonic() >= deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            kill_deadline = time.monotonic() + 5.0
+            while not _reap(pid) and time.monotonic() < kill_deadline:
+                time.sleep(_POLL)
+            break
+        time.sleep(_POLL)
+    path.unlink(missing_ok=True)
+    return True
+
+
+def _write_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _remove_if_ours(path: Path) -> None:
+    current = _read(path)
+    if current is not None and current.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+async def _serve(state_file: Path, lab: Lab) -> dict[str, Any]:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with lab:
+            state: dict[str, Any] = {"pid": os.getpid(), "started": time.time(), **lab.state()}
+            _write_atomic(state_file, state)
+            try:
+                await stop.wait()
+            finally:
+                _remove_if_ours(state_file)
+            return state
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def serve(
+    state_file: Path | str | None = None,
+    *,
+    http_port: int = 0,
+    https_port: int = 0,
+    dns_port: int | None = 0,
+    sites: int = 200,
+    latency: float = 0.0,
+    hostile: bool = True,
+    dns_names: int = 100_000,
+    addresses: Sequence[str] = DEFAULT_ADDRESSES,
+) -> dict[str, Any]:
+    """Run the lab in this process (uvloop when installed) until SIGTERM or SIGINT.
+
+    Writes the state file once listening and removes it on the way out.
+    """
+    path = Path(state_file) if state_file is not None else default_state_file()
+    lab = Lab(
+        http_port=http_port,
+        https_port=https_port,
+        dns_port=dns_port,
+        sites=sites,
+        latency=latency,
+        hostile=hostile,
+        dns_names=dns_names,
+        addresses=addresses,
+    )
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(_serve(path, lab))
