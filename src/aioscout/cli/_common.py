@@ -13,7 +13,7 @@ import hashlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ import click
 
 from .._config import Limits, ScanConfig, Timeouts
 from .._exceptions import AioscoutError, ConfigError
+from .._loop import run_loop
 from .._models import Record
 from ..engine import Checkpoint, Probe, Sink, Stats, Stopper, run_scan
 
@@ -185,25 +186,6 @@ class OutputSpec:
     fingerprint: str
 
 
-def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    if name == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        if name == "uvloop":
-            raise ConfigError("--loop uvloop: uvloop is not installed") from None
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
-
-
-def run_loop(main: Coroutine[Any, Any, R], loop_name: str = "auto") -> R:
-    """Run ``main`` on uvloop where installed (or as asked), never via a global policy."""
-    with asyncio.Runner(loop_factory=_loop_factory(loop_name)) as runner:
-        return runner.run(main)
-
-
 def fingerprint(command: str, *parts: object) -> str:
     """A short hash of what determines item numbering (targets and expansion options)."""
     blob = repr((command, *parts)).encode("utf-8", "surrogatepass")
@@ -211,27 +193,23 @@ def fingerprint(command: str, *parts: object) -> str:
 
 
 def _open_sinks(spec: OutputSpec) -> tuple[list[Sink], Checkpoint | None]:
-    from ..sinks import CsvSink, JsonlSink, open_sink, truncate_torn_tail
+    from ..sinks import CsvSink, JsonlSink, open_sink
 
     out = spec.output
-    is_file = out not in (None, "-") and "://" not in (out or "")
-    checkpoint = None
-    append = False
-    if is_file:
-        assert out is not None
-        ckpt_path = out + ".ckpt"
-        checkpoint = Checkpoint.open(ckpt_path, resume=spec.resume, fingerprint=spec.fingerprint)
-        if checkpoint.resumed or (spec.resume and checkpoint.position is not None):
-            # Cut what the checkpoint does not vouch for, torn tail included.
-            if os.path.exists(out):
-                os.truncate(out, min(checkpoint.position or 0, os.path.getsize(out)))
-                truncate_torn_tail(out)
-            append = True
-    if spec.as_csv:
-        return [CsvSink(out if out not in (None, "-") else None, append=append)], checkpoint
-    if out is None or out == "-" or is_file:
-        return [JsonlSink(out if is_file else None, append=append)], checkpoint
-    return [open_sink(out)], checkpoint
+    if out is not None and (out == "-" or "://" in out):
+        return [open_sink(out)], None
+    if out is None:
+        return [CsvSink(None) if spec.as_csv else JsonlSink(None)], None
+    # A file: checkpointed next to it, so the same command line can be resumed.
+    checkpoint = Checkpoint.open(out + ".ckpt", resume=spec.resume, fingerprint=spec.fingerprint)
+    resuming = spec.resume and checkpoint.position is not None
+    if resuming and not os.path.exists(out):
+        checkpoint.close()
+        raise ConfigError(f"cannot resume: {out} is gone; delete {out}.ckpt to start over")
+    # Resuming cuts what the checkpoint does not vouch for, a torn last line included.
+    cut = checkpoint.position if resuming else None
+    sink_type = CsvSink if spec.as_csv else JsonlSink
+    return [sink_type(out, append=resuming, truncate_at=cut)], checkpoint
 
 
 async def _progress(stats: Stats, stopper: Stopper) -> None:

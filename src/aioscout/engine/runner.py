@@ -23,11 +23,12 @@ import random
 import time
 from collections.abc import AsyncIterable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from .._config import ScanConfig
 from .._exceptions import InvalidTarget
 from .._models import ErrorInfo, ErrorKind, Record
+from .._redact import redact
 from ._protocols import Clock, Probe, Sink
 from .checkpoint import Checkpoint
 from .dedup import Deduper
@@ -82,6 +83,23 @@ class Stopper:
             self._on_abort()
 
 
+@runtime_checkable
+class _ProbeLike(Protocol):
+    def expand(self, line: str) -> Iterable[object]: ...
+
+
+class Executor(Protocol):
+    """Runs work items somewhere else (other processes) and returns their records."""
+
+    async def run(
+        self,
+        work: asyncio.Queue[Any],
+        results: asyncio.Queue[Any],
+        stopper: Stopper,
+        stats: Stats,
+    ) -> None: ...
+
+
 @dataclass(slots=True)
 class _Item(Generic[T]):
     seq: int
@@ -103,8 +121,11 @@ async def _aiter(lines: AsyncIterable[str] | Iterable[str]) -> AsyncIterable[str
                 await asyncio.sleep(0)
 
 
+ProbeFactory = Callable[[ScanConfig], Probe[T]]
+
+
 async def run_scan(
-    probe: Probe[T],
+    probe: Probe[T] | ProbeFactory[T],
     lines: AsyncIterable[str] | Iterable[str],
     sinks: Sequence[Sink],
     config: ScanConfig,
@@ -118,16 +139,31 @@ async def run_scan(
 ) -> Stats:
     """Probe every target of ``lines`` and write one record per item to ``sinks``.
 
-    Returns the run's statistics. Raises :class:`aioscout.SinkError` when a
-    sink gives up (the checkpoint then holds exactly what was written).
+    ``probe`` is a probe, or a picklable factory ``f(config) -> probe``; with
+    ``config.workers > 1`` it must be a factory: each worker process builds its
+    own probe from its share of the config, and this process keeps one
+    (never started) for expanding lines. Returns the run's statistics. Raises
+    :class:`aioscout.SinkError` when a sink gives up (the checkpoint then holds
+    exactly what was written).
 
     Example::
 
         probe = HttpProbe(HttpOptions(), Timeouts(), Limits(), concurrency=100, per_host=4)
         stats = await run_scan(probe, ["127.0.0.1:8080"], [JsonlSink("out.jsonl")], ScanConfig())
     """
+    executor = None
+    if isinstance(probe, _ProbeLike):
+        if config.workers > 1:
+            raise TypeError("with workers > 1, pass a picklable probe factory, not a probe")
+        instance: Probe[T] = probe
+    else:
+        instance = probe(config)
+        if config.workers > 1:
+            from .workers import ProcessPool
+
+            executor = ProcessPool(probe, instance.host_of, config, retry_on)
     run = _Run(
-        probe,
+        instance,
         sinks,
         config,
         keep,
@@ -136,13 +172,16 @@ async def run_scan(
         stats or Stats(),
         clock or MonotonicClock(),
         frozenset(retry_on),
+        executor,
     )
-    await probe.start()
+    if executor is None:
+        await instance.start()
     try:
         await run.run(_aiter(lines))
     finally:
         run.stats.finished = time.monotonic()
-        await probe.aclose()
+        if executor is None:
+            await instance.aclose()
     return run.stats
 
 
@@ -160,8 +199,11 @@ class _Run(Generic[T]):
         stats: Stats,
         clock: Clock,
         retry_on: frozenset[ErrorKind],
+        executor: Executor | None = None,
     ) -> None:
         self.probe = probe
+        self.executor = executor
+        self.on_drop: Callable[[int], None] | None = None  # told of items a stop discards
         self.sinks = sinks
         self.config = config
         self.keep = keep
@@ -205,8 +247,13 @@ class _Run(Generic[T]):
 
     async def _pipeline(self, lines: AsyncIterable[str]) -> None:
         async with asyncio.TaskGroup() as tg:
-            for _ in range(self.config.concurrency):
-                tg.create_task(self._work())
+            if self.executor is not None:
+                consumers = 1
+                tg.create_task(self.executor.run(self.work, self.results, self.stopper, self.stats))
+            else:
+                consumers = self.config.concurrency
+                for _ in range(consumers):
+                    tg.create_task(self._work())
             producer = tg.create_task(self._produce(lines))
             # A graceful stop cancels the producer even when it waits on a quiet stdin.
             self.stopper._on_stop = producer.cancel
@@ -216,7 +263,7 @@ class _Run(Generic[T]):
                 await asyncio.wait([producer])
             finally:
                 self.stopper._on_stop = None
-            for _ in range(self.config.concurrency):
+            for _ in range(consumers):
                 await self.work.put(None)
 
     async def _produce(self, lines: AsyncIterable[str]) -> None:
@@ -246,12 +293,14 @@ class _Run(Generic[T]):
                 if ckpt is not None and ckpt.is_done(s):
                     stats.skipped += 1
                 else:
-                    err = ErrorInfo(ErrorKind.INVALID_INPUT, str(exc))
-                    await self.results.put((s, probe.failed(line, None, err)))
+                    err = ErrorInfo(ErrorKind.INVALID_INPUT, redact(str(exc)))
+                    await self.results.put((s, probe.failed(redact(line), None, err)))
 
     async def _work(self) -> None:
         while (item := await self.work.get()) is not None:
             if self.stopper.stopping:
+                if self.on_drop is not None:
+                    self.on_drop(item.seq)
                 continue  # not started: a resumed run will do it
             record = await self._attempts(item)
             await self.results.put((item.seq, record))

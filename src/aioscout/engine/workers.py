@@ -1,0 +1,335 @@
+"""Process workers: one event loop per core, fed from this process's pipeline.
+
+Why it is built this way: this process keeps everything that must be global
+and ordered — reading the input, numbering, deduplication, checkpoints and the
+single writer — and hands finished-numbered items to N worker processes over
+socket pairs. Items are routed by host (crc32 of the host key), so the
+per-host cap and keep-alive reuse hold across processes, and each worker gets
+its share of the concurrency and rate budget. A worker runs the ordinary
+engine workers (limits, retries, deadlines) and streams records back.
+
+Nothing is lost or duplicated: this process remembers every item it sent and
+forgets it only when its record comes back. When a worker dies, its
+outstanding items go to the surviving workers (or to a replacement when none
+survive), so each item yields exactly one record. Backpressure is end to end:
+a busy worker stops reading its socket, the send buffer fills, the router
+waits, the producer waits.
+
+Frames are a 4-byte big-endian length and a pickle of ``(tag, payload)``;
+both ends are this program, over a private socketpair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import math
+import multiprocessing
+import os
+import pickle
+import signal
+import socket
+import struct
+import zlib
+from collections.abc import Callable, Collection
+from typing import Any
+
+from .._config import ScanConfig
+from .._models import ErrorKind, Record
+from ._protocols import Probe
+from .stats import Stats
+
+__all__ = ["ProcessPool"]
+
+_LEN = struct.Struct(">I")
+_BATCH = 256
+_MAX_RESPAWNS = 8
+
+
+async def _send(writer: asyncio.StreamWriter, tag: str, payload: object) -> None:
+    blob = pickle.dumps((tag, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    writer.write(_LEN.pack(len(blob)) + blob)
+    await writer.drain()
+
+
+async def _recv(reader: asyncio.StreamReader) -> tuple[str, Any]:
+    size = _LEN.unpack(await reader.readexactly(_LEN.size))[0]
+    tag, payload = pickle.loads(await reader.readexactly(size))
+    return str(tag), payload
+
+
+def share(config: ScanConfig, n: int) -> ScanConfig:
+    """One worker's part of the budget: concurrency and rate divided by ``n``."""
+    return dataclasses.replace(
+        config,
+        concurrency=max(1, math.ceil(config.concurrency / n)),
+        rate=config.rate / n,
+        workers=1,
+    )
+
+
+class _Worker:
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(_BATCH * 4)
+        self.inflight: dict[int, Any] = {}
+        self.process: multiprocessing.process.BaseProcess | None = None
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.alive = False
+
+
+class ProcessPool:
+    """Runs items in ``config.workers`` processes, each with its own loop and probe."""
+
+    def __init__(
+        self,
+        factory: Callable[[ScanConfig], Probe[Any]],
+        host_of: Callable[[Any], str],
+        config: ScanConfig,
+        retry_on: Collection[ErrorKind],
+    ) -> None:
+        self.factory = factory
+        self.host_of = host_of
+        self.config = config
+        self.child_config = share(config, config.workers)
+        self.retry_on = frozenset(retry_on)
+        self.workers = [_Worker(i) for i in range(config.workers)]
+        self.respawns = 0
+        self._settled = asyncio.Event()
+        self._routing_done = False
+        self._results: asyncio.Queue[Any] | None = None
+        self._stats: Stats | None = None
+
+    # -- this process's side -------------------------------------------------
+
+    async def run(
+        self,
+        work: asyncio.Queue[Any],
+        results: asyncio.Queue[Any],
+        stopper: Any,
+        stats: Stats,
+    ) -> None:
+        self._results, self._stats = results, stats
+        clean = False
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for w in self.workers:
+                    await self._spawn(w, tg)
+                await self._route(work, stopper)
+                self._routing_done = True
+                self._check_settled()
+                await self._settled.wait()
+                for w in self.workers:
+                    if w.alive and w.writer is not None:
+                        with contextlib.suppress(ConnectionError):
+                            await _send(w.writer, "end", None)
+            clean = True
+        finally:
+            self._reap(wait=clean)
+
+    async def _spawn(self, w: _Worker, tg: asyncio.TaskGroup) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        ours, theirs = socket.socketpair()
+        proc = ctx.Process(
+            target=_child_main,
+            args=(theirs, self.factory, self.child_config, self.retry_on),
+            name=f"aioscout-worker-{w.index}",
+            daemon=True,
+        )
+        await asyncio.to_thread(proc.start)
+        theirs.close()
+        w.process = proc
+        w.reader, w.writer = await asyncio.open_connection(sock=ours)
+        w.alive = True
+        tg.create_task(self._feed(w))
+        tg.create_task(self._collect(w, tg))
+
+    async def _route(self, work: asyncio.Queue[Any], stopper: Any) -> None:
+        while (item := await work.get()) is not None:
+            if stopper.stopping:
+                continue
+            await self._target(item).queue.put(item)
+        if stopper.stopping:
+            for w in self.workers:
+                while not w.queue.empty():
+                    w.queue.get_nowait()  # never sent: a resumed run does them
+                if w.alive and w.writer is not None:
+                    with contextlib.suppress(ConnectionError):
+                        await _send(w.writer, "stop", None)
+
+    def _target(self, item: Any) -> _Worker:
+        alive = [w for w in self.workers if w.alive] or self.workers
+        host = self.host_of(item.target)
+        return alive[zlib.crc32(host.encode("utf-8", "surrogatepass")) % len(alive)]
+
+    async def _feed(self, w: _Worker) -> None:
+        assert w.writer is not None
+        try:
+            while w.alive:
+                batch = [await w.queue.get()]
+                while len(batch) < _BATCH and not w.queue.empty():
+                    batch.append(w.queue.get_nowait())
+                for item in batch:
+                    w.inflight[item.seq] = item
+                await _send(w.writer, "items", [(i.seq, i.line, i.target) for i in batch])
+        except (ConnectionError, OSError):
+            return  # _collect notices the death and re-routes
+
+    async def _collect(self, w: _Worker, tg: asyncio.TaskGroup) -> None:
+        assert w.reader is not None and self._results is not None and self._stats is not None
+        try:
+            while True:
+                tag, payload = await _recv(w.reader)
+                if tag == "results":
+                    for seq, record in payload:
+                        if w.inflight.pop(seq, None) is not None:
+                            await self._results.put((seq, record))
+                    self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
+                    self._check_settled()
+                elif tag == "dropped":
+                    for seq in payload:
+                        w.inflight.pop(seq, None)
+                    self._check_settled()
+                elif tag == "retries":
+                    self._stats.retries += int(payload)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        await self._lost(w, tg)
+
+    async def _lost(self, w: _Worker, tg: asyncio.TaskGroup) -> None:
+        """A worker's socket closed: re-route whatever it still owed."""
+        w.alive = False
+        if w.writer is not None:
+            w.writer.close()
+        orphans = list(w.inflight.values())
+        w.inflight.clear()
+        while not w.queue.empty():
+            orphans.append(w.queue.get_nowait())
+        if self._settled.is_set() or not orphans:
+            self._check_settled()
+            return
+        if not any(x.alive for x in self.workers):
+            if self.respawns >= _MAX_RESPAWNS:
+                raise RuntimeError("worker processes keep dying; giving up")
+            self.respawns += 1
+            w.queue = asyncio.Queue(_BATCH * 4)
+            await self._spawn(w, tg)
+        for item in orphans:
+            await self._target(item).queue.put(item)
+
+    def _check_settled(self) -> None:
+        if self._routing_done and all(not w.inflight and w.queue.empty() for w in self.workers):
+            self._settled.set()
+
+    def _reap(self, *, wait: bool) -> None:
+        """End the worker processes: let them exit after ``end``, or kill them at once."""
+        for w in self.workers:
+            if w.writer is not None:
+                w.writer.close()
+            proc = w.process
+            if proc is None:
+                continue
+            if wait:
+                proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+
+
+# -- the worker process's side -------------------------------------------------
+
+
+def _child_main(
+    sock: socket.socket,
+    factory: Callable[[ScanConfig], Probe[Any]],
+    config: ScanConfig,
+    retry_on: frozenset[ErrorKind],
+) -> None:
+    # The terminal's Ctrl-C reaches the whole process group; the parent decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from .._loop import run_loop
+
+    with contextlib.suppress(KeyboardInterrupt, BrokenPipeError, ConnectionError):
+        run_loop(_serve(sock, factory, config, retry_on), config.loop)
+    os._exit(0)
+
+
+async def _serve(
+    sock: socket.socket,
+    factory: Callable[[ScanConfig], Probe[Any]],
+    config: ScanConfig,
+    retry_on: frozenset[ErrorKind],
+) -> None:
+    from .limits import MonotonicClock
+    from .runner import Stopper, _Item, _Run
+
+    reader, writer = await asyncio.open_connection(sock=sock)
+    probe = factory(config)
+    stats = Stats()
+    stopper = Stopper()
+    run: _Run[Any] = _Run(probe, [], config, None, None, stopper, stats, MonotonicClock(), retry_on)
+    dropped: list[int] = []
+    run.on_drop = dropped.append
+    await probe.start()
+
+    async def feed() -> None:
+        while True:
+            tag, payload = await _recv(reader)
+            if tag == "items":
+                for seq, line, target in payload:
+                    if stopper.stopping:
+                        dropped.append(seq)
+                    else:
+                        await run.work.put(_Item(seq, line, target))
+                if dropped:
+                    await _send(writer, "dropped", dropped[:])
+                    dropped.clear()
+            elif tag == "stop":
+                stopper.stop()
+                while not run.work.empty():
+                    item = run.work.get_nowait()
+                    if item is not None:
+                        dropped.append(item.seq)
+                await _send(writer, "dropped", dropped[:])
+                dropped.clear()
+            elif tag == "end":
+                for _ in range(config.concurrency):
+                    await run.work.put(None)
+                return
+
+    async def emit() -> None:
+        retries = 0
+        while True:
+            first = await run.results.get()
+            if first is None:
+                return
+            batch: list[tuple[int, Record]] = [first]
+            while len(batch) < _BATCH and not run.results.empty():
+                nxt = run.results.get_nowait()
+                if nxt is None:
+                    await _send(writer, "results", batch)
+                    return
+                batch.append(nxt)
+            if dropped:
+                await _send(writer, "dropped", dropped[:])
+                dropped.clear()
+            if stats.retries != retries:
+                await _send(writer, "retries", stats.retries - retries)
+                retries = stats.retries
+            await _send(writer, "results", batch)
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            emitter = tg.create_task(emit())
+            async with asyncio.TaskGroup() as inner:
+                inner.create_task(feed())
+                for _ in range(config.concurrency):
+                    inner.create_task(run._work())
+            await run.results.put(None)
+            await emitter
+    finally:
+        await probe.aclose()
+        writer.close()
