@@ -1,0 +1,361 @@
+"""Charset-aware decoding of an HTML body and extraction of its ``<title>``.
+
+Why this order: browsers pick the encoding by BOM, then the Content-Type
+charset, then a ``<meta>`` prescan of the first bytes, then a guess. We do the
+same, with the WHATWG label aliases (gb2312/gbk → gb18030, latin-1 →
+windows-1252, ...), so a title reads the way a person sees it in a browser.
+One deliberate exception: a header that says UTF-8 for a body that is not
+valid UTF-8 is plainly wrong (a server default), so the meta/guess steps win.
+
+The title scan is linear: one tag-name regex with no attribute part, and every
+jump (past ``>``, a comment, a script) moves strictly forward.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import functools
+import html
+import re
+
+__all__ = ["decode_html", "extract_title", "normalize_charset"]
+
+# WHATWG label → the Python codec that decodes like a browser does.
+_ALIASES: dict[str, str] = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "gb_2312-80": "gb18030",
+    "gb_2312": "gb18030",
+    "chinese": "gb18030",
+    "csgb2312": "gb18030",
+    "iso-ir-58": "gb18030",
+    "cp936": "gb18030",
+    "ms936": "gb18030",
+    "windows-936": "gb18030",
+    "gb18030": "gb18030",
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso_8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "l1": "cp1252",
+    "cp819": "cp1252",
+    "ibm819": "cp1252",
+    "ascii": "cp1252",
+    "us-ascii": "cp1252",
+    "ansi_x3.4-1968": "cp1252",
+    "windows-1252": "cp1252",
+    "x-user-defined": "cp1252",
+    "iso-8859-9": "cp1254",
+    "latin5": "cp1254",
+    "iso-8859-11": "cp874",
+    "tis-620": "cp874",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "ms_kanji": "cp932",
+    "windows-31j": "cp932",
+    "csshiftjis": "cp932",
+    "euc-kr": "cp949",
+    "euckr": "cp949",
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601-1989": "cp949",
+    "korean": "cp949",
+    "windows-949": "cp949",
+    "big5": "big5hkscs",
+    "big5-hkscs": "big5hkscs",
+    "x-x-big5": "big5hkscs",
+    "cn-big5": "big5hkscs",
+    "cp950": "big5hkscs",
+    "utf8": "utf-8",
+    "unicode-1-1-utf-8": "utf-8",
+    "x-unicode20utf8": "utf-8",
+}
+
+_META_WINDOW = 8192
+_DETECT_WINDOW = 32 * 1024
+_TITLE_RAW_CAP = 16 * 1024
+
+_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([^\s"';,]+)""", re.IGNORECASE)
+_META_TAG = re.compile(rb"<meta(?=[\s/])", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"""charset\s*=\s*["']?\s*([^\s"'/>;,]+)""", re.IGNORECASE)
+_TAG = re.compile(r"<(?:(!--)|(/?)(title|svg|script|style)(?=[\s/>]))", re.IGNORECASE)
+_END_TITLE = re.compile(r"</title[\s/>]", re.IGNORECASE)
+_END_SCRIPT = re.compile(r"</script[\s/>]", re.IGNORECASE)
+_END_STYLE = re.compile(r"</style[\s/>]", re.IGNORECASE)
+
+
+def normalize_charset(label: str | None) -> str | None:
+    """Map a charset label to the Python codec a browser would decode it with.
+
+    Returns ``None`` for a missing or unknown label.
+
+    >>> normalize_charset("GB2312")
+    'gb18030'
+    """
+    if not label:
+        return None
+    key = label.strip().strip("\"'").lower()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    try:
+        name = codecs.lookup(key).name
+    except (LookupError, ValueError):
+        return None
+    return _ALIASES.get(name, name)
+
+
+def _bom(body: bytes) -> tuple[str, int] | None:
+    if body.startswith(codecs.BOM_UTF8):
+        return "utf-8", 3
+    if body.startswith(codecs.BOM_UTF16_LE):
+        return "utf-16-le", 2
+    if body.startswith(codecs.BOM_UTF16_BE):
+        return "utf-16-be", 2
+    return None
+
+
+def _header_charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    m = _HEADER_CHARSET.search(content_type)
+    if m is None:
+        return None
+    enc = normalize_charset(m.group(1))
+    if enc == "utf-16":
+        enc = "utf-16-le"
+    return enc
+
+
+def _strip_comments(window: bytes) -> bytes:
+    out: list[bytes] = []
+    pos = 0
+    while True:
+        start = window.find(b"<!--", pos)
+        if start < 0:
+            out.append(window[pos:])
+            break
+        out.append(window[pos:start])
+        end = window.find(b"-->", start + 4)
+        if end < 0:
+            break
+        pos = end + 3
+    return b"".join(out)
+
+
+def _meta_charset(body: bytes) -> str | None:
+    window = _strip_comments(body[:_META_WINDOW])
+    for m in _META_TAG.finditer(window):
+        end = window.find(b">", m.end())
+        tag = window[m.end() : end if end >= 0 else len(window)]
+        cm = _META_CHARSET.search(tag)
+        if cm is None:
+            continue
+        enc = normalize_charset(cm.group(1).decode("ascii", "replace"))
+        if enc is None:
+            continue
+        # WHATWG: a meta that claims UTF-16 in an ASCII-compatible prescan means UTF-8.
+        if enc.startswith("utf-16") or enc.startswith("utf_16"):
+            return "utf-8"
+        return enc
+    return None
+
+
+def _decodes_cleanly(body: bytes, encoding: str) -> bool:
+    """Strict decode that tolerates a multi-byte sequence cut at the end of the head."""
+    try:
+        codecs.getincrementaldecoder(encoding)(errors="strict").decode(body, final=False)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
+
+
+def _double_byte_set(encoding: str, leads: range, trails: list[int]) -> frozenset[str]:
+    chars: set[str] = set()
+    for lead in leads:
+        for trail in trails:
+            with contextlib.suppress(UnicodeDecodeError):
+                chars.add(bytes((lead, trail)).decode(encoding))
+    return frozenset(chars)
+
+
+@functools.cache
+def _common_chars() -> dict[str, frozenset[str]]:
+    """The frequent-character tables each CJK standard defines by its own layout."""
+    high = list(range(0xA1, 0xFF))
+    sjis_trails = [*range(0x40, 0x7F), *range(0x80, 0xFD)]
+    return {
+        # GB2312 level 1: the 3,755 most frequent Simplified characters.
+        "gb18030": _double_byte_set("gb2312", range(0xB0, 0xD8), high),
+        # Big5 "frequently used" block (A440-C67E).
+        "big5hkscs": _double_byte_set("big5", range(0xA4, 0xC7), [*range(0x40, 0x7F), *high]),
+        # JIS X 0208 level-1 kanji.
+        "cp932": _double_byte_set("cp932", range(0x88, 0x99), sjis_trails),
+    }
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_CJK_SCORE_CHARS = 2000
+_SCORE_WINDOW = 8192
+
+
+def _cjk_score(encoding: str, text: str) -> float:
+    """Share of the non-ASCII characters that are plausible in *encoding*'s language."""
+    chars = _NON_ASCII.findall(text, 0, _SCORE_WINDOW)[:_CJK_SCORE_CHARS]
+    if not chars:
+        return 0.0
+    common = _common_chars().get(encoding, frozenset())
+    good = 0
+    hangul = 0
+    for ch in chars:
+        o = ord(ch)
+        if 0x3000 <= o <= 0x303F or 0xFF01 <= o <= 0xFF5E:  # CJK and fullwidth punctuation
+            good += 1
+        elif encoding == "cp949":
+            if 0xAC00 <= o <= 0xD7A3:
+                good += 1
+                hangul += 1
+        elif ch in common or (encoding == "cp932" and 0x3041 <= o <= 0x30FF):
+            good += 1
+    score = good / len(chars)
+    # Korean separates words with spaces; Korean bytes also read as common Chinese.
+    if encoding == "cp949" and hangul and text.count(" ") >= 0.15 * hangul:
+        score += 0.2
+    return score
+
+
+_CJK_CANDIDATES = ("gb18030", "big5hkscs", "cp932", "cp949")
+# Browsers only take these from a BOM, never from a guess (and UTF-7 never).
+_NEVER_SNIFFED = frozenset(
+    {"utf_16", "utf_16_be", "utf_16_le", "utf_32", "utf_32_be", "utf_32_le", "utf_7"}
+)
+
+
+def _guess_cjk(sample: bytes) -> str | None:
+    best: tuple[float, str] | None = None
+    for encoding in _CJK_CANDIDATES:
+        try:
+            text = codecs.getincrementaldecoder(encoding)(errors="strict").decode(sample, False)
+        except UnicodeDecodeError:
+            continue
+        score = _cjk_score(encoding, text)
+        if best is None or score > best[0]:
+            best = (score, encoding)
+    if best is not None and best[0] >= 0.6:
+        return best[1]
+    return None
+
+
+def _detect(body: bytes) -> str:
+    sample = body[:_DETECT_WINDOW]
+    if sample.isascii() or _decodes_cleanly(sample, "utf-8"):
+        return "utf-8"
+    cjk = _guess_cjk(sample)
+    if cjk is not None:
+        return cjk
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample, cp_exclusion=list(_NEVER_SNIFFED)).best()
+    guess = normalize_charset(best.encoding) if best is not None else None
+    if guess is None or guess.replace("-", "_") in _NEVER_SNIFFED:
+        return "cp1252"
+    return guess
+
+
+def _choose_encoding(body: bytes, content_type: str | None) -> tuple[str, int]:
+    bom = _bom(body)
+    if bom is not None:
+        return bom
+    header = _header_charset(content_type)
+    if header is not None and not (header == "utf-8" and not _decodes_cleanly(body, "utf-8")):
+        return header, 0
+    meta = _meta_charset(body)
+    if meta is not None:
+        return meta, 0
+    return _detect(body), 0
+
+
+def decode_html(body: bytes, content_type: str | None) -> str:
+    """Decode an HTML body the way a browser would pick its encoding.
+
+    Order: BOM, then the ``charset`` of *content_type*, then ``<meta charset>``
+    or ``<meta http-equiv=Content-Type>`` in the first 8 KB, then detection
+    (UTF-8 if it decodes, else charset-normalizer). A header claiming UTF-8 for
+    bytes that are not UTF-8 is ignored. Undecodable bytes become U+FFFD.
+
+    >>> decode_html("<title>中文</title>".encode("gbk"), "text/html; charset=gb2312")
+    '<title>中文</title>'
+    """
+    encoding, skip = _choose_encoding(body, content_type)
+    try:
+        return body[skip:].decode(encoding, errors="replace")
+    except LookupError:
+        return body[skip:].decode("utf-8", errors="replace")
+
+
+def _find_title(text: str) -> tuple[int, int] | None:
+    """Return (start, end) of the raw text of the first HTML <title>, outside svg/comments."""
+    pos = 0
+    svg_depth = 0
+    n = len(text)
+    while pos < n:
+        m = _TAG.search(text, pos)
+        if m is None:
+            return None
+        if m.group(1):  # comment
+            end = text.find("-->", m.end())
+            if end < 0:
+                return None
+            pos = end + 3
+            continue
+        gt = text.find(">", m.end())
+        if gt < 0:
+            return None
+        closing = bool(m.group(2))
+        name = m.group(3).lower()
+        pos = gt + 1
+        if name == "svg":
+            if closing:
+                svg_depth = max(0, svg_depth - 1)
+            elif text[gt - 1] != "/":
+                svg_depth += 1
+        elif closing:
+            continue
+        elif name == "script" or name == "style":
+            end_re = _END_SCRIPT if name == "script" else _END_STYLE
+            em = end_re.search(text, pos)
+            if em is None:
+                return None
+            pos = em.end()
+        elif svg_depth == 0:  # title
+            em = _END_TITLE.search(text, pos, min(n, pos + _TITLE_RAW_CAP))
+            return pos, (em.start() if em is not None else min(n, pos + _TITLE_RAW_CAP))
+    return None
+
+
+def extract_title(body: bytes, content_type: str | None, max_len: int = 1024) -> str | None:
+    """Return the text of the first ``<title>`` of an HTML body.
+
+    The body is decoded with :func:`decode_html`; entities are unescaped,
+    every run of whitespace (newlines and no-break spaces included) becomes one
+    space, the ends are stripped and the result is cut to *max_len* characters.
+    ``None`` when there is no title element, ``""`` for an empty one. Titles
+    inside ``<svg>``, comments, scripts and styles are skipped.
+
+    >>> extract_title(b"<html><TITLE lang=en> A &amp; B\\n</title>", None)
+    'A & B'
+    """
+    if max_len < 0:
+        raise ValueError(f"max_len must be >= 0, got {max_len}")
+    text = decode_html(body, content_type)
+    span = _find_title(text)
+    if span is None:
+        return None
+    raw = html.unescape(text[span[0] : span[1]])
+    title = " ".join(raw.split())
+    if len(title) > max_len:
+        title = title[:max_len].rstrip()
+    return title
