@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -156,26 +155,34 @@ def up(
     log_path = path.with_suffix(".log")
     cmd = [sys.executable, "-m", "aioscout.lab", f"--state-file={path}"]
     cmd += _lab_args(http_port, https_port, dns_port, sites, latency, hostile, dns_names, addresses)
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            close_fds=True,
-        )
+    pid = _spawn(cmd, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = _read(path)
-        if state is not None and state["pid"] == proc.pid:
+        if state is not None and state["pid"] == pid:
             return state
-        if proc.poll() is not None:
-            raise LabError(f"the lab exited with status {proc.returncode}; see {log_path}")
+        done, code = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            raise LabError(f"the lab exited with status {code >> 8}; see {log_path}")
         time.sleep(_POLL)
-    proc.kill()
-    proc.wait(timeout=5)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
     raise LabError(f"the lab did not start within {timeout:g}s; see {log_path}")
+
+
+def _spawn(cmd: list[str], log_path: Path) -> int:
+    """Start ``cmd`` in a new session, output appended to ``log_path``; return its pid.
+
+    posix_spawn rather than Popen: the lab outlives this call, and nothing
+    here waits for it (``down`` and ``status`` reap it if it is our child).
+    """
+    append = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, str(log_path), append, 0o600),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    return os.posix_spawn(cmd[0], cmd, dict(os.environ), file_actions=actions, setsid=True)
 
 
 def down(state_file: Path | str | None = None, *, timeout: float = 10.0) -> bool:
