@@ -11,6 +11,7 @@ title), never a memory blow-up.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from dataclasses import dataclass
 from typing import Protocol
@@ -123,13 +124,18 @@ class BodyHead:
     cut: str | None = None
 
 
-async def read_head(resp: aiohttp.ClientResponse, max_body: int) -> BodyHead:
+async def read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: float) -> BodyHead:
     """Read and decode at most ``max_body`` bytes of ``resp``'s body.
 
     The caller must ``close()`` the response when ``complete`` is false: the
     rest of the body is never read. A broken chunk or a decoding error after
     some bytes were decoded keeps those bytes (a partial body still has a
     title); with nothing decoded it raises :class:`ProbeError` (``protocol``).
+
+    Each read has its own ``read_timeout``: after a parser error in the body
+    (a bad chunk size) aiohttp drops its read timer and never wakes the
+    reader, so without this the read would last until the total budget. A
+    read timeout after some bytes keeps them too.
     """
     decoder = make_decoder(resp.headers.get("Content-Encoding"))
     out = bytearray()
@@ -141,11 +147,17 @@ async def read_head(resp: aiohttp.ClientResponse, max_body: int) -> BodyHead:
     cut: str | None = None
     while len(out) < max_body:
         try:
-            chunk = await resp.content.readany()
+            async with asyncio.timeout(read_timeout):
+                chunk = await resp.content.readany()
         except aiohttp.ClientPayloadError as exc:
             if not out:
                 raise ProbeError(ErrorKind.PROTOCOL, f"bad body: {exc}") from exc
             cut = f"bad body: {exc}"
+            break
+        except TimeoutError as exc:
+            if not out:
+                raise ProbeError(ErrorKind.TIMEOUT, "read timed out") from exc
+            cut = "read timed out"
             break
         if not chunk:
             complete = True

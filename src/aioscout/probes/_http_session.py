@@ -93,13 +93,14 @@ def make_ssl_context(options: HttpOptions, alpn: tuple[str, ...] = ("http/1.1",)
 class ProxyPlan:
     """How requests reach the network: directly, through an HTTP(S) proxy, or SOCKS.
 
-    ``url`` and ``auth`` are passed to each request for HTTP(S) proxies;
-    ``socks`` is the proxy URL (with credentials) for the SOCKS connector.
+    ``url`` and ``auth`` (a ``Proxy-Authorization`` value) serve HTTP(S)
+    proxies; ``socks`` is the proxy URL (with credentials) for the SOCKS
+    connector.
     ``secrets`` are the strings that must never appear in output.
     """
 
     url: URL | None = None
-    auth: aiohttp.BasicAuth | None = None
+    auth: str | None = None
     socks: str | None = None
     secrets: tuple[str, ...] = ()
 
@@ -129,8 +130,11 @@ def plan_proxy(options: HttpOptions) -> ProxyPlan:
         if user is not None:
             socks = bare.with_user(user).with_password(password or "")
         return ProxyPlan(socks=str(socks), secrets=secrets)
-    auth = aiohttp.BasicAuth(user, password or "") if user is not None else None
-    return ProxyPlan(url=bare, auth=auth, secrets=secrets)
+    try:
+        auth = aiohttp.encode_basic_auth(user, password or "") if user is not None else None
+    except ValueError as exc:
+        raise ConfigError("proxy credentials: the user name must not contain ':'") from exc
+    return ProxyPlan(url=bare, auth=auth, secrets=(*secrets, *((auth,) if auth else ())))
 
 
 def make_connector(

@@ -478,6 +478,12 @@ class HttpProbe:
                 raise ProbeError(ErrorKind.REDIRECT_LOOP, f"redirect back to {url}")
             seen.add(key)
             sent = CIMultiDict(headers)
+            proxy_headers = None
+            if self._proxy.auth is not None:
+                # aiohttp puts proxy_headers on CONNECT only; plain http needs it inline.
+                proxy_headers = {"Proxy-Authorization": self._proxy.auth}
+                if url.scheme == "http":
+                    sent["Proxy-Authorization"] = self._proxy.auth
             if cookie:
                 given = sent.get("Cookie")
                 sent["Cookie"] = f"{given}; {cookie}" if given else cookie
@@ -490,7 +496,7 @@ class HttpProbe:
                     data=self._body() if body else None,
                     allow_redirects=False,
                     proxy=self._proxy.url,
-                    proxy_auth=self._proxy.auth,
+                    proxy_headers=proxy_headers,
                     server_hostname=opts.sni,
                 )
             params = None
@@ -516,7 +522,7 @@ class HttpProbe:
                 if not opts.follow_redirects and resp.status in _REDIRECTS and location:
                     att.chain.append(RedirectHop(str(resp.url), resp.status, location))
                 with map_exceptions():
-                    att.body = await read_head(resp, limits.max_body)
+                    att.body = await read_head(resp, limits.max_body, self._timeouts.read)
                 return
             finally:
                 if resp.content.is_eof():
