@@ -365,3 +365,21 @@ def test_control_up_status_down(tmp_path: Path) -> None:
         assert control.down(state_file, timeout=10)
     assert control.status(state_file) is None and not state_file.exists()
     assert control.down(state_file) is False
+
+
+def test_lab_serves_on_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def fetch_both() -> list[tuple[int, str | None]]:
+        async with (
+            Lab(sites=2, dns_port=None, hostile=False) as lab,
+            aiohttp.ClientSession() as session,
+        ):
+            seen = []
+            for scheme in ("http", "https"):
+                resp, body = await _get(session, lab, scheme, "site-00002.lab.test")
+                seen.append((resp.status, _title_of(body, "utf-8")))
+            return seen
+
+    title = generated_title(2)
+    assert uvloop.run(fetch_both()) == [(200, title), (200, title)]

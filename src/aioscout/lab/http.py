@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Sequence
 from html import escape
 from http import HTTPStatus
-from typing import Final
+from typing import Final, cast
 
 import httptools
 import orjson
@@ -370,8 +370,8 @@ class _Connection(asyncio.Protocol):
     # -- transport events ----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses: no isinstance check
+        self._transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self._peer = str(peer[0]) if peer else ""
         self._server.connections.add(self)
