@@ -383,3 +383,12 @@ def test_lab_serves_on_uvloop() -> None:
 
     title = generated_title(2)
     assert uvloop.run(fetch_both()) == [(200, title), (200, title)]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("aioscout.lab.hostile") is None, reason="no farm")
+async def test_lab_starts_the_hostile_farm_on_loopback() -> None:
+    async with Lab(sites=0, dns_port=None, hostile=True) as lab:
+        assert lab.hostile and lab.hostile_farm is not None
+        assert all(host == "127.0.0.1" and port > 0 for host, port in lab.hostile.values())
+        assert lab.state()["hostile"] == {k: [h, p] for k, (h, p) in lab.hostile.items()}
+    assert lab.hostile_farm is None

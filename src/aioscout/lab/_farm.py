@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import importlib.util
 import ipaddress
+import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ __all__ = ["DEFAULT_ADDRESSES", "Lab", "check_loopback"]
 
 DEFAULT_ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 """The loopback addresses the HTTP and HTTPS servers listen on."""
+
+_log = logging.getLogger(__name__)
 
 TLS_VARIANTS = ("ca-signed", "expired", "wrong-host")
 
@@ -40,8 +43,13 @@ def _optional(module: str) -> Any:
     """The lab module ``module`` if it is present and imports, else ``None``."""
     name = f"aioscout.lab.{module}"
     if importlib.util.find_spec(name) is None:
+        _log.warning("%s is not available: the lab runs without it", name)
         return None
-    return importlib.import_module(name)
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        _log.warning("%s does not import (%s): the lab runs without it", name, exc)
+        return None
 
 
 class Lab:
@@ -95,11 +103,11 @@ class Lab:
         self.dns_port: int | None = None
         self.dns_address: str | None = None
         self.dns_server: Any = None
+        self.hostile_farm: Any = None
         self.hostile: dict[str, tuple[str, int]] = {}
         self.tls_ports: dict[str, int] = {}
         self.certs: LabCertificates | None = None
         self.cert_dir: Path | None = None
-        self._hostile_farm: Any = None
         self._variants: list[HttpServer] = []
 
     # -- lifecycle -----------------------------------------------------------
@@ -180,16 +188,16 @@ class Lab:
         hostile = _optional("hostile")
         if hostile is None:
             return
-        self._hostile_farm = hostile.HostileFarm(host=self.addresses[0])
-        await self._hostile_farm.start()
-        self.hostile = dict(self._hostile_farm.endpoints)
+        self.hostile_farm = hostile.HostileFarm(host=self.addresses[0])
+        await self.hostile_farm.start()
+        self.hostile = dict(self.hostile_farm.endpoints)
 
     async def aclose(self) -> None:
         """Stop every server and delete the certificate directory (idempotent)."""
         closers: list[Any] = [*self._variants, self.https, self.http]
-        closers += [self.dns_server, self._hostile_farm]
+        closers += [self.dns_server, self.hostile_farm]
         self._variants = []
-        self.http = self.https = self.dns_server = self._hostile_farm = None
+        self.http = self.https = self.dns_server = self.hostile_farm = None
         try:
             for closer in closers:
                 if closer is not None:
