@@ -502,6 +502,8 @@ class HttpProbe:
             params = None
             try:
                 self._note_response(att, resp)
+                if resp.status == 407 and self._proxy.url is not None and url.scheme == "http":
+                    raise ProbeError(ErrorKind.PROXY, "proxy answered 407 (authentication)")
                 jar.update_cookies(resp.cookies, resp.url)
                 location = resp.headers.get("Location")
                 if opts.follow_redirects and resp.status in _REDIRECTS and location is not None:
