@@ -77,8 +77,11 @@ def _opts(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
-def common_options(default_concurrency: int = 256) -> Callable[[F], F]:
+def common_options(
+    default_concurrency: int = 256, *, short_workers: bool = True
+) -> Callable[[F], F]:
     """Input, output, engine and display options shared by the scanning commands."""
+    workers_flags = ("-w", "--workers") if short_workers else ("--workers",)
     return _opts(
         click.argument("targets", nargs=-1),
         click.option(
@@ -138,8 +141,8 @@ def common_options(default_concurrency: int = 256) -> Callable[[F], F]:
         ),
         click.option("--no-dedup", is_flag=True, help="Probe duplicate targets again."),
         click.option(
-            "-w",
-            "--workers",
+            *workers_flags,
+            "workers",
             type=click.IntRange(1, 256),
             default=None,
             help="Worker processes, each with its own event loop (default: 1).",
@@ -233,18 +236,30 @@ async def _progress(stats: Stats, stopper: Stopper) -> None:
 
 
 async def execute(
-    make_probe: Callable[[], Probe[Any]],
+    probe: Probe[Any] | Callable[[ScanConfig], Probe[Any]],
     lines: AsyncIterator[str],
     config: ScanConfig,
     spec: OutputSpec,
     *,
     keep: Callable[[Record], bool] | None = None,
     extra_sinks: Sequence[Sink] = (),
+    quiet_output: bool = False,
+    stopper: Stopper | None = None,
+    signals: bool = True,
 ) -> Stats:
-    """Run one scan with signals, progress, sinks and checkpoint wired in."""
-    sinks, checkpoint = _open_sinks(spec)
+    """Run one scan with signals, progress, sinks and checkpoint wired in.
+
+    ``quiet_output``: no stdout sink when no output was named (the records
+    only feed ``extra_sinks``). ``signals``: install the Ctrl-C/SIGTERM handler.
+    """
+    if quiet_output and spec.output is None:
+        sinks: list[Sink] = []
+        checkpoint = None
+    else:
+        sinks, checkpoint = _open_sinks(spec)
     sinks = [*sinks, *extra_sinks]
-    stopper, stats = Stopper(), Stats()
+    stopper = stopper or Stopper()
+    stats = Stats()
     loop = asyncio.get_running_loop()
 
     def on_signal(signame: str) -> None:
@@ -258,7 +273,8 @@ async def execute(
             )
             click.echo(msg, err=True)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    handled = (signal.SIGINT, signal.SIGTERM) if signals else ()
+    for sig in handled:
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal, sig.name)
     try:
@@ -268,7 +284,7 @@ async def execute(
                 bar = tg.create_task(_progress(stats, stopper))
             try:
                 await run_scan(
-                    make_probe(),
+                    probe,
                     lines,
                     sinks,
                     config,
@@ -281,7 +297,7 @@ async def execute(
                 if bar is not None:
                     bar.cancel()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in handled:
             with suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
         for sink in sinks:
@@ -292,15 +308,16 @@ async def execute(
     return stats
 
 
-def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+def leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    """The non-group exceptions inside ``group``, however deeply nested."""
     out: list[BaseException] = []
     for exc in group.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+        out.extend(leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
     return out
 
 
 def run_command(
-    make_probe: Callable[[], Probe[Any]],
+    probe: Probe[Any] | Callable[[ScanConfig], Probe[Any]],
     lines: Callable[[], AsyncIterator[str]],
     config: ScanConfig,
     spec: OutputSpec,
@@ -309,9 +326,9 @@ def run_command(
 ) -> None:
     """Run a scan from a click command and exit with the right status and summary."""
     try:
-        stats = run_loop(execute(make_probe, lines(), config, spec, keep=keep), config.loop)
+        stats = run_loop(execute(probe, lines(), config, spec, keep=keep), config.loop)
     except* AioscoutError as group:
-        for exc in _leaves(group):
+        for exc in leaves(group):
             click.echo(f"aioscout: {exc}", err=True)
         sys.exit(1)
     if not spec.silent:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
 import click
 
-from .._config import HttpOptions, Limits
+from .._config import HttpOptions, Limits, ScanConfig
+from ..engine import Probe
 from ._common import OutputSpec, common_options, fail, fingerprint, run_command, scan_config_from
 
-__all__ = ["http", "http_options_from"]
+__all__ = ["http", "http_options_from", "make_http_probe"]
 
 
 def _pairs(values: tuple[str, ...], sep: str, what: str) -> tuple[tuple[str, str], ...]:
@@ -169,7 +171,6 @@ def http(**p: Any) -> None:
     Example:
       aioscout http -l hosts.txt -o out.jsonl --follow-redirects --silent
     """
-    from ..probes.http import HttpProbe
     from ..targets.sources import open_source
 
     options = http_options_from(p)
@@ -197,18 +198,25 @@ def http(**p: Any) -> None:
         ),
     )
 
-    def make_probe() -> HttpProbe:
-        return HttpProbe(
-            options,
-            config.timeouts,
-            limits,
-            concurrency=config.concurrency,
-            per_host=config.per_host,
-        )
-
     run_command(
-        make_probe, lambda: open_source(p["targets"], p["list_file"]), config, spec, keep=keep
+        functools.partial(make_http_probe, options, limits),
+        lambda: open_source(p["targets"], p["list_file"]),
+        config,
+        spec,
+        keep=keep,
     )
+
+
+def make_http_probe(options: HttpOptions, limits: Limits, config: ScanConfig) -> Probe[Any]:
+    """Build an :class:`HttpProbe` for ``config`` (a picklable factory for worker processes)."""
+    from ..probes.http import HttpProbe
+
+    return HttpProbe(
+        options, config.timeouts, limits, concurrency=config.concurrency, per_host=config.per_host
+    )
+
+
+_MATCHER_KEYS = ("mc", "fc", "ml", "fl", "ms", "fs", "mr", "fr", "mfav", "ffav", "mt", "ft")
 
 
 def _abs(path: str | None) -> str | None:
@@ -216,6 +224,8 @@ def _abs(path: str | None) -> str | None:
 
 
 def _keep_from(p: dict[str, Any]) -> Any:
+    if not any(p[k] for k in _MATCHER_KEYS):
+        return None
     from .. import filters
 
     try:
