@@ -143,8 +143,8 @@ class Behaviours:
             "tls_self_signed": self._tls_page("self_signed", "Self signed"),
             "http_on_tls_port": self._http_on_tls_port,
         }
-        for name, location in self.scheme_redirects().items():
-            table[name] = self._redirect_to(location)
+        for name in self.scheme_redirects():
+            table[name] = self._redirect_to_forbidden
         return table
 
     def scheme_redirects(self) -> dict[str, str]:
@@ -295,12 +295,12 @@ class Behaviours:
             location = f"/hop/{int(number) - 1}"
             await _send(w, [_response(302, "Found", page("Hop"), [("Location", location)])])
 
-    def _redirect_to(self, location: str) -> Handler:
-        async def serve(name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            await self._read_request(name, r)
-            await _send(w, [_response(302, "Found", page("Moved"), [("Location", location)])])
-
-        return serve
+    async def _redirect_to_forbidden(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        location = self.scheme_redirects()[name]  # now: the canary's port is known
+        await _send(w, [_response(302, "Found", page("Moved"), [("Location", location)])])
 
     async def _bad_chunk_size(
         self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
