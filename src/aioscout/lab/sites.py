@@ -239,6 +239,15 @@ _GBK_TEXT = (
     "数据、信息、系统、安全、管理、用户、登录、首页、新闻、产品、服务、"
     "联系我们、关于我们、版权所有。希望自动检测能够正确识别这段文字。"
 )
+# Records carry at most this many title characters (a documented limit of the
+# record format); the expectation for a longer title is cut the same way.
+TITLE_CAP = 1024
+
+
+def _capped(title: str) -> str:
+    return title[:TITLE_CAP].rstrip()
+
+
 _LONG_TITLE = " ".join(f"segment-{i:03d}" for i in range(120))
 _LATIN1_TITLE_HTML = "Caf&eacute; &amp; Cr\u00e8me &#233;t&#xE9; &lt;b&gt; &copy; 2024"
 _WORDPRESS_BODY = (
@@ -822,7 +831,7 @@ class Catalogue:
             site=start.name,
             scheme=scheme,
             status=page.status,
-            title=None if error else page.title,
+            title=None if error or page.title is None else _capped(page.title),
             final_scheme=cur_scheme,
             final_host=cur_host,
             final_path=cur_path,
