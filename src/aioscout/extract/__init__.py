@@ -1,0 +1,29 @@
+"""Pure extractors: bytes in, fields out. No I/O, no imports from probes or the engine.
+
+- :mod:`~aioscout.extract.title`: charset-aware decoding and ``<title>`` extraction.
+- :mod:`~aioscout.extract.tls`: TLS session and certificate facts.
+- :mod:`~aioscout.extract.favicon`: Shodan favicon hash and icon links.
+- :mod:`~aioscout.extract.tech`: technology fingerprints (Wappalyzer data, MIT).
+- :mod:`~aioscout.extract.cdn`: CDN/WAF hint from headers.
+- :mod:`~aioscout.extract.text`: word/line counts and body preview.
+"""
+
+from aioscout.extract.cdn import cdn_hint
+from aioscout.extract.favicon import favicon_hash, icon_links
+from aioscout.extract.tech import detect
+from aioscout.extract.text import count_words_lines, preview
+from aioscout.extract.title import decode_html, extract_title, normalize_charset
+from aioscout.extract.tls import tls_info
+
+__all__ = [
+    "cdn_hint",
+    "count_words_lines",
+    "decode_html",
+    "detect",
+    "extract_title",
+    "favicon_hash",
+    "icon_links",
+    "normalize_charset",
+    "preview",
+    "tls_info",
+]
