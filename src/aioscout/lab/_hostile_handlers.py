@@ -26,6 +26,7 @@ Handler = Callable[[str, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[
 HANDSHAKE_TIMEOUT = 10.0  # seconds to receive a request head or finish a TLS handshake
 _PIECE = 64 * 1024
 _REQUEST_LOG_CAP = 1000
+_SPLIT_PAUSE = 0.05
 
 HUGE_BODY_SIZE = 4 * 1024**3
 TITLE_50MB_SIZE = 50 * 1024**2
@@ -308,7 +309,11 @@ class Behaviours:
         await self._read_request(name, r)
         head = _head(200, "OK", [("Content-Type", "text/html"), ("Transfer-Encoding", "chunked")])
         first = page("Chunk").removesuffix(b"</body></html>\n")
-        await _send(w, [head + _chunk(first) + b"zz-not-hex\r\nrest\r\n0\r\n\r\n"])
+        await _send(w, [head + _chunk(first)])
+        # A pause so the valid part arrives on its own, as it would from a real server
+        # that breaks later in the body: a prober can keep what it read before the error.
+        await asyncio.sleep(_SPLIT_PAUSE)
+        await _send(w, [b"zz-not-hex\r\nrest\r\n0\r\n\r\n"])
 
     async def _bad_chunk_first(
         self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter

@@ -173,9 +173,7 @@ def _catalogue(
             title="Chunk",
             partial=True,
         ),
-        "bad_chunk_first": _http(
-            "the first chunk size is '-5'", protocol, status=200, partial=True
-        ),
+        "bad_chunk_first": _http("the first chunk size is '-5'", protocol),
         "http10_no_length": _http(
             "HTTP/1.0, no Content-Length, body until close", status=200, title="HTTP/1.0"
         ),
