@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 
 from aioscout.lab import Expectation, Lab, control, decode_echo
-from aioscout.lab.sites import Catalogue, favicon_hash, generated_title
+from aioscout.lab.sites import TITLE_CAP, Catalogue, favicon_hash, generated_title
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -49,7 +49,7 @@ def _title_of(body: bytes, charset: str | None) -> str | None:
     if match is None:
         return None
     text = html.unescape(match.group(1).decode(charset or "utf-8"))
-    return " ".join(re.split(r"[ \t\n\r\f]+", text)).strip()
+    return " ".join(re.split(r"[ \t\n\r\f]+", text)).strip()[:TITLE_CAP].rstrip()
 
 
 async def _get(
