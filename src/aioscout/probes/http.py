@@ -62,6 +62,7 @@ from ..targets.parse import expand_http
 from ..targets.ports import parse_ports
 from ._errors import ProbeError, Redactor, classify, map_exceptions
 from ._http_body import BodyHead, read_head
+from ._http_extras import WebsocketCheck, extra_hooks
 from ._http_session import (
     PeerResponse,
     ProxyPlan,
@@ -281,8 +282,9 @@ class HttpProbe:
         self._limits = limits
         self._concurrency = concurrency
         self._per_host = per_host
-        self._hooks = tuple(hooks)
+        self._hooks = (*extra_hooks(options), *hooks)
         self._rng = rng or random.Random()
+        self._websocket = WebsocketCheck(options, timeouts, self._rng)
         self._proxy: ProxyPlan = plan_proxy(options)
         self._ports = [p for spec in options.ports for p in parse_ports(spec)]
         header_secrets = [v for k, v in options.headers if k.strip().lower() in _CREDENTIAL_HEADERS]
@@ -601,6 +603,8 @@ class HttpProbe:
     async def _enrich(self, att: _Attempt, result: HttpResult, jar: aiohttp.CookieJar) -> None:
         if self._options.http2:
             result.http2 = await self._check_h2(att)
+        if self._options.websocket and self._proxy.url is None and self._proxy.socks is None:
+            result.websocket = await self._websocket.check(att.final_url or att.url, att.last_ip)
         if not self._hooks or att.headers is None or att.body is None or att.status is None:
             return
         view = ResponseView(

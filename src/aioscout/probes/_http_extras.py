@@ -1,0 +1,215 @@
+"""The optional probes of the HTTP prober, as response hooks plus a websocket check.
+
+Each hook runs once per successful probe on the final response, inside the
+probe's time budget (see :class:`~aioscout.probes.http.ResponseHook`):
+
+* CDN/WAF hint from the response headers: always on, costs nothing;
+* technology detection (``tech``) from headers, Set-Cookie and the decoded body;
+* favicon hash (``favicon``): the first ``<link rel=icon>`` of the page, else
+  ``/favicon.ico`` on the final origin, fetched with the probe's cookies and
+  limits; only a complete, non-HTML 2xx body is hashed (a catch-all page that
+  answers every path with HTML is not an icon);
+* stored responses (``store_responses``): headers and the bytes read, written
+  by :class:`~aioscout.store.ResponseStore`; ``stored`` is the path relative to
+  the directory.
+
+The websocket check needs the peer address of the final response, so the
+prober calls :class:`WebsocketCheck` itself rather than through a hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import ssl
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from yarl import URL
+
+from .._config import HttpOptions, Timeouts
+from .._models import ErrorKind, HttpResult
+from ..extract.cdn import cdn_hint
+from ..extract.favicon import favicon_hash, icon_links
+from ..extract.tech import detect
+from ..extract.title import decode_html
+from ._errors import ProbeError
+from ._http_session import make_ssl_context, pick_user_agent
+
+if TYPE_CHECKING:
+    import random
+
+    from ..store import ResponseStore
+    from .http import Fetch, ResponseHook, ResponseView
+
+__all__ = ["WebsocketCheck", "extra_hooks"]
+
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_MAX_ICON_LINKS = 2
+_MAX_WS_HEADER_LINES = 100
+
+
+def _header_pairs(view: ResponseView) -> list[tuple[str, str]]:
+    return list(view.headers.items())
+
+
+async def cdn_hook(response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
+    """Fill ``cdn`` from the response headers."""
+    result.cdn = cdn_hint(_header_pairs(response))
+
+
+async def tech_hook(response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
+    """Fill ``tech`` from headers, cookies and the decoded head of the body."""
+    text = decode_html(response.body, response.headers.get("Content-Type"))
+    result.tech = detect(_header_pairs(response), text)
+
+
+def _is_icon(view: ResponseView | None) -> bool:
+    if view is None or not 200 <= view.status < 300 or not view.body or not view.complete:
+        return False
+    return "html" not in view.headers.get("Content-Type", "").lower()
+
+
+async def favicon_hook(response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
+    """Fill ``favicon`` (Shodan mmh3) and ``favicon_url`` from the page's icon."""
+    text = decode_html(response.body, response.headers.get("Content-Type"))
+    candidates = icon_links(text, response.url)[:_MAX_ICON_LINKS]
+    fallback = str(URL(response.url).with_path("/favicon.ico").with_query(None).with_fragment(None))
+    if fallback not in candidates:
+        candidates.append(fallback)
+    for url in candidates:
+        icon = await fetch(url)
+        if icon is not None and _is_icon(icon):
+            result.favicon = favicon_hash(icon.body)
+            result.favicon_url = url
+            return
+
+
+class StoreHook:
+    """Save every final response under a directory; ``stored`` is its relative path."""
+
+    def __init__(self, directory: str) -> None:
+        self._directory = directory
+        self._store: ResponseStore | None = None
+
+    async def __call__(self, response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
+        """Write the response; a disk failure becomes an ``io`` error on the record."""
+        if self._store is None:
+            from ..store import ResponseStore
+
+            self._store = ResponseStore(self._directory)
+        host = URL(response.url).host or result.host or "_"
+        try:
+            result.stored = await self._store.save(
+                response.url,
+                host,
+                f"HTTP/1.1 {response.status}",
+                _header_pairs(response),
+                response.body,
+            )
+        except OSError as exc:
+            raise ProbeError(ErrorKind.IO, f"cannot store the response: {exc.strerror}") from exc
+
+
+def extra_hooks(options: HttpOptions) -> tuple[ResponseHook, ...]:
+    """The hooks ``options`` asks for, CDN hint first (always), storage last."""
+    hooks: list[ResponseHook] = [cdn_hook]
+    if options.tech:
+        hooks.append(tech_hook)
+    if options.favicon:
+        hooks.append(favicon_hook)
+    if options.store_responses:
+        hooks.append(StoreHook(options.store_responses))
+    return tuple(hooks)
+
+
+def _is_ip(host: str) -> bool:
+    return ":" in host or host.replace(".", "").isdigit()
+
+
+class WebsocketCheck:
+    """Whether a URL accepts a WebSocket upgrade (status 101 with the right accept key).
+
+    One fresh connection to the address the final response came from, with
+    the Host header and SNI of the URL's name; nothing but the handshake is sent.
+    """
+
+    def __init__(self, options: HttpOptions, timeouts: Timeouts, rng: random.Random) -> None:
+        self._options = options
+        self._timeouts = timeouts
+        self._rng = rng
+        self._context: ssl.SSLContext | None = None
+
+    def _ssl(self) -> ssl.SSLContext:
+        if self._context is None:
+            self._context = make_ssl_context(replace(self._options, verify=False))
+        return self._context
+
+    def _request(self, url: URL, key: str) -> bytes:
+        netloc = url.raw_host or ""
+        if ":" in netloc:
+            netloc = f"[{netloc}]"
+        if not url.is_default_port():
+            netloc = f"{netloc}:{url.port}"
+        agent = pick_user_agent(self._options, self._rng)
+        lines = [
+            f"GET {url.raw_path_qs or '/'} HTTP/1.1",
+            f"Host: {netloc}",
+            f"User-Agent: {agent}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+        ]
+        text = "\r\n".join(lines) + "\r\n\r\n"
+        return text.encode("latin-1", "replace")
+
+    async def check(self, url_text: str, address: str | None) -> bool | None:
+        """``True`` on a valid 101 answer, ``False`` on any other, ``None`` when unknown."""
+        url = URL(url_text)
+        if address is None or url.host is None or url.port is None:
+            return None
+        tls = url.scheme == "https"
+        name = self._options.sni or url.host
+        key = base64.b64encode(os.urandom(16)).decode()
+        try:
+            async with asyncio.timeout(self._timeouts.connect):
+                reader, writer = await asyncio.open_connection(
+                    address,
+                    url.port,
+                    ssl=self._ssl() if tls else None,
+                    server_hostname=("" if _is_ip(name) else name) if tls else None,
+                )
+        except (OSError, TimeoutError, ssl.SSLError, ValueError):
+            return None
+        try:
+            async with asyncio.timeout(self._timeouts.read):
+                writer.write(self._request(url, key))
+                await writer.drain()
+                return await self._read_answer(reader, key)
+        except (OSError, TimeoutError, ssl.SSLError, ValueError, asyncio.IncompleteReadError):
+            return False
+        finally:
+            writer.close()
+            try:
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
+            except (OSError, TimeoutError, ssl.SSLError):
+                pass
+
+    @staticmethod
+    async def _read_answer(reader: asyncio.StreamReader, key: str) -> bool:
+        status = (await reader.readline()).split(None, 2)
+        if len(status) < 2 or status[1] != b"101":
+            return False
+        want = base64.b64encode(hashlib.sha1(key.encode() + _WS_GUID).digest())
+        for _ in range(_MAX_WS_HEADER_LINES):
+            line = await reader.readline()
+            if line in (b"\r\n", b"\n", b""):
+                return False
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"sec-websocket-accept":
+                return value.strip() == want
+        return False
