@@ -1,0 +1,601 @@
+"""``aioscout fetch``: stream whole bodies of URLs to a directory, resuming partial files.
+
+One input line is one http(s) URL; one record (:class:`~aioscout.FetchResult`)
+per URL says where the body went, its size and sha256, or why it failed.
+
+How a download goes
+-------------------
+* The file name is derived from the input URL alone, so a later run finds
+  the same name: ``<last path segment>-<12 hex of sha1(url)><extension>``
+  (for example ``disk-1a2b3c4d5e6f.iso``), or ``<host>-<hash>`` when the path
+  has no last segment. Names are reduced to ``[A-Za-z0-9._-]`` and capped at
+  100 characters before the hash; the hash keeps two URLs with the same last
+  segment (or two hosts) from writing the same file. Files are opened with
+  ``O_NOFOLLOW``: a symlink in the directory is refused, not followed.
+* The body is written to ``NAME.part`` in 64 KiB reads, hashed as it is
+  written (hashing and writing run in a worker thread, one buffer in flight),
+  never held in memory; on completion the part is fsync'ed and renamed to
+  ``NAME``.
+* A ``NAME.part`` left by an interrupted run is resumed (unless
+  ``FetchOptions.resume_partial`` is false): its bytes are hashed again
+  (streaming), and the request asks for ``Range: bytes=N-``. A ``206`` whose
+  ``Content-Range`` starts at ``N`` is appended (``resumed_from = N``); a
+  ``200`` means the server ignores ranges, so the part is truncated and the
+  download starts over; a ``206`` for another offset or a ``416`` is dropped
+  and the URL is requested again without a range.
+* A final status other than 2xx is reported (``status``) with no file
+  written and no error: the probe worked, the server had nothing to give.
+  An existing ``.part`` is left alone for a later run.
+
+Time budgets
+------------
+Downloads can legitimately take hours, so ``Timeouts.total`` is **not** used:
+``Timeouts.connect`` bounds the TCP and TLS setup, ``connect + read`` the
+wait for the response head, and ``Timeouts.read`` every gap between body
+reads. The engine bounds each probe by ``Timeouts.total`` too, so the fetch
+command gives the engine a total large enough for the biggest download.
+
+Redirects are followed by hand, up to ``Limits.max_redirects``, with loop
+detection; a ``Location`` with a scheme other than http(s) ends with
+``blocked_scheme`` and nothing is fetched from it.
+
+Error kinds: the network ones of the HTTP prober (``timeout``, ``refused``,
+``reset``, ``tls``, ``protocol``, ``dns``, ``proxy`` …); a connection cut
+in the middle of the body is ``reset`` (the ``.part`` stays for a resume);
+``io`` for a local disk failure (disk full, permission, a symlink refused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import os
+import random
+import re
+import stat
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from .._config import FetchOptions, HttpOptions, Limits, Timeouts
+from .._exceptions import ConfigError, InvalidTarget
+from .._models import ErrorInfo, ErrorKind, FetchResult
+from ..targets._types import HttpTarget
+from ..targets.parse import parse_http_target
+from ._errors import ProbeError, Redactor, classify, map_exceptions
+from ._http_session import (
+    PeerResponse,
+    make_connector,
+    make_ssl_context,
+    pick_user_agent,
+    plan_proxy,
+)
+
+__all__ = ["CHUNK", "FetchProbe", "download_name"]
+
+CHUNK = 64 * 1024
+"""Bytes asked for per body read."""
+
+_FLUSH = 256 * 1024  # bytes gathered before a write is handed to the worker thread
+_REHASH = 1024 * 1024  # bytes per read when hashing an existing part
+_MAX_NAME = 100
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", re.IGNORECASE)
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _safe(text: str) -> str:
+    name = _UNSAFE.sub("_", text).strip(".")
+    return name[:_MAX_NAME].rstrip(".")
+
+
+def download_name(url: str) -> str:
+    """The file name a URL is saved under (deterministic, so resumes find it).
+
+    Example::
+
+        >>> download_name("http://127.0.0.1:8080/files/disk.iso")
+        'disk-8f6c1bfe0d5c.iso'
+    """
+    digest = hashlib.sha1(url.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    parsed = URL(url)
+    segment = _safe(unquote(parsed.raw_path.rsplit("/", 1)[-1]))
+    if segment:
+        stem, dot, ext = segment.rpartition(".")
+        if dot and stem and 0 < len(ext) <= 10:
+            return f"{stem}-{digest}.{ext}"
+        return f"{segment}-{digest}"
+    host = _safe((parsed.host or "").lower()) or "download"
+    return f"{host}-{digest}"
+
+
+def _disk_error(exc: OSError, what: str) -> ProbeError:
+    if exc.errno == errno.ENOSPC:
+        why = "disk full"
+    elif exc.errno == errno.ELOOP:
+        why = "refusing to follow a symlink"
+    else:
+        why = exc.strerror or type(exc).__name__
+    return ProbeError(ErrorKind.IO, f"{what}: {why}")
+
+
+class _PartFile:
+    """``NAME.part`` being written: hashing and writing happen in a worker thread.
+
+    At most one buffer is in flight; :meth:`close` never waits for it, so it
+    is safe in a ``finally`` of a cancelled task: the descriptor is closed by
+    the thread's completion callback.
+    """
+
+    def __init__(self, fd: int, hasher: hashlib._Hash, size: int) -> None:
+        self.fd = fd
+        self.hasher = hasher
+        self.size = size  # bytes handed over so far
+        self._buffer = bytearray()
+        self._pending: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def _write_sync(self, data: bytearray) -> None:
+        self.hasher.update(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    async def _settle(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                await asyncio.shield(pending)
+            except OSError as exc:
+                raise _disk_error(exc, "write failed") from exc
+
+    async def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        self.size += len(chunk)
+        if len(self._buffer) >= _FLUSH:
+            await self._hand_over()
+
+    async def _hand_over(self) -> None:
+        await self._settle()
+        data, self._buffer = self._buffer, bytearray()
+        loop = asyncio.get_running_loop()
+        self._pending = loop.run_in_executor(None, self._write_sync, data)
+
+    async def finish(self) -> str:
+        """Write what is left, fsync; returns the sha256 hex digest."""
+        if self._buffer:
+            await self._hand_over()
+        await self._settle()
+        try:
+            await asyncio.to_thread(os.fsync, self.fd)
+        except OSError as exc:
+            raise _disk_error(exc, "fsync failed") from exc
+        return self.hasher.hexdigest()
+
+    async def flush(self) -> None:
+        """Write the buffer (after an interrupted body) so the part can be resumed."""
+        if self._buffer:
+            await self._hand_over()
+        await self._settle()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        pending = self._pending
+        if pending is not None and not pending.done():
+            fd = self.fd
+            pending.add_done_callback(lambda _: os.close(fd))
+            return
+        if pending is not None and not pending.cancelled():
+            pending.exception()  # consumed: the error was reported or is moot
+        os.close(self.fd)
+
+
+def _hash_file(fd: int, size: int) -> hashlib._Hash:
+    hasher = hashlib.sha256()
+    done = 0
+    while done < size:
+        block = os.pread(fd, min(_REHASH, size - done), done)
+        if not block:
+            raise OSError(errno.EIO, "part file shrank while hashing")
+        hasher.update(block)
+        done += len(block)
+    return hasher
+
+
+def _part_size(path: str) -> int:
+    """Bytes in an existing part file (0 when there is none); refuses a non-file."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return 0
+    if stat.S_ISLNK(st.st_mode):
+        raise OSError(errno.ELOOP, "part file is a symlink")
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "part file is not a regular file")
+    return st.st_size
+
+
+def _open_part(path: str, keep: int) -> tuple[int, hashlib._Hash]:
+    """Open (create) the part without following symlinks, keep its first ``keep`` bytes.
+
+    Returns the descriptor positioned at ``keep`` and the sha256 of those bytes.
+    """
+    fd = os.open(path, _OPEN_FLAGS, 0o644)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "part file is not a regular file")
+        if st.st_size < keep:
+            raise OSError(errno.EIO, "part file shrank")
+        hasher = _hash_file(fd, keep)
+        os.ftruncate(fd, keep)
+        os.lseek(fd, keep, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, hasher
+
+
+def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    if value is None:
+        return None
+    m = _CONTENT_RANGE.fullmatch(value)
+    if m is None:
+        return None
+    total = None if m.group(3) == "*" else int(m.group(3))
+    return int(m.group(1)), int(m.group(2)), total
+
+
+def _range_ok(resp: aiohttp.ClientResponse, offset: int) -> bool:
+    parsed = _parse_content_range(resp.headers.get("Content-Range"))
+    return parsed is not None and parsed[0] == offset and parsed[1] >= offset
+
+
+def _expected_size(resp: aiohttp.ClientResponse, kept: int) -> int | None:
+    """The full size the response promises, when it says."""
+    if resp.status == 206:
+        parsed = _parse_content_range(resp.headers.get("Content-Range"))
+        if parsed is not None and parsed[2] is not None:
+            return parsed[2]
+        return None
+    declared = resp.headers.get("Content-Length", "").strip()
+    if declared.isdigit() and "Transfer-Encoding" not in resp.headers:
+        return kept + int(declared)
+    return None
+
+
+def _payload_error(exc: aiohttp.ClientPayloadError, received: int) -> ProbeError:
+    """A connection lost mid-body is ``reset``; a malformed body is ``protocol``."""
+    text = str(exc)
+    if "not enough data" in text.lower() or "not completed" in text.lower():
+        return ProbeError(ErrorKind.RESET, f"connection lost after {received} bytes")
+    return ProbeError(ErrorKind.PROTOCOL, f"bad body after {received} bytes: {text[:200]}")
+
+
+def _done_with(resp: aiohttp.ClientResponse) -> None:
+    """Back to the pool when fully read, else drop the connection."""
+    if resp.content.is_eof():
+        resp.release()
+    else:
+        resp.close()
+
+
+@dataclass(slots=True)
+class _Outcome:
+    url: str
+    status: int | None = None
+    resumed_from: int | None = None
+    size: int | None = None
+    sha256: str | None = None
+    path: str | None = None
+
+
+class FetchProbe:
+    """The download probe plug-in for the engine (see the module docstring).
+
+    Example::
+
+        probe = FetchProbe(FetchOptions(directory="out"), HttpOptions(), Timeouts(),
+                           Limits(), concurrency=8, per_host=2)
+        await probe.start()
+        try:
+            line = "http://127.0.0.1:8080/big.bin"
+            for target in probe.expand(line):
+                record = await probe.probe(line, target)   # record.sha256, record.path
+        finally:
+            await probe.aclose()
+    """
+
+    def __init__(
+        self,
+        options: FetchOptions,
+        http: HttpOptions,
+        timeouts: Timeouts,
+        limits: Limits,
+        *,
+        concurrency: int,
+        per_host: int,
+    ) -> None:
+        if concurrency < 1 or per_host < 1:
+            raise ConfigError("concurrency and per_host must be at least 1")
+        self._options = options
+        self._http = http
+        self._timeouts = timeouts
+        self._limits = limits
+        self._concurrency = concurrency
+        self._per_host = per_host
+        self._proxy = plan_proxy(http)
+        secrets = [v for k, v in http.headers if k.strip().lower() in _CREDENTIAL_HEADERS]
+        secrets += [v for _, v in http.cookies]
+        self._redactor = Redactor([*self._proxy.secrets, *secrets])
+        self._session: aiohttp.ClientSession | None = None
+        self._busy: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._rng = random.Random()
+
+    # -- the engine's side -------------------------------------------------
+
+    def expand(self, line: str) -> Iterator[HttpTarget]:
+        """The one target of a line; raises InvalidTarget unless it is an http(s) URL."""
+        targets = list(parse_http_target(line, max_cidr_hosts=1, max_line=self._limits.max_line))
+        if len(targets) != 1 or targets[0].scheme is None:
+            raise InvalidTarget("fetch needs an http:// or https:// URL")
+        return iter(targets)
+
+    def host_of(self, target: HttpTarget) -> str:
+        """The per-host cap key: the host name or IP."""
+        return target.host
+
+    def identity(self, target: HttpTarget) -> str:
+        """The normalised URL."""
+        return target.url()
+
+    def failed(self, line: str, target: HttpTarget | None, error: ErrorInfo) -> FetchResult:
+        """The record for a target given up on (invalid input, engine timeout, ...)."""
+        error = ErrorInfo(error.kind, self._redactor.redact(error.detail))
+        return FetchResult(
+            input=line, url=target.url() if target is not None else None, error=error
+        )
+
+    async def start(self) -> None:
+        """Create the download directory and the HTTP session."""
+        if self._session is not None:
+            return
+        try:
+            await asyncio.to_thread(os.makedirs, self._options.directory, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create download directory {self._options.directory!r}: {exc}"
+            ) from exc
+        connector = make_connector(
+            self._http,
+            self._proxy,
+            make_ssl_context(self._http),
+            self._timeouts,
+            concurrency=self._concurrency,
+            per_host=self._per_host,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=self._timeouts.connect, sock_read=self._timeouts.read
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            trust_env=False,
+            max_line_size=self._limits.max_header_bytes,
+            max_field_size=self._limits.max_header_bytes,
+            max_headers=self._limits.max_headers,
+            raise_for_status=False,
+            response_class=PeerResponse,
+        )
+
+    async def aclose(self) -> None:
+        """Close the session and every pooled connection."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def __aenter__(self) -> FetchProbe:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- one download ------------------------------------------------------
+
+    async def probe(self, line: str, target: HttpTarget) -> FetchResult:
+        """Download one URL; never raises for network or disk trouble."""
+        if self._session is None:
+            raise RuntimeError("FetchProbe.start() must be awaited before probe()")
+        started = time.perf_counter()
+        url = target.url()
+        name = download_name(url)
+        out = _Outcome(url)
+        error: ErrorInfo | None = None
+        async with self._claim(name):
+            try:
+                await self._download(url, name, out)
+            except ProbeError as exc:
+                error = self._redactor.info(exc)
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                error = self._redactor.info(classify(exc))
+            except Exception as exc:  # a bug: still one record
+                bug = ProbeError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {str(exc)[:200]}")
+                error = self._redactor.info(bug)
+        return FetchResult(
+            input=line,
+            url=self._redactor.redact(out.url),
+            status=out.status,
+            path=out.path,
+            size=out.size,
+            sha256=out.sha256,
+            resumed_from=out.resumed_from,
+            time_ms=round((time.perf_counter() - started) * 1000, 1),
+            error=error,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _claim(self, name: str) -> AsyncIterator[None]:
+        """One download per file name at a time (the same URL twice without dedup)."""
+        lock, users = self._busy.get(name, (asyncio.Lock(), 0))
+        self._busy[name] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._busy[name]
+            if users <= 1:
+                del self._busy[name]
+            else:
+                self._busy[name] = (lock, users - 1)
+
+    async def _download(self, url: str, name: str, out: _Outcome) -> None:
+        final = os.path.join(self._options.directory, name)
+        part_path = final + ".part"
+        try:
+            have = await asyncio.to_thread(_part_size, part_path)
+        except OSError as exc:
+            raise _disk_error(exc, "cannot use part file") from exc
+        offset = have if self._options.resume_partial else 0
+        resp = await self._request(url, offset, out)
+        try:
+            if offset and (
+                resp.status == 416 or (resp.status == 206 and not _range_ok(resp, offset))
+            ):
+                _done_with(resp)
+                offset = 0
+                resp = await self._request(url, 0, out)
+            if not 200 <= resp.status < 300:
+                return
+            keep = offset if resp.status == 206 and offset and _range_ok(resp, offset) else 0
+            try:
+                fd, hasher = await asyncio.to_thread(_open_part, part_path, keep)
+            except OSError as exc:
+                raise _disk_error(exc, "cannot open part file") from exc
+            part = _PartFile(fd, hasher, keep)
+            try:
+                out.resumed_from = keep or None
+                await self._stream(resp, part, out)
+                out.sha256 = await part.finish()
+            finally:
+                part.close()
+        finally:
+            _done_with(resp)
+        out.size = part.size
+        expected = _expected_size(resp, keep)
+        if expected is not None and expected != part.size:
+            out.sha256 = None
+            raise ProbeError(ErrorKind.RESET, f"body cut: {part.size} of {expected} bytes received")
+        try:
+            await asyncio.to_thread(os.replace, part_path, final)
+        except OSError as exc:
+            raise _disk_error(exc, "cannot rename part file") from exc
+        out.path = final
+
+    async def _stream(self, resp: aiohttp.ClientResponse, part: _PartFile, out: _Outcome) -> None:
+        read_timeout = self._timeouts.read
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(read_timeout):
+                        chunk = await resp.content.read(CHUNK)
+                except TimeoutError as exc:
+                    raise ProbeError(ErrorKind.TIMEOUT, "read timed out") from exc
+                except aiohttp.ClientPayloadError as exc:
+                    raise _payload_error(exc, part.size) from exc
+                except (aiohttp.ClientError, OSError) as exc:
+                    raise classify(exc) from exc
+                if not chunk:
+                    return
+                await part.write(chunk)
+        except ProbeError as exc:
+            if exc.kind != ErrorKind.IO:
+                await part.flush()  # keep every byte received for a resume
+            out.size = part.size
+            raise
+
+    def _headers(self, offset: int) -> CIMultiDict[str]:
+        headers: CIMultiDict[str] = CIMultiDict()
+        for name, value in self._http.headers:
+            headers.add(name.strip(), value.strip())
+        if "User-Agent" not in headers:
+            headers["User-Agent"] = pick_user_agent(self._http, self._rng)
+        headers.setdefault("Accept", "*/*")
+        # The bytes on disk are the bytes sent: no content coding to undo.
+        headers["Accept-Encoding"] = "identity"
+        if self._http.cookies and "Cookie" not in headers:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self._http.cookies)
+        if offset > 0:
+            headers["Range"] = f"bytes={offset}-"
+        return headers
+
+    async def _request(self, url: str, offset: int, out: _Outcome) -> aiohttp.ClientResponse:
+        """GET with redirects followed by hand; returns the final, unread response."""
+        assert self._session is not None
+        headers = self._headers(offset)
+        current = URL(url)
+        seen: set[str] = set()
+        hops = 0
+        while True:
+            if str(current) in seen:
+                raise ProbeError(ErrorKind.REDIRECT_LOOP, f"redirect back to {current}")
+            seen.add(str(current))
+            out.url = str(current)
+            sent = CIMultiDict(headers)
+            proxy_headers = None
+            if self._proxy.auth is not None:
+                proxy_headers = {"Proxy-Authorization": self._proxy.auth}
+                if current.scheme == "http":
+                    sent["Proxy-Authorization"] = self._proxy.auth
+            with map_exceptions():
+                async with asyncio.timeout(self._timeouts.connect + self._timeouts.read):
+                    resp = await self._session.get(
+                        current,
+                        headers=sent,
+                        allow_redirects=False,
+                        proxy=self._proxy.url,
+                        proxy_headers=proxy_headers,
+                        server_hostname=self._http.sni,
+                    )
+            out.status = resp.status
+            location = resp.headers.get("Location")
+            if resp.status not in _REDIRECTS or location is None:
+                return resp
+            resp.close()
+            hops += 1
+            if hops > self._limits.max_redirects:
+                raise ProbeError(
+                    ErrorKind.TOO_MANY_REDIRECTS,
+                    f"more than {self._limits.max_redirects} redirects",
+                )
+            nxt = _next_url(current, location)
+            if (nxt.scheme, nxt.host, nxt.port) != (current.scheme, current.host, current.port):
+                for name in ("Authorization", "Cookie"):
+                    headers.popall(name, None)
+            current = nxt
+
+
+def _next_url(current: URL, location: str) -> URL:
+    text = location.strip()
+    try:
+        nxt = current.join(URL(text))
+    except ValueError as exc:
+        raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}") from exc
+    if nxt.scheme.lower() not in ("http", "https"):
+        scheme = nxt.scheme or text.partition(":")[0]
+        raise ProbeError(ErrorKind.BLOCKED_SCHEME, f"redirect to {scheme}: not followed")
+    if not nxt.host:
+        raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}")
+    return nxt
