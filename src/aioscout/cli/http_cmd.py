@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from .._config import HttpOptions, Limits, ScanConfig
+from .._models import Record
 from ..engine import Probe
 from ._common import OutputSpec, common_options, fail, fingerprint, run_command, scan_config_from
 
@@ -223,7 +225,7 @@ def _abs(path: str | None) -> str | None:
     return os.path.abspath(path) if path not in (None, "-") else path
 
 
-def _keep_from(p: dict[str, Any]) -> Any:
+def _keep_from(p: dict[str, Any]) -> Callable[[Record], bool] | None:
     if not any(p[k] for k in _MATCHER_KEYS):
         return None
     from .. import filters
@@ -245,4 +247,5 @@ def _keep_from(p: dict[str, Any]) -> Any:
         )
     except ValueError as exc:
         fail(str(exc))
+        return None
     return filters.build_keep(m)

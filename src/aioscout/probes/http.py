@@ -277,6 +277,9 @@ class HttpProbe:
     ) -> None:
         if concurrency < 1 or per_host < 1:
             raise ConfigError("concurrency and per_host must be at least 1")
+        if options.all_ips:
+            # One record per address needs expansion before the engine numbers items.
+            raise ConfigError("all_ips is not supported yet: list each address as a target")
         self._options = replace(options, method=options.method.upper())
         self._timeouts = timeouts
         self._limits = limits
