@@ -240,3 +240,24 @@ async def test_fetch_downloads_with_sha256(tmp_path: Path) -> None:
         data = (directory / os.path.basename(record["path"])).read_bytes()
         assert record["size"] == len(data) and record["sha256"] == hashlib.sha256(data).hexdigest()
     assert records[urls[0]]["size"] > 2_000_000
+
+
+async def test_probe_flags_through_the_cli(tmp_path: Path) -> None:
+    out, store = tmp_path / "out.jsonl", tmp_path / "store"
+    async with Lab(sites=20, hostile=False) as lab:
+        icon = lab.expected("favicon.lab.test").favicon_mmh3
+        assert icon is not None
+        urls = [lab.url(f"{s}.lab.test") for s in ("favicon", "tech", "site-00001")]
+        urls.append(lab.url("ws.lab.test", path="/ws"))
+        run = await aioscout(
+            "http", *lab_args(lab), "-o", str(out), "--favicon", "--tech", "--websocket",
+            "--http2", "--store-responses", str(store), "--filter-favicon", str(icon), *urls,
+        )  # fmt: skip
+    assert run.code == 0, run.stderr
+    records = {r["input"]: r for r in jsonl(out)}
+    assert set(records) == set(urls[1:]) and "1 filtered" in run.stderr
+    assert "WordPress" in {t.partition(":")[0] for t in records[urls[1]]["tech"]}
+    assert [records[u]["websocket"] for u in urls[1:]] == [False, False, True]
+    assert {records[u]["http2"] for u in urls[1:]} == {False}
+    for url in urls[1:]:
+        assert (store / records[url]["stored"]).is_file()

@@ -175,6 +175,8 @@ def http(**p: Any) -> None:
     """
     from ..targets.sources import open_source
 
+    if p["all_ips"]:
+        fail("--all-ips is not supported yet: list each address of the host as a target")
     options = http_options_from(p)
     limits = Limits(
         max_body=p["max_body"], max_redirects=p["max_redirects"], max_cidr_hosts=p["max_cidr"]
