@@ -17,7 +17,9 @@ from aiohttp import web
 from aioscout._config import FetchOptions, HttpOptions, Limits, Timeouts
 from aioscout._exceptions import InvalidTarget
 from aioscout._models import ErrorKind, FetchResult
+from aioscout.engine._protocols import Probe
 from aioscout.probes.fetch import FetchProbe, download_name
+from aioscout.targets import HttpTarget
 
 SIZE = 6 * 1024 * 1024 + 12345  # several MiB and not a multiple of the chunk
 CUT_AT = 2 * 1024 * 1024 + 777
@@ -30,6 +32,7 @@ class Server:
     sha: str
     ranges: list[str | None] = field(default_factory=list)
     hang: asyncio.Event = field(default_factory=asyncio.Event)
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _blob() -> bytes:
@@ -82,7 +85,8 @@ async def server(blob_file: tuple[Path, bytes]) -> AsyncIterator[Server]:
         resp = web.StreamResponse()
         resp.content_length = len(data)
         await resp.prepare(request)
-        await resp.write(data[:1000])
+        await resp.write(data[: int(request.query.get("n", "1000"))])
+        srv.sent.set()
         await srv.hang.wait()
         return resp
 
@@ -347,3 +351,30 @@ async def test_disk_full_is_io(server: Server, tiny_fs: Path) -> None:
     assert "disk full" in rec.error.detail
     assert rec.path is None
     os.sync()
+
+
+async def test_cancelled_download_propagates_and_keeps_a_prefix(
+    server: Server, tmp_path: Path
+) -> None:
+    url = f"{server.base}/stall.bin?n=700000"
+    async with make_probe(tmp_path) as probe:
+        (target,) = probe.expand(url)
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(probe.probe(url, target))
+            await server.sent.wait()
+            task.cancel()
+        assert task.cancelled()
+        # The probe is still usable after a cancelled download.
+        ok = f"{server.base}/dir/blob.bin"
+        rec = await probe.probe(ok, next(iter(probe.expand(ok))))
+        assert rec.sha256 == server.sha
+    part = tmp_path / (download_name(url) + ".part")
+    if part.exists():
+        kept = part.read_bytes()
+        assert kept == server.data[: len(kept)]
+
+
+def test_fetch_probe_is_a_probe(tmp_path: Path) -> None:
+    probe: Probe[HttpTarget] = make_probe(tmp_path)
+    assert probe.identity(next(iter(probe.expand("HTTP://127.0.0.1:80/a")))) == "http://127.0.0.1/a"
+    assert probe.host_of(next(iter(probe.expand("http://[::1]:8080/")))) == "::1"
