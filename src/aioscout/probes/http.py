@@ -61,6 +61,7 @@ from ..targets._types import HttpTarget
 from ..targets.parse import expand_http
 from ..targets.ports import parse_ports
 from ._errors import ProbeError, Redactor, classify, map_exceptions
+from ._fast_http import FastHttp, fast_path_applies
 from ._http_body import BodyHead, read_head
 from ._http_extras import WebsocketCheck, extra_hooks
 from ._http_session import (
@@ -295,6 +296,7 @@ class HttpProbe:
         self._redactor = Redactor([*self._proxy.secrets, *header_secrets, *cookie_secrets])
         self._files: list[tuple[str, str, bytes]] = []
         self._session: aiohttp.ClientSession | None = None
+        self._fast: FastHttp | None = None
         self._h2_context: ssl.SSLContext | None = None
 
     # -- the engine's side -------------------------------------------------
@@ -357,10 +359,16 @@ class HttpProbe:
             per_host=self._per_host,
         )
         self._session = make_session(connector, self._timeouts, self._limits)
+        if self._proxy.socks is None and fast_path_applies(self._options):
+            self._fast = FastHttp(self._options, self._timeouts, self._limits, ctx)
+            await self._fast.start()
 
     async def aclose(self) -> None:
         """Close the session and every pooled connection."""
         session, self._session = self._session, None
+        fast, self._fast = self._fast, None
+        if fast is not None:
+            await fast.aclose()
         if session is not None:
             await session.close()
 
@@ -427,6 +435,9 @@ class HttpProbe:
     async def _attempt(self, att: _Attempt, jar: aiohttp.CookieJar) -> None:
         opts = self._options
         try:
+            if self._fast is not None:
+                await self._fast.run_chain(att, self._base_headers(), jar)
+                return
             await self._run_chain(att, jar, method=opts.method, first_params=True, body=True)
         except ProbeError as exc:
             att.error = exc

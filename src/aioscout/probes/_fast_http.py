@@ -1,0 +1,606 @@
+"""The narrow HTTP/1.1 fast path of the HTTP prober: asyncio protocol + httptools.
+
+Why it exists: for the plain probe (GET, no proxy, no request body, no
+hooks) aiohttp's per-request machinery (connector bookkeeping, request and
+response objects, stream readers, timers, the thread-pool or per-query DNS
+resolver) costs several times the work of the probe itself. This path opens
+one connection per hop, writes the same request bytes aiohttp writes, parses
+the answer with httptools (llhttp), decodes the body with the same bounded
+decoders (:mod:`._http_body`) as it arrives, and closes the connection as soon
+as ``max_body`` decoded bytes are held: a huge or endless body is never
+drained. Names are resolved through :class:`~aioscout.dnsproto.FastResolver`
+with a small per-run cache.
+
+It fills the same attempt fields the aiohttp path fills (status, headers,
+peer address, TLS facts, body head, redirect chain) and raises the same
+:class:`ProbeError` kinds, so :class:`~aioscout.probes.http.HttpProbe` builds
+identical records from either. Anything outside that narrow case (proxies,
+bodies, parameters, cookies given by the user, hooks) stays on aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+import zlib
+from collections import OrderedDict
+from typing import Protocol, cast
+
+import aiohttp
+import brotli
+import httptools
+from aiohttp import http_parser as aiohttp_parser
+from aiohttp._cookie_helpers import parse_set_cookie_headers
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from .._config import HttpOptions, Limits, Timeouts
+from .._models import ErrorKind, RedirectHop, TlsInfo
+from ..dnsproto.resolver import FastResolver, ResolveError
+from ..extract.tls import tls_info
+from ._errors import ProbeError, classify
+from ._http_body import BodyHead, make_decoder
+
+__all__ = ["FastHttp", "fast_path_applies"]
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_UNSAFE_HEADERS = frozenset(
+    {"host", "connection", "content-length", "transfer-encoding", "cookie", "expect", "upgrade"}
+)
+_DNS_CACHE = 65536
+_A, _AAAA = 1, 28
+_KEEP = 256 * 1024  # head bytes kept for naming a parser error
+
+
+def fast_path_applies(options: HttpOptions) -> bool:
+    """True when ``options`` ask for nothing the fast path does not do exactly like aiohttp.
+
+    Response hooks (favicon, technology, storage) do not matter: they see the
+    same response view and make their extra requests through aiohttp.
+    """
+    return (
+        options.fast_path
+        and options.method == "GET"
+        and options.proxy is None
+        and not options.params
+        and not options.cookies
+        and options.data is None
+        and options.json is None
+        and not options.form
+        and not options.files
+        and not any(name.strip().lower() in _UNSAFE_HEADERS for name, _ in options.headers)
+    )
+
+
+class AttemptLike(Protocol):
+    """The fields of the prober's attempt that a chain fills in."""
+
+    url: str
+    chain: list[RedirectHop]
+    final_url: str | None
+    status: int | None
+    headers: CIMultiDictProxy[str] | None
+    ip: str | None
+    last_ip: str | None
+    tls: TlsInfo | None
+    body: BodyHead | None
+
+
+class _Done(Exception):
+    """Internal: the response (or as much of it as wanted) is in."""
+
+
+class _Conn(asyncio.Protocol):
+    """One connection, one response: parse, decode on the fly, stop at the caps."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, limits: Limits, read_timeout: float
+    ) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.max_body = limits.max_body
+        self.max_field = limits.max_header_bytes
+        self.max_headers = limits.max_headers
+        self.read_timeout = read_timeout
+        self.raw_cap = limits.max_body + 65536
+        self.head_waiter: asyncio.Future[None] = loop.create_future()
+        self.body_waiter: asyncio.Future[None] = loop.create_future()
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.name = b""
+        self.value = b""
+        self.in_value = False
+        self.headers_done = False
+        self.status = 0
+        self.decoder = make_decoder(None)
+        self.out = bytearray()
+        self.raw = 0
+        self.complete = False
+        self.cut: str | None = None
+        self.error: ProbeError | None = None
+        self.last_data = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.sized = False  # a Content-Length or chunked framing was announced
+        # What arrived before the headers were complete, kept to name a parser
+        # error exactly as aiohttp does (see _aiohttp_error); bounded.
+        self.chunks: list[bytes] | None = []
+        self.kept = 0
+        self.early = False  # this read began before the end of the headers
+        self.failed_early = False  # a parser error in the read that ended the headers
+
+    # -- asyncio.Protocol ----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        self.last_data = self.loop.time()
+        head = not self.headers_done
+        if head:
+            self.kept += len(data)
+            if self.chunks is not None:
+                self.chunks.append(data)
+                if self.kept > _KEEP:
+                    named = _aiohttp_error(self.chunks, self.max_field, self.max_headers)
+                    if named is not None:
+                        self._fail(named)
+                        return
+                    self.chunks = None
+            if self.kept > self.max_field * (self.max_headers + 2):
+                self._fail(ProbeError(ErrorKind.TOO_LARGE, "too many headers"))
+                return
+        elif self.chunks:
+            self.chunks = [data]
+        self.early = head
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            inner = exc.__context__
+            if isinstance(inner, _Done):
+                self._finish()
+            elif isinstance(inner, ProbeError):
+                self._fail(inner)
+            else:
+                self._parser_failed(exc)
+        except httptools.HttpParserUpgrade:
+            self._finish()
+        except httptools.HttpParserError as exc:
+            self._parser_failed(exc)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+        if self.body_waiter.done():
+            return
+        if exc is not None and not isinstance(exc, ProbeError):
+            if self.headers_done and self.out and isinstance(exc, ssl.SSLError):
+                self.cut = "bad body: connection lost"
+                self._finish()
+                return
+            self._fail(classify(exc))
+            return
+        if not self.headers_done:
+            self._fail(
+                ProbeError(ErrorKind.RESET, "server closed the connection without a response")
+            )
+            return
+        if not self.sized:  # read until close: the close is the end
+            self.complete = True
+            self._flush()
+            self._finish()
+            return
+        if self.out:
+            self.cut = "bad body: connection closed early"
+            self._finish()
+            return
+        self._fail(
+            ProbeError(
+                ErrorKind.PROTOCOL,
+                "bad body: Response payload is not completed: "
+                "<ContentLengthError: 400, message='Not enough data to satisfy "
+                "content length header.'>",
+            )
+        )
+
+    # -- httptools callbacks -------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) > self.max_field:
+            raise _too_long(name, self.max_field)
+        if len(value) > self.max_field:
+            raise _too_long(value, self.max_field)
+        if len(self.raw_headers) >= self.max_headers:
+            raise ProbeError(ErrorKind.TOO_LARGE, "too many headers")
+        self.raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        self.status = self.parser.get_status_code()
+        coding: str | None = None
+        for name, value in self.raw_headers:
+            lname = name.lower()
+            if lname == b"content-encoding":
+                coding = value.decode("utf-8", "surrogateescape")
+            elif lname in (b"content-length", b"transfer-encoding"):
+                self.sized = True
+        self.decoder = make_decoder(coding)
+        if not self.head_waiter.done():
+            self.head_waiter.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        if self.body_waiter.done():
+            return
+        self.raw += len(body)
+        want = self.max_body - len(self.out)
+        try:
+            self.out += self.decoder.feed(body, want)
+        except (zlib.error, brotli.error) as exc:
+            if not self.out:
+                raise ProbeError(ErrorKind.PROTOCOL, f"undecodable body: {exc}") from exc
+            self.cut = f"undecodable body: {exc}"
+            raise _Done from exc
+        if len(self.out) >= self.max_body or self.raw >= self.raw_cap:
+            self.cut = "max_body"
+            raise _Done
+
+    def on_message_complete(self) -> None:
+        if self.body_waiter.done():
+            return
+        self.complete = True
+        self._flush()
+        raise _Done
+
+    # -- helpers -------------------------------------------------------------
+
+    def _flush(self) -> None:
+        try:
+            self.out += self.decoder.flush(self.max_body - len(self.out))
+        except (zlib.error, brotli.error) as exc:
+            self.cut = f"undecodable body: {exc}"
+
+    def _parser_failed(self, exc: httptools.HttpParserError) -> None:
+        reason = str(exc) or type(exc).__name__
+        if self.headers_done and self.out:
+            self.cut = f"bad body: {reason}"
+            self._finish()
+            return
+        named = _aiohttp_error(self.chunks, self.max_field, self.max_headers)
+        self.failed_early = self.early
+        if self.headers_done and not self.early:
+            reason = named.detail.removeprefix("invalid response: ") if named else reason
+            self._fail(ProbeError(ErrorKind.PROTOCOL, f"bad body: {reason}"[:300]))
+            return
+        self._fail(named or ProbeError(ErrorKind.PROTOCOL, f"invalid response: {reason}"[:300]))
+
+    def _finish(self) -> None:
+        self._stop_timer()
+        if not self.head_waiter.done():
+            self.head_waiter.set_result(None)
+        if not self.body_waiter.done():
+            self.body_waiter.set_result(None)
+        if self.transport is not None:
+            # Reset rather than close: nothing more is wanted from this connection,
+            # and a reset leaves no TIME_WAIT socket behind on this side (at tens
+            # of thousands of hosts a second those exhaust the local ports).
+            self.transport.abort()
+
+    def _fail(self, exc: ProbeError) -> None:
+        self._stop_timer()
+        self.error = exc
+        for fut in (self.head_waiter, self.body_waiter):
+            if not fut.done():
+                fut.set_result(None)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def start_timer(self) -> None:
+        self.last_data = self.loop.time()
+        self.timer = self.loop.call_at(self.last_data + self.read_timeout, self._on_timer)
+
+    def _on_timer(self) -> None:
+        now = self.loop.time()
+        due = self.last_data + self.read_timeout
+        if now < due:
+            self.timer = self.loop.call_at(due, self._on_timer)
+            return
+        self.timer = None
+        if not self.headers_done or not self.out:
+            self._fail(ProbeError(ErrorKind.TIMEOUT, "read timed out"))
+        else:
+            self.cut = "read timed out"
+            self._finish()
+
+    def _stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def close(self) -> None:
+        self._stop_timer()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.abort()
+
+
+def _aiohttp_error(
+    chunks: list[bytes] | None, max_field: int, max_headers: int
+) -> ProbeError | None:
+    """The error aiohttp's parser reports for the same bytes (same words, same pointer)."""
+    if not chunks:
+        return None
+    parser = aiohttp_parser.HttpResponseParser(
+        None,
+        asyncio.get_running_loop(),
+        2**16,
+        max_line_size=max_field,
+        max_field_size=max_field,
+        max_headers=max_headers,
+    )
+    try:
+        for chunk in chunks:
+            parser.feed_data(chunk)
+    except Exception as exc:  # whatever it raises is what aiohttp would have raised
+        return classify(exc)
+    return None
+
+
+def _too_long(data: bytes, limit: int) -> ProbeError:
+    shown = data[:100] + b"..."
+    detail = (
+        "header line too long: 400, message:\n"
+        f"  Got more than {limit} bytes when reading: {shown!r}."
+    )
+    return ProbeError(ErrorKind.TOO_LARGE, detail[:300])
+
+
+def _is_ip(host: str) -> bool:
+    if not (host[-1:].isdigit() or ":" in host):
+        return False  # a name (IPv4 literals end in a digit; IPv6 ones hold a colon)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class FastHttp:
+    """Runs one attempt's redirect chain over plain asyncio connections.
+
+    Example::
+
+        fast = FastHttp(options, timeouts, limits, ssl_context)
+        await fast.start()
+        await fast.run_chain(attempt, headers)  # fills attempt, raises ProbeError
+        await fast.aclose()
+    """
+
+    def __init__(
+        self,
+        options: HttpOptions,
+        timeouts: Timeouts,
+        limits: Limits,
+        ssl_context: ssl.SSLContext,
+    ) -> None:
+        self._options = options
+        self._timeouts = timeouts
+        self._limits = limits
+        self._ssl = ssl_context
+        self._resolver: FastResolver | None = None
+        self._cache: OrderedDict[str, list[str]] = OrderedDict()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        """Open the DNS sockets when resolvers are given (inside the running loop)."""
+        self._loop = asyncio.get_running_loop()
+        if self._options.resolvers and self._resolver is None:
+            timeout = min(self._timeouts.connect, 1.0)
+            self._resolver = FastResolver(self._options.resolvers, timeout=timeout, retries=2)
+            await self._resolver.start()
+
+    async def aclose(self) -> None:
+        """Close the DNS sockets."""
+        resolver, self._resolver = self._resolver, None
+        if resolver is not None:
+            await resolver.aclose()
+
+    # -- names -----------------------------------------------------------------
+
+    async def _addresses(self, host: str, port: int) -> list[str]:
+        if _is_ip(host):
+            return [host]
+        cached = self._cache.get(host)
+        if cached is not None:
+            return cached
+        if self._resolver is not None:
+            addrs = await self._lookup(host)
+        else:
+            assert self._loop is not None
+            try:
+                infos = await self._loop.getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG
+                )
+            except socket.gaierror as exc:
+                raise ProbeError(
+                    ErrorKind.DNS, f"cannot resolve {host}: {str(exc)[:300]}", connect=True
+                ) from exc
+            addrs = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        self._cache[host] = addrs
+        if len(self._cache) > _DNS_CACHE:
+            self._cache.popitem(last=False)
+        return addrs
+
+    async def _lookup(self, host: str) -> list[str]:
+        assert self._resolver is not None
+        addrs: list[str] = []
+        try:
+            for qtype in (_A, _AAAA):
+                reply = await self._resolver.resolve(host, qtype)
+                addrs = [data for _, rtype, _, data in reply.answers if rtype == qtype]
+                if addrs:
+                    break
+        except ResolveError as exc:
+            what = "DNS timeout resolving" if exc.kind == "timeout" else "DNS failure resolving"
+            detail = f"{what} {host}" if exc.kind == "timeout" else f"{what} {host}: {exc.detail}"
+            raise ProbeError(
+                ErrorKind.DNS, f"cannot resolve {host}: {detail}"[:300], connect=True
+            ) from exc
+        if not addrs:
+            detail = f"{host}: no address (NXDOMAIN or no A/AAAA record)"
+            raise ProbeError(ErrorKind.DNS, f"cannot resolve {host}: {detail}"[:300], connect=True)
+        return addrs
+
+    # -- one hop ---------------------------------------------------------------
+
+    async def _connect(self, url: URL) -> _Conn:
+        loop = self._loop
+        assert loop is not None
+        host = url.raw_host or ""
+        port = url.port or (443 if url.scheme == "https" else 80)
+        addrs = await self._addresses(host, port)
+        tls = url.scheme == "https"
+        server_hostname = (self._options.sni or host.rstrip(".")) if tls else None
+        last: BaseException | None = None
+        for addr in addrs:
+            conn = _Conn(loop, self._limits, self._timeouts.read)
+            try:
+                async with asyncio.timeout(self._timeouts.connect):
+                    await loop.create_connection(
+                        lambda c=conn: c,
+                        addr,
+                        port,
+                        ssl=self._ssl if tls else None,
+                        server_hostname=server_hostname,
+                    )
+                return conn
+            except TimeoutError as exc:
+                conn.close()
+                last = ProbeError(ErrorKind.TIMEOUT, "connect timed out", connect=True)
+                last.__cause__ = exc
+            except (OSError, ssl.SSLError, ssl.CertificateError) as exc:
+                conn.close()
+                last = exc
+        if isinstance(last, ProbeError):
+            raise last
+        assert last is not None
+        err = classify(last)
+        if err.kind not in (ErrorKind.TLS, ErrorKind.RESET):
+            err.connect = True
+        raise err from last
+
+    def _request(self, url: URL, headers: CIMultiDict[str], cookie: str) -> bytes:
+        lines = [f"GET {url.raw_path_qs} HTTP/1.1", f"Host: {url.host_port_subcomponent}"]
+        lines.extend(f"{name}: {value}" for name, value in headers.items())
+        if cookie:
+            lines.append(f"Cookie: {cookie}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+
+    async def _hop(self, att: AttemptLike, url: URL, request: bytes) -> _Conn:
+        conn = await self._connect(url)
+        transport = conn.transport
+        assert transport is not None
+        try:
+            peer = transport.get_extra_info("peername")
+            ip = peer[0] if isinstance(peer, tuple) and peer and isinstance(peer[0], str) else None
+            sslobj = transport.get_extra_info("ssl_object")
+            transport.write(request)
+            conn.start_timer()
+            await conn.head_waiter
+            if conn.error is not None and (not conn.headers_done or conn.failed_early):
+                raise conn.error
+            if att.status is None:
+                att.ip = ip
+            att.last_ip = ip
+            att.status = conn.status
+            att.final_url = str(url)
+            att.headers = CIMultiDictProxy(
+                CIMultiDict(
+                    (n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+                    for n, v in conn.raw_headers
+                )
+            )
+            if isinstance(sslobj, ssl.SSLObject):
+                att.tls = _tls_facts(sslobj)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def run_chain(
+        self, att: AttemptLike, headers: CIMultiDict[str], jar: aiohttp.CookieJar
+    ) -> None:
+        """Fetch ``att.url`` following redirects like the aiohttp path; raises ProbeError.
+
+        ``jar`` is the probe's cookie jar (shared with any later hook fetch).
+        """
+        opts, limits = self._options, self._limits
+        url = URL(att.url)
+        seen: set[tuple[str, str, str]] = set()
+        while True:
+            cookie = _cookie_header(jar, url) if len(jar) else ""
+            key = ("GET", str(url), cookie)
+            if key in seen:
+                raise ProbeError(ErrorKind.REDIRECT_LOOP, f"redirect back to {url}")
+            seen.add(key)
+            conn = await self._hop(att, url, self._request(url, headers, cookie))
+            try:
+                assert att.headers is not None
+                set_cookies = att.headers.getall("Set-Cookie", ())
+                if set_cookies:
+                    jar.update_cookies(parse_set_cookie_headers(tuple(set_cookies)), url)
+                location = att.headers.get("Location")
+                status = conn.status
+                if opts.follow_redirects and status in _REDIRECTS and location is not None:
+                    att.chain.append(RedirectHop(str(url), status, location))
+                    nxt = next_url(url, location)
+                    if len(att.chain) > limits.max_redirects:
+                        raise ProbeError(
+                            ErrorKind.TOO_MANY_REDIRECTS,
+                            f"more than {limits.max_redirects} redirects",
+                        )
+                    if (nxt.scheme, nxt.host, nxt.port) != (url.scheme, url.host, url.port):
+                        for name in ("Authorization", "Cookie"):
+                            headers.popall(name, None)
+                    url = nxt
+                    continue
+                if not opts.follow_redirects and status in _REDIRECTS and location:
+                    att.chain.append(RedirectHop(str(url), status, location))
+                await conn.body_waiter
+                if conn.error is not None:
+                    raise conn.error
+                out = bytes(conn.out[: limits.max_body])
+                att.body = BodyHead(out, conn.raw, conn.complete, conn.cut)
+                return
+            finally:
+                conn.close()
+
+
+def _cookie_header(jar: aiohttp.CookieJar, url: URL) -> str:
+    return "; ".join(f"{name}={m.value}" for name, m in jar.filter_cookies(url).items())
+
+
+def next_url(current: URL, location: str) -> URL:
+    """The URL a Location leads to, or ProbeError (blocked scheme, unusable Location)."""
+    text = location.strip()
+    try:
+        nxt = current.join(URL(text))
+    except ValueError as exc:
+        raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}") from exc
+    if nxt.scheme.lower() not in ("http", "https"):
+        scheme = nxt.scheme or text.partition(":")[0]
+        raise ProbeError(ErrorKind.BLOCKED_SCHEME, f"redirect to {scheme}: not followed")
+    if not nxt.host:
+        raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}")
+    return nxt
+
+
+def _tls_facts(sslobj: ssl.SSLObject) -> TlsInfo:
+    cipher = sslobj.cipher()
+    return tls_info(
+        sslobj.getpeercert(binary_form=True),
+        version=sslobj.version(),
+        cipher=cipher[0] if cipher else None,
+        alpn=sslobj.selected_alpn_protocol(),
+    )
