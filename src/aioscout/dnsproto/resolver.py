@@ -47,6 +47,7 @@ NOERROR, SERVFAIL, NXDOMAIN, REFUSED = 0, 2, 3, 5
 _CANARY_EVERY = 5000
 _DEAD_AFTER = 25  # timeouts in a row with no answer in between
 _SOCKET_BUFFER = 8 << 20
+_CONNECTED_MAX = 16  # up to this many resolvers, each gets its own connected sockets
 
 
 def parse_resolver(spec: str) -> tuple[str, int]:
@@ -107,6 +108,8 @@ class Upstream:
     sent: int = 0
     answered: int = 0
     timeouts: int = 0
+    socks: list[_Socket] = field(default_factory=list)  # connected to this resolver
+    sock_rr: int = 0
 
     def __post_init__(self) -> None:
         self.label = (
@@ -155,6 +158,7 @@ class _Socket(asyncio.DatagramProtocol):
         self.pending: dict[int, _Pending] = {}
         self.transport: asyncio.DatagramTransport | None = None
         self.ignored = 0
+        self.connected = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -167,27 +171,28 @@ class _Socket(asyncio.DatagramProtocol):
         if p is None or addr[0] != p.up.host or addr[1] != p.up.port:
             self.ignored += 1  # unknown ID or spoofed source: keep waiting for the real one
             return
+        result: Message | str
         try:
-            _qid, _flags, qname, qtype, _end = parse_header(data)
-        except WireError:
-            qname, qtype = "", -1
-        if qname != p.qname or qtype != p.qtype:
-            if qtype == -1:  # right ID and source, unreadable question: a broken reply
-                del self.pending[p.qid]
-                if not p.fut.done():
-                    p.fut.set_result("protocol: unreadable reply")
-            else:
-                self.ignored += 1
-            return
-        del self.pending[p.qid]
-        if p.fut.done():
-            return
-        try:
-            p.fut.set_result(parse_response(data))
+            result = parse_response(data)
         except TooLarge as exc:
-            p.fut.set_result(f"too_large: {exc}")
+            result = f"too_large: {exc}"
         except WireError as exc:
-            p.fut.set_result(f"protocol: {exc}")
+            result = f"protocol: {exc}"
+            try:
+                _qid, _flags, qname, qtype, _end = parse_header(data)
+            except WireError:
+                pass  # right ID and source, unreadable question: a broken reply
+            else:
+                if qname != p.qname or qtype != p.qtype:
+                    self.ignored += 1
+                    return
+        else:
+            if result.qname != p.qname or result.qtype != p.qtype:
+                self.ignored += 1  # an answer to another question: keep waiting
+                return
+        del self.pending[p.qid]
+        if not p.fut.done():
+            p.fut.set_result(result)
 
     def error_received(self, exc: Exception) -> None:
         return  # ICMP errors: the query times out and is retried elsewhere
@@ -251,16 +256,26 @@ class FastResolver:
     async def start(self) -> None:
         """Open the UDP sockets (inside the running loop)."""
         loop = self._loop = asyncio.get_running_loop()
-        v6 = ":" in self.upstreams[0].host
-        for _ in range(self._nsockets):
-            sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
-            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, opt, _SOCKET_BUFFER)
-            sock.bind(("::" if v6 else "0.0.0.0", 0))
-            sock.setblocking(False)
-            _, proto = await loop.create_datagram_endpoint(_Socket, sock=sock)
-            self._socks.append(proto)
+        # With few resolvers each gets its own connected sockets: the kernel then
+        # filters foreign sources and sendto skips address conversion per datagram.
+        per_upstream = len(self.upstreams) <= _CONNECTED_MAX
+        targets: list[Upstream | None] = list(self.upstreams) if per_upstream else [None]
+        for up in targets:
+            v6 = ":" in (up or self.upstreams[0]).host
+            for _ in range(self._nsockets):
+                sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+                for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, opt, _SOCKET_BUFFER)
+                sock.bind(("::" if v6 else "0.0.0.0", 0))
+                if up is not None:
+                    sock.connect((up.host, up.port))
+                sock.setblocking(False)
+                _, proto = await loop.create_datagram_endpoint(_Socket, sock=sock)
+                self._socks.append(proto)
+                if up is not None:
+                    proto.connected = True
+                    up.socks.append(proto)
 
     async def aclose(self) -> None:
         """Fail what is in flight and close the sockets."""
@@ -388,8 +403,12 @@ class FastResolver:
         while wait > 0:
             await asyncio.sleep(wait)
             wait = up.take(loop.time())
-        sock = self._socks[self._sock_rr]
-        self._sock_rr = (self._sock_rr + 1) % len(self._socks)
+        if up.socks:
+            sock = up.socks[up.sock_rr]
+            up.sock_rr = (up.sock_rr + 1) % len(up.socks)
+        else:
+            sock = self._socks[self._sock_rr]
+            self._sock_rr = (self._sock_rr + 1) % len(self._socks)
         pending = sock.pending
         qid = self._rng.getrandbits(16)
         while qid in pending:
@@ -403,7 +422,10 @@ class FastResolver:
         assert sock.transport is not None
         up.sent += 1
         self.stats.sent += 1
-        sock.transport.sendto(build_query(qid, name, qtype), (up.host, up.port))
+        if sock.connected:
+            sock.transport.sendto(build_query(qid, name, qtype))
+        else:
+            sock.transport.sendto(build_query(qid, name, qtype), (up.host, up.port))
         try:
             res = await fut
         finally:

@@ -99,6 +99,10 @@ class WildcardFilter:
     async def _level(self, level: str, qtype: int) -> _Level:
         key = (level, qtype)
         fut = self._levels.get(key)
+        if fut is not None and fut.done():
+            cached = fut.result()
+            if cached is not None:
+                return cached
         while fut is not None:
             done = await asyncio.shield(fut)
             if done is not None:
