@@ -198,6 +198,15 @@ async def test_server_without_range_restarts(server: Server, tmp_path: Path) -> 
     assert not part.exists()
 
 
+async def test_complete_part_gets_416_and_is_fetched_again(server: Server, tmp_path: Path) -> None:
+    url = f"{server.base}/dir/blob.bin"
+    (tmp_path / (download_name(url) + ".part")).write_bytes(server.data)
+    rec = await fetch(tmp_path, url)
+    assert server.ranges == [f"bytes={SIZE}-", None]
+    assert rec.error is None and rec.status == 200 and rec.resumed_from is None
+    assert rec.sha256 == server.sha
+
+
 async def test_mismatched_content_range_refetches_whole(server: Server, tmp_path: Path) -> None:
     url = f"{server.base}/badrange.bin"
     (tmp_path / (download_name(url) + ".part")).write_bytes(b"x" * 100)

@@ -18,7 +18,8 @@ How a download goes
   ``NAME``.
 * A ``NAME.part`` left by an interrupted run is resumed (unless
   ``FetchOptions.resume_partial`` is false): its bytes are hashed again
-  (streaming), and the request asks for ``Range: bytes=N-``. A ``206`` whose
+  (streaming, before the request is sent), and the request asks for
+  ``Range: bytes=N-``. A ``206`` whose
   ``Content-Range`` starts at ``N`` is appended (``resumed_from = N``); a
   ``200`` means the server ignores ranges, so the part is truncated and the
   download starts over; a ``206`` for another offset or a ``416`` is dropped
@@ -187,14 +188,18 @@ class _PartFile:
             await self._hand_over()
         await self._settle()
 
+    def _close_after(self, pending: asyncio.Future[None]) -> None:
+        if not pending.cancelled():
+            pending.exception()  # consumed: the download already ended
+        os.close(self.fd)
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         pending = self._pending
         if pending is not None and not pending.done():
-            fd = self.fd
-            pending.add_done_callback(lambda _: os.close(fd))
+            pending.add_done_callback(self._close_after)
             return
         if pending is not None and not pending.cancelled():
             pending.exception()  # consumed: the error was reported or is moot
@@ -213,23 +218,29 @@ def _hash_file(fd: int, size: int) -> hashlib._Hash:
     return hasher
 
 
-def _part_size(path: str) -> int:
-    """Bytes in an existing part file (0 when there is none); refuses a non-file."""
+def _hash_part(path: str) -> tuple[int, hashlib._Hash]:
+    """Size and sha256 of an existing part file ((0, empty hash) when there is none).
+
+    Runs before the request, so a long rehash never eats into the read timeout
+    of a response already under way. A symlink or a non-file is refused.
+    """
     try:
-        st = os.lstat(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
-        return 0
-    if stat.S_ISLNK(st.st_mode):
-        raise OSError(errno.ELOOP, "part file is a symlink")
-    if not stat.S_ISREG(st.st_mode):
-        raise OSError(errno.EINVAL, "part file is not a regular file")
-    return st.st_size
+        return 0, hashlib.sha256()
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "part file is not a regular file")
+        return st.st_size, _hash_file(fd, st.st_size)
+    finally:
+        os.close(fd)
 
 
-def _open_part(path: str, keep: int) -> tuple[int, hashlib._Hash]:
-    """Open (create) the part without following symlinks, keep its first ``keep`` bytes.
+def _open_part(path: str, keep: int) -> int:
+    """Open (create) the part without following symlinks, keeping its first ``keep`` bytes.
 
-    Returns the descriptor positioned at ``keep`` and the sha256 of those bytes.
+    Returns the descriptor, positioned at ``keep``.
     """
     fd = os.open(path, _OPEN_FLAGS, 0o644)
     try:
@@ -238,13 +249,12 @@ def _open_part(path: str, keep: int) -> tuple[int, hashlib._Hash]:
             raise OSError(errno.EINVAL, "part file is not a regular file")
         if st.st_size < keep:
             raise OSError(errno.EIO, "part file shrank")
-        hasher = _hash_file(fd, keep)
         os.ftruncate(fd, keep)
         os.lseek(fd, keep, os.SEEK_SET)
     except BaseException:
         os.close(fd)
         raise
-    return fd, hasher
+    return fd
 
 
 def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -464,11 +474,12 @@ class FetchProbe:
     async def _download(self, url: str, name: str, out: _Outcome) -> None:
         final = os.path.join(self._options.directory, name)
         part_path = final + ".part"
-        try:
-            have = await asyncio.to_thread(_part_size, part_path)
-        except OSError as exc:
-            raise _disk_error(exc, "cannot use part file") from exc
-        offset = have if self._options.resume_partial else 0
+        offset, hasher = 0, hashlib.sha256()
+        if self._options.resume_partial:
+            try:
+                offset, hasher = await asyncio.to_thread(_hash_part, part_path)
+            except OSError as exc:
+                raise _disk_error(exc, "cannot use part file") from exc
         resp = await self._request(url, offset, out)
         try:
             if offset and (
@@ -481,10 +492,10 @@ class FetchProbe:
                 return
             keep = offset if resp.status == 206 and offset and _range_ok(resp, offset) else 0
             try:
-                fd, hasher = await asyncio.to_thread(_open_part, part_path, keep)
+                fd = await asyncio.to_thread(_open_part, part_path, keep)
             except OSError as exc:
                 raise _disk_error(exc, "cannot open part file") from exc
-            part = _PartFile(fd, hasher, keep)
+            part = _PartFile(fd, hasher if keep else hashlib.sha256(), keep)
             try:
                 out.resumed_from = keep or None
                 await self._stream(resp, part, out)
