@@ -77,6 +77,7 @@ class _Worker:
         self.process: multiprocessing.process.BaseProcess | None = None
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.feeder: asyncio.Task[None] | None = None
         self.alive = False
 
 
@@ -143,7 +144,7 @@ class ProcessPool:
         w.process = proc
         w.reader, w.writer = await asyncio.open_connection(sock=ours)
         w.alive = True
-        tg.create_task(self._feed(w))
+        w.feeder = tg.create_task(self._feed(w))
         tg.create_task(self._collect(w, tg))
 
     async def _route(self, work: asyncio.Queue[Any], stopper: Any) -> None:
@@ -201,6 +202,9 @@ class ProcessPool:
     async def _lost(self, w: _Worker, tg: asyncio.TaskGroup) -> None:
         """A worker's socket closed: re-route whatever it still owed."""
         w.alive = False
+        if w.feeder is not None:
+            # Its feeder may wait on an empty queue forever: the run would never end.
+            w.feeder.cancel()
         if w.writer is not None:
             w.writer.close()
         orphans = list(w.inflight.values())
