@@ -1,0 +1,167 @@
+"""``--resume`` after kill -9, SIGTERM and Ctrl-C: exactly one record per input line.
+
+Each test runs the real command line in a subprocess over a few thousand
+targets (loopback addresses where nothing listens, which refuse at once,
+mixed with URLs of a lab HTTP server with latency), interrupts it at random
+moments after the output has grown, resumes it with the same command line
+plus ``--resume`` and checks the final output: every line valid JSON, the
+multiset of ``input`` fields equal to the input lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from aioscout.lab import Lab
+
+from ._cli import (
+    assert_one_record_per_line,
+    file_size,
+    finish,
+    kill_quietly,
+    records,
+    refused_targets,
+    run_cli,
+    spawn_cli,
+    wait_for_growth,
+    worker_pids,
+)
+
+pytestmark = pytest.mark.slow
+
+_RECORD_BYTES = 800  # rough size of one refused record, to place kill points
+
+
+@pytest.fixture
+async def lab() -> AsyncIterator[Lab]:
+    async with Lab(sites=0, dns_port=None, hostile=False, latency=0.01) as running:
+        yield running
+
+
+def _inputs(lab: Lab, refused: int, served: int) -> list[str]:
+    lines = refused_targets(refused)
+    lines += [f"http://127.0.0.1:{lab.http_port}/resume/{i}" for i in range(served)]
+    random.Random(7).shuffle(lines)
+    return lines
+
+
+def _seed() -> random.Random:
+    seed = int.from_bytes(os.urandom(4))
+    print(f"kill points seed: {seed}")
+    return random.Random(seed)
+
+
+async def _interrupt_and_resume(
+    tmp_path: Path,
+    lines: list[str],
+    sig: signal.Signals,
+    *,
+    times: int = 3,
+    extra: tuple[str, ...] = (),
+) -> list[dict[str, object]]:
+    inp, out = tmp_path / "targets.txt", tmp_path / "out.jsonl"
+    inp.write_text("\n".join(lines) + "\n")
+    args = ("http", "-l", str(inp), "-o", str(out), "--timeout", "3", "--no-progress", *extra)
+    rng = _seed()
+    estimate = len(lines) * _RECORD_BYTES
+    interrupted = 0
+    for n in range(times):
+        before = file_size(out)
+        proc = await spawn_cli(*args, *(("--resume",) if n else ()))
+        grown = await wait_for_growth(out, before + int(estimate * rng.uniform(0.03, 0.2)), proc)
+        if grown:
+            kill_quietly(proc.pid, sig)
+            interrupted += 1
+        result = await finish(proc)
+        if not grown:
+            assert result.returncode == 0, result.stderr
+            break
+        if sig == signal.SIGKILL:
+            assert result.returncode == -signal.SIGKILL
+        else:
+            # A graceful stop: in-flight work finished, valid JSONL, a summary, status 130.
+            assert result.returncode == 130, result.stderr
+            assert "done" in result.stderr, result.stderr
+            records(out)
+    assert interrupted >= 1, "the run finished before it could be interrupted"
+    result = await run_cli(*args, "--resume")
+    assert result.returncode == 0, result.stderr
+    return assert_one_record_per_line(out, lines)
+
+
+async def test_resume_after_kill_9_three_times(lab: Lab, tmp_path: Path) -> None:
+    lines = _inputs(lab, 3000, 400)
+    recs = await _interrupt_and_resume(tmp_path, lines, signal.SIGKILL)
+    served = [r for r in recs if str(r["input"]).startswith("http://")]
+    assert all(r["status"] is not None for r in served), "lab URLs must be probed, not dropped"
+
+
+async def test_resume_after_sigterm_three_times(lab: Lab, tmp_path: Path) -> None:
+    await _interrupt_and_resume(tmp_path, _inputs(lab, 3000, 400), signal.SIGTERM)
+
+
+async def test_resume_after_ctrl_c(lab: Lab, tmp_path: Path) -> None:
+    await _interrupt_and_resume(tmp_path, _inputs(lab, 3000, 400), signal.SIGINT, times=2)
+
+
+async def test_resume_with_process_workers_after_kill_9(lab: Lab, tmp_path: Path) -> None:
+    lines = _inputs(lab, 3000, 400)
+    await _interrupt_and_resume(tmp_path, lines, signal.SIGKILL, extra=("-w", "2"))
+
+
+async def test_resume_with_process_workers_after_sigterm(lab: Lab, tmp_path: Path) -> None:
+    await _interrupt_and_resume(
+        tmp_path, _inputs(lab, 3000, 400), signal.SIGTERM, times=2, extra=("-w", "2")
+    )
+
+
+async def test_worker_killed_mid_run_loses_nothing(lab: Lab, tmp_path: Path) -> None:
+    lines = _inputs(lab, 4000, 400)
+    inp, out = tmp_path / "targets.txt", tmp_path / "out.jsonl"
+    inp.write_text("\n".join(lines) + "\n")
+    proc = await spawn_cli("http", "-l", str(inp), "-o", str(out), "--timeout", "3", "-w", "2")
+    assert await wait_for_growth(out, 100 * _RECORD_BYTES, proc)
+    workers = worker_pids(proc.pid)
+    assert len(workers) == 2, workers
+    assert kill_quietly(workers[0])
+    result = await finish(proc)
+    assert result.returncode == 0, result.stderr
+    assert_one_record_per_line(out, lines)
+
+
+async def test_resume_without_checkpoint_simply_starts(lab: Lab, tmp_path: Path) -> None:
+    lines = _inputs(lab, 200, 20)
+    inp, out = tmp_path / "targets.txt", tmp_path / "out.jsonl"
+    inp.write_text("\n".join(lines) + "\n")
+    result = await run_cli("http", "-l", str(inp), "-o", str(out), "--resume", "-s")
+    assert result.returncode == 0, result.stderr
+    assert_one_record_per_line(out, lines)
+    # Repeating the same command line once the run is complete adds nothing.
+    result = await run_cli("http", "-l", str(inp), "-o", str(out), "--resume", "-s")
+    assert result.returncode == 0, result.stderr
+    assert_one_record_per_line(out, lines)
+
+
+async def test_resume_refuses_other_options(lab: Lab, tmp_path: Path) -> None:
+    inp, out = tmp_path / "targets.txt", tmp_path / "out.jsonl"
+    inp.write_text("\n".join(refused_targets(50)) + "\n")
+    assert (await run_cli("http", "-l", str(inp), "-o", str(out), "-s")).returncode == 0
+    # Other ports number the items differently: the checkpoint must not be trusted.
+    result = await run_cli("http", "-l", str(inp), "-o", str(out), "-p", "1,2", "--resume", "-s")
+    assert result.returncode != 0
+    assert "ckpt" in result.stderr
+    assert len(records(out)) == 50  # untouched
+
+
+async def test_resume_100k_targets_killed_three_times(tmp_path: Path) -> None:
+    lines = refused_targets(50_000) + refused_targets(50_000, net=92)
+    started = asyncio.get_running_loop().time()
+    await _interrupt_and_resume(tmp_path, lines, signal.SIGKILL, extra=("-c", "1024"))
+    print(f"100k kill -9 x3 + resume: {asyncio.get_running_loop().time() - started:.1f}s")
