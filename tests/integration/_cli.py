@@ -19,6 +19,7 @@ __all__ = [
     "records",
     "refused_targets",
     "run_cli",
+    "run_cli_measured",
     "spawn_cli",
     "wait_for_growth",
     "worker_pids",
@@ -163,3 +164,31 @@ def kill_quietly(pid: int, sig: int = signal.SIGKILL) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# Runs a command and reports the peak RSS of its whole process tree (worker
+# processes included): RUSAGE_CHILDREN of this wrapper covers only that tree.
+_MEASURE = """
+import resource, subprocess, sys
+rc = subprocess.run(sys.argv[1:]).returncode
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+sys.stderr.write(f"\\nmaxrss-kb={peak}\\n")
+sys.exit(rc if rc >= 0 else 128 - rc)
+"""
+
+
+async def run_cli_measured(*args: str, timeout: float = 50.0) -> tuple[CliRun, int]:
+    """Run ``aioscout ARGS``; also return the peak RSS (KiB) of its largest process."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _MEASURE,
+        *aioscout(*args),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    result = await finish(proc, timeout)
+    head, _, tail = result.stderr.rpartition("maxrss-kb=")
+    assert tail, result.stderr
+    return CliRun(result.returncode, head), int(tail.strip())
