@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import math
 import multiprocessing
 import os
 import pickle
@@ -38,6 +37,7 @@ from typing import Any
 from .._config import ScanConfig
 from .._models import ErrorKind, Record
 from ._protocols import Probe
+from .limits import TokenBucket
 from .stats import Stats
 
 __all__ = ["ProcessPool"]
@@ -59,14 +59,14 @@ async def _recv(reader: asyncio.StreamReader) -> tuple[str, Any]:
     return str(tag), payload
 
 
-def share(config: ScanConfig, n: int) -> ScanConfig:
-    """One worker's part of the budget: concurrency and rate divided by ``n``."""
-    return dataclasses.replace(
-        config,
-        concurrency=max(1, math.ceil(config.concurrency / n)),
-        rate=config.rate / n,
-        workers=1,
-    )
+def child_config(config: ScanConfig) -> ScanConfig:
+    """A worker's config: the whole budget, since this process hands out the credits.
+
+    The global concurrency and rate are enforced here, at dispatch (a credit per
+    item in flight, a token per item sent), so that one busy host — routed to a
+    single worker — may still use the whole budget.
+    """
+    return dataclasses.replace(config, rate=0.0, workers=1)
 
 
 class _Worker:
@@ -94,7 +94,13 @@ class ProcessPool:
         self.factory = factory
         self.host_of = host_of
         self.config = config
-        self.child_config = share(config, config.workers)
+        self.child_config = child_config(config)
+        self.credits = asyncio.Semaphore(config.concurrency)
+        self.bucket = (
+            TokenBucket(config.rate, burst=max(1, int(config.rate // 10)))
+            if config.rate > 0
+            else None
+        )
         self.retry_on = frozenset(retry_on)
         self.workers = [_Worker(i) for i in range(config.workers)]
         self.respawns = 0
@@ -118,7 +124,7 @@ class ProcessPool:
             async with asyncio.TaskGroup() as tg:
                 for w in self.workers:
                     await self._spawn(w, tg)
-                await self._route(work, stopper)
+                await self._route(work, stopper, tg)
                 self._routing_done = True
                 self._check_settled()
                 await self._settled.wait()
@@ -147,31 +153,67 @@ class ProcessPool:
         w.feeder = tg.create_task(self._feed(w))
         tg.create_task(self._collect(w, tg))
 
-    async def _route(self, work: asyncio.Queue[Any], stopper: Any) -> None:
+    async def _route(self, work: asyncio.Queue[Any], stopper: Any, tg: asyncio.TaskGroup) -> None:
         while (item := await work.get()) is not None:
             if stopper.stopping:
                 continue
-            await self._target(item).queue.put(item)
+            await self.credits.acquire()  # released when its record (or drop) comes back
+            if self.bucket is not None:
+                await self.bucket.acquire()
+            await self._dispatch(item, tg)
         if stopper.stopping:
             for w in self.workers:
-                while not w.queue.empty():
-                    w.queue.get_nowait()  # never sent: a resumed run does them
+                for _ in self._drain(w):  # never sent: a resumed run does them
+                    self.credits.release()
                 if w.alive and w.writer is not None:
                     with contextlib.suppress(ConnectionError):
                         await _send(w.writer, "stop", None)
 
-    def _target(self, item: Any) -> _Worker:
-        alive = [w for w in self.workers if w.alive] or self.workers
-        host = self.host_of(item.target)
-        return alive[zlib.crc32(host.encode("utf-8", "surrogatepass")) % len(alive)]
+    async def _dispatch(self, item: Any, tg: asyncio.TaskGroup) -> None:
+        """Queue ``item`` for the live worker that owns its host; respawn if none lives."""
+        key = zlib.crc32(self.host_of(item.target).encode("utf-8", "surrogatepass"))
+        while True:
+            alive = [w for w in self.workers if w.alive]
+            if not alive:
+                await self._respawn(tg)
+                continue
+            w = alive[key % len(alive)]
+            await w.queue.put(item)
+            if w.alive:
+                return
+            # It died while we waited for room: take back what it still held.
+            for orphan in self._drain(w):
+                await self._dispatch(orphan, tg)
+            return
+
+    @staticmethod
+    def _drain(w: _Worker) -> list[Any]:
+        out = []
+        while not w.queue.empty():
+            item = w.queue.get_nowait()
+            if item is not None:
+                out.append(item)
+        return out
+
+    async def _respawn(self, tg: asyncio.TaskGroup) -> None:
+        if self.respawns >= _MAX_RESPAWNS:
+            raise RuntimeError("worker processes keep dying; giving up (see their errors above)")
+        self.respawns += 1
+        w = next(x for x in self.workers if not x.alive)
+        w.queue = asyncio.Queue(_BATCH * 4)
+        await self._spawn(w, tg)
 
     async def _feed(self, w: _Worker) -> None:
         assert w.writer is not None
+        queue = w.queue
         try:
-            while w.alive:
-                batch = [await w.queue.get()]
-                while len(batch) < _BATCH and not w.queue.empty():
-                    batch.append(w.queue.get_nowait())
+            while (first := await queue.get()) is not None:
+                batch = [first]
+                while len(batch) < _BATCH and not queue.empty():
+                    nxt = queue.get_nowait()
+                    if nxt is None:
+                        break
+                    batch.append(nxt)
                 for item in batch:
                     w.inflight[item.seq] = item
                 await _send(w.writer, "items", [(i.seq, i.line, i.target) for i in batch])
@@ -186,12 +228,14 @@ class ProcessPool:
                 if tag == "results":
                     for seq, record in payload:
                         if w.inflight.pop(seq, None) is not None:
+                            self.credits.release()
                             await self._results.put((seq, record))
                     self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
                     self._check_settled()
                 elif tag == "dropped":
                     for seq in payload:
-                        w.inflight.pop(seq, None)
+                        if w.inflight.pop(seq, None) is not None:
+                            self.credits.release()
                     self._check_settled()
                 elif tag == "retries":
                     self._stats.retries += int(payload)
@@ -202,26 +246,14 @@ class ProcessPool:
     async def _lost(self, w: _Worker, tg: asyncio.TaskGroup) -> None:
         """A worker's socket closed: re-route whatever it still owed."""
         w.alive = False
-        if w.feeder is not None:
-            # Its feeder may wait on an empty queue forever: the run would never end.
-            w.feeder.cancel()
         if w.writer is not None:
             w.writer.close()
-        orphans = list(w.inflight.values())
+        orphans = [*w.inflight.values(), *self._drain(w)]
         w.inflight.clear()
-        while not w.queue.empty():
-            orphans.append(w.queue.get_nowait())
-        if self._settled.is_set() or not orphans:
-            self._check_settled()
-            return
-        if not any(x.alive for x in self.workers):
-            if self.respawns >= _MAX_RESPAWNS:
-                raise RuntimeError("worker processes keep dying; giving up")
-            self.respawns += 1
-            w.queue = asyncio.Queue(_BATCH * 4)
-            await self._spawn(w, tg)
+        w.queue.put_nowait(None)  # wake its feeder so it ends
         for item in orphans:
-            await self._target(item).queue.put(item)
+            await self._dispatch(item, tg)
+        self._check_settled()
 
     def _check_settled(self) -> None:
         if self._routing_done and all(not w.inflight and w.queue.empty() for w in self.workers):
