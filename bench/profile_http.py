@@ -6,9 +6,17 @@ lab DNS server as resolver, and prints hosts/s, wall time, CPU time and the
 prober's peak RSS (``RUSAGE_CHILDREN``; with workers, the largest process).
 Add ``--py-spy FILE`` to record a raw py-spy profile of the run.
 
+``--server nginx`` serves the same names and pages from an nginx farm instead
+of the lab's Python HTTP server (which shares the cores with the prober and
+caps the figure): a generated config in a temporary directory, one
+``server_name`` vhost per site on 127.0.0.1-3 (the lab's addresses), run in
+the foreground by this script and stopped at the end. The lab still answers
+DNS. Needs ``nginx`` on PATH or in /usr/sbin (``apt-get install nginx-light``).
+
 Example::
 
     .venv/bin/python bench/profile_http.py -n 10240 -c 200 -w 1
+    .venv/bin/python bench/profile_http.py -n 10240 -c 200 -w 1 --server nginx
 """
 
 from __future__ import annotations
@@ -16,13 +24,90 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from aioscout.lab.sites import generated_title
+
 BIN = Path(sys.executable).parent
+ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")  # where the lab puts its sites
+VHOSTS = 20000  # beyond this, one catch-all vhost answers (titles not checked)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _nginx_config(tmp: Path, port: int, names: list[str], titles: list[str], workers: int) -> str:
+    listen = "".join(f"    listen {a}:{port}{{flag}};\n" for a in ADDRESSES)
+    temp = "".join(
+        f"    {kind}_temp_path {tmp}/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    out = [
+        f"worker_processes {workers};\ndaemon off;\nmaster_process on;\n",
+        f"pid {tmp}/nginx.pid;\nerror_log {tmp}/error.log warn;\n",
+        "events { worker_connections 8192; multi_accept on; }\n",
+        "http {\n    access_log off;\n    default_type text/html;\n",
+        "    server_names_hash_max_size 131072;\n    server_names_hash_bucket_size 128;\n",
+        temp,
+        "    server {\n" + listen.format(flag=" default_server backlog=8192"),
+        "        location / { return 200 '<!DOCTYPE html>\\n<html><head>"
+        "<title>Catch-all $host</title></head><body></body></html>\\n'; }\n    }\n",
+    ]
+    for name, title in zip(names, titles, strict=True):
+        page = (
+            '<!DOCTYPE html>\\n<html>\\n<head>\\n<meta charset="utf-8">\\n'
+            f"<title>{title}</title>\\n</head>\\n<body>\\n<h1>{title}</h1>\\n"
+            "</body>\\n</html>\\n"
+        )
+        out.append(
+            "    server {\n" + listen.format(flag="") + f"        server_name {name};\n"
+            f"        location = / {{ return 200 '{page}'; }}\n    }}\n"
+        )
+    out.append("}\n")
+    return "".join(out)
+
+
+def _start_nginx(
+    tmp: Path, names: list[str], titles: list[str], workers: int
+) -> tuple[subprocess.Popen[bytes], int]:
+    exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    port = _free_port()
+    conf = Path(tmp, "nginx.conf")
+    conf.write_text(_nginx_config(Path(tmp), port, names, titles, workers))
+    proc = subprocess.Popen(
+        [exe, "-p", str(tmp), "-e", str(Path(tmp, "error.log")), "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:  # bounded wait for the listener
+        if proc.poll() is not None:
+            raise SystemExit(f"nginx exited: {Path(tmp, 'error.log').read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise SystemExit("nginx did not start within 30 s") from None
+            time.sleep(0.05)
+
+
+def _stop_nginx(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()  # fast shutdown of master and workers
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def main() -> int:
@@ -32,6 +117,8 @@ def main() -> int:
     ap.add_argument("-w", "--workers", type=int, default=1)
     ap.add_argument("--scheme", choices=("http", "https"), default="http")
     ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--server", choices=("lab", "nginx"), default="lab")
+    ap.add_argument("--nginx-workers", type=int, default=1)
     ap.add_argument("--py-spy", metavar="FILE", help="record a raw py-spy profile here")
     ap.add_argument("extra", nargs="*", help="more aioscout http options (after --)")
     args = ap.parse_args()
@@ -43,20 +130,29 @@ def main() -> int:
         if args.latency:
             up += ["--latency", str(args.latency)]
         subprocess.run(up, check=True, stdout=subprocess.DEVNULL, timeout=120)
+        nginx: subprocess.Popen[bytes] | None = None
         try:
             lab = json.loads(state.read_text())
+            names = [f"site-{i:05d}.{lab['origin']}" for i in range(1, args.targets + 1)]
+            titles = [generated_title(i) for i in range(1, args.targets + 1)]
             port = lab[f"{args.scheme}_port"]
+            if args.server == "nginx":
+                if args.scheme != "http" or args.latency:
+                    raise SystemExit("--server nginx serves plain http without latency")
+                nginx, port = _start_nginx(
+                    Path(tmp), names[:VHOSTS], titles[:VHOSTS], args.nginx_workers
+                )
             targets = Path(tmp, "targets.txt")
             with targets.open("w") as f:
-                for i in range(1, args.targets + 1):
-                    f.write(f"site-{i:05d}.{lab['origin']}:{port}\n")
+                for name in names:
+                    f.write(f"{name}:{port}\n")
             out = Path(tmp, "out.jsonl")
             cmd = [str(BIN / "aioscout"), "http", "-l", str(targets), "-o", str(out), "-s"]
             cmd += ["-c", str(args.concurrency), "-w", str(args.workers)]
             cmd += ["--resolver", lab["dns_address"], *args.extra]
             if args.py_spy:
-                cmd = [str(BIN / "py-spy"), "record", "-r", "200", "-f", "raw"]
-                cmd += ["-o", args.py_spy, "--subprocesses", "--", *cmd]
+                spy = [str(BIN / "py-spy"), "record", "-r", "200", "-f", "raw"]
+                cmd = [*spy, "-o", args.py_spy, "--subprocesses", "--", *cmd]
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             subprocess.run(cmd, check=True, timeout=600)
@@ -64,13 +160,17 @@ def main() -> int:
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             records = [json.loads(line) for line in out.read_text().splitlines()]
         finally:
+            if nginx is not None:
+                _stop_nginx(nginx)
             subprocess.run(
                 [str(BIN / "aioscout"), "lab", "down", "--state-file", str(state)],
                 check=False,
                 stdout=subprocess.DEVNULL,
                 timeout=60,
             )
+    want = dict(zip((f"{n}:{port}" for n in names), titles, strict=True))
     ok = sum(r.get("status") == 200 and bool(r.get("title")) for r in records)
+    exact = sum(r.get("status") == 200 and r.get("title") == want.get(r["input"]) for r in records)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(
         json.dumps(
@@ -79,6 +179,8 @@ def main() -> int:
                 "targets": args.targets,
                 "records": len(records),
                 "ok_with_title": ok,
+                "exact_title": exact,
+                "server": args.server,
                 "wall_s": round(wall, 2),
                 "hosts_per_s": round(len(records) / wall),
                 "cpu_s": round(cpu, 2),
