@@ -3,7 +3,9 @@
 Each hook runs once per successful probe on the final response, inside the
 probe's time budget (see :class:`~aioscout.probes.http.ResponseHook`):
 
-* CDN/WAF hint from the response headers: always on, costs nothing;
+* CDN/WAF hint from the response headers: always on, a plain function call
+  (:func:`cdn_of`) made by the prober itself, not a hook, and nearly free when
+  no header that could name a provider is present;
 * technology detection (``tech``) from headers, Set-Cookie and the decoded body;
 * favicon hash (``favicon``): the first ``<link rel=icon>`` of the page, else
   ``/favicon.ico`` on the final origin, fetched with the probe's cookies and
@@ -31,7 +33,7 @@ from yarl import URL
 
 from .._config import HttpOptions, Timeouts
 from .._models import ErrorKind, HttpResult
-from ..extract.cdn import cdn_hint
+from ..extract.cdn import _BY_HEADER, _BY_VALUE, cdn_hint
 from ..extract.favicon import favicon_hash, icon_links
 from ..extract.tech import detect
 from ..extract.title import decode_html
@@ -41,23 +43,37 @@ from ._http_session import make_ssl_context, pick_user_agent
 if TYPE_CHECKING:
     import random
 
+    from multidict import CIMultiDictProxy
+
     from ..store import ResponseStore
     from .http import Fetch, ResponseHook, ResponseView
 
-__all__ = ["WebsocketCheck", "extra_hooks"]
+__all__ = ["WebsocketCheck", "cdn_of", "extra_hooks"]
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _MAX_ICON_LINKS = 2
 _MAX_WS_HEADER_LINES = 100
+_CDN_CAP = 256  # cdn_hint looks at this many headers
+# Lower-case names of every header cdn_hint can draw a provider from.
+_CDN_NAMES = frozenset(_BY_HEADER) | frozenset(header for header, _, _ in _BY_VALUE)
 
 
 def _header_pairs(view: ResponseView) -> list[tuple[str, str]]:
     return list(view.headers.items())
 
 
-async def cdn_hook(response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
-    """Fill ``cdn`` from the response headers."""
-    result.cdn = cdn_hint(_header_pairs(response))
+def cdn_of(headers: CIMultiDictProxy[str]) -> str | None:
+    """:func:`~aioscout.extract.cdn.cdn_hint` of ``headers``, skipping the rest cheaply.
+
+    Only headers whose name can matter are handed on (same order, same cap),
+    so the answer is the same and a response without any costs one pass.
+    """
+    pairs = [
+        (name, value)
+        for i, (name, value) in enumerate(headers.items())
+        if i < _CDN_CAP and name.lower() in _CDN_NAMES
+    ]
+    return cdn_hint(pairs) if pairs else None
 
 
 async def tech_hook(response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
@@ -114,8 +130,8 @@ class StoreHook:
 
 
 def extra_hooks(options: HttpOptions) -> tuple[ResponseHook, ...]:
-    """The hooks ``options`` asks for, CDN hint first (always), storage last."""
-    hooks: list[ResponseHook] = [cdn_hook]
+    """The hooks ``options`` asks for, storage last (the CDN hint is no hook: see cdn_of)."""
+    hooks: list[ResponseHook] = []
     if options.tech:
         hooks.append(tech_hook)
     if options.favicon:

@@ -63,7 +63,7 @@ from ..targets.ports import parse_ports
 from ._errors import ProbeError, Redactor, classify, map_exceptions
 from ._fast_http import FastHttp, fast_path_applies
 from ._http_body import BodyHead, read_head
-from ._http_extras import WebsocketCheck, extra_hooks
+from ._http_extras import WebsocketCheck, cdn_of, extra_hooks
 from ._http_session import (
     PeerResponse,
     ProxyPlan,
@@ -619,7 +619,10 @@ class HttpProbe:
             result.http2 = await self._check_h2(att)
         if self._options.websocket and self._proxy.url is None and self._proxy.socks is None:
             result.websocket = await self._websocket.check(att.final_url or att.url, att.last_ip)
-        if not self._hooks or att.headers is None or att.body is None or att.status is None:
+        if att.headers is None or att.body is None or att.status is None:
+            return
+        result.cdn = cdn_of(att.headers)
+        if not self._hooks:
             return
         view = ResponseView(
             att.final_url or att.url, att.status, att.headers, att.body.data, att.body.complete
