@@ -186,3 +186,37 @@ async def test_open_source_stdin_rules() -> None:
         assert await collect(open_source(["a"], "-", stdin=dash)) == ["a", "z.com"]
     with pytest.raises(ConfigError, match="no targets"):
         open_source([], None, stdin=_Tty())
+
+
+async def test_a_regular_file_is_read_without_a_thread(tmp_path: Path) -> None:
+    import threading
+
+    f = tmp_path / "list.txt"
+    f.write_bytes(b"a.example\nb.example\n")
+    seen: list[str] = []
+    async with asyncio.timeout(5):
+        async for line in file_lines(str(f)):
+            seen.append(line)
+            assert not any(t.name == "aioscout-input" for t in threading.enumerate())
+    assert seen == ["a.example", "b.example"]
+
+
+async def test_a_fifo_is_still_read_in_a_thread(tmp_path: Path) -> None:
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with fifo.open("wb") as out:
+            out.write(b"a.example\n")
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    threads: list[bool] = []
+    async with asyncio.timeout(5):
+        async for line in file_lines(str(fifo)):
+            threads.append(any(t.name == "aioscout-input" for t in threading.enumerate()))
+            assert line == "a.example"
+    writer.join(5)
+    assert threads == [True]
