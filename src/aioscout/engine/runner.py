@@ -227,7 +227,7 @@ class _Run(Generic[T]):
 
     async def run(self, lines: AsyncIterable[str]) -> None:
         async with asyncio.TaskGroup() as outer:
-            outer.create_task(self._write())
+            writer = outer.create_task(self._write())
             pipeline = outer.create_task(self._pipeline(lines))
             self.stopper._on_abort = pipeline.cancel
             if self.stopper.aborting:
@@ -241,7 +241,10 @@ class _Run(Generic[T]):
                 self.stats.interrupted = True  # the abort stage cancelled the pipeline
             finally:
                 self.stopper._on_abort = None
-                await self.results.put(None)
+                # A writer that failed (a sink gave up) no longer drains the queue:
+                # waiting for room there would hang the run instead of reporting it.
+                if not writer.done():
+                    await self.results.put(None)
         if self.stopper.stopping:
             self.stats.interrupted = True
 
