@@ -162,11 +162,6 @@ async def test_socks5_without_and_with_credentials(socks_port: int, socks_auth_p
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a SOCKS proxy that closes on bad credentials raises IncompleteReadError, "
-    "which the error map does not classify yet (kind internal instead of proxy)",
-)
 async def test_socks5_refused_credentials_are_a_proxy_error(socks_auth_port: int) -> None:
     async with web_server(echo_app()) as port:
         url = f"http://{HOST}:{port}/"

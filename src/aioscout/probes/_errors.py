@@ -179,6 +179,8 @@ def classify(exc: BaseException) -> ProbeError:
         exc, aiohttp.ClientResponseError | http_exceptions.HttpProcessingError
     ) and not isinstance(exc, aiohttp.TooManyRedirects):
         return _parser_error(exc)
+    if isinstance(exc, EOFError):
+        return ProbeError(ErrorKind.RESET, "connection closed early")
     if isinstance(exc, aiohttp.InvalidURL):
         return ProbeError(ErrorKind.PROTOCOL, f"invalid URL: {_text(exc)}")
     if isinstance(exc, zlib.error | brotli.error):

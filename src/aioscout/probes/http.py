@@ -440,6 +440,9 @@ class HttpProbe:
                 return
             await self._run_chain(att, jar, method=opts.method, first_params=True, body=True)
         except ProbeError as exc:
+            if opts.proxy and isinstance(exc.__cause__, EOFError):
+                # A SOCKS proxy hanging up mid-handshake (bad or missing credentials).
+                exc = ProbeError(ErrorKind.PROXY, "the proxy closed the connection")
             att.error = exc
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             att.error = classify(exc)
