@@ -4,7 +4,8 @@ Runs under the benchmark's own hprobe environment, never the project's::
 
     /tmp/aioscout-bench-hprobe/bin/python bench/hprobe_run.py -l urls.txt -o out.jsonl [-c 200]
 
-hprobe takes comma-separated targets in one call; names resolve the system way
+hprobe takes comma-separated targets in one call (here: batches of ``-c`` targets,
+see bench/README.md); names resolve the system way
 (hickory reads /etc/resolv.conf, which the benchmark points at the lab DNS).
 """
 
@@ -27,18 +28,25 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with open(args.list, encoding="utf-8") as f:
         urls = [ln.strip() for ln in f if ln.strip()]
-    config = {
-        "target": ",".join(urls),
-        "threads": args.concurrency,
-        "timeout": args.timeout,
-        "silent": True,
-        "max_redirects": 10,
-    }
-    results = hprobe.scan_target_with_config(config)
+    # hprobe 0.6.0 stalls for good once targets outnumber about twice its threads: feed it
+    # batches of at most ``threads`` targets, one call each.
+    batch = args.concurrency
     with open(args.output, "w", encoding="utf-8") as out:
-        for r in results:
-            rec = {"url": r.get("target"), "status": r.get("status_code"), "title": r.get("title")}
-            out.write(json.dumps(rec) + "\n")
+        for start in range(0, len(urls), batch):
+            config = {
+                "target": ",".join(urls[start : start + batch]),
+                "threads": args.concurrency,
+                "timeout": args.timeout,
+                "silent": True,
+                "max_redirects": 10,
+            }
+            for r in hprobe.scan_target_with_config(config):
+                rec = {
+                    "url": r.get("target"),
+                    "status": r.get("status_code"),
+                    "title": r.get("title"),
+                }
+                out.write(json.dumps(rec) + "\n")
     return 0
 
 

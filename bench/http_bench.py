@@ -165,17 +165,16 @@ def hprobe_python() -> tuple[str | None, str]:
     return str(py), ""
 
 
-HPROBE_THREADS = 1024
-"""hprobe's maximum. hprobe 0.6.0 stalls for good when the targets outnumber about twice its
-``threads`` (500 targets at threads=200 never finish), so it runs at its maximum: a setting
-that favours it over the other tools' 200."""
-
-
 def run_hprobe(
     urls: Path, want: dict[str, Outcome], work: Path, *, concurrency: int, timeout: float
 ) -> Result:
-    """hprobe from its own environment, same URLs, at ``concurrency`` threads."""
-    res = Result("hprobe", f"threads {concurrency}", len(want))
+    """hprobe from its own environment, same URLs, at ``concurrency`` threads.
+
+    hprobe 0.6.0 stalls for good when the targets outnumber about twice its ``threads``
+    (500 targets at threads=200 never finish), so hprobe_run.py feeds it batches of
+    ``threads`` targets.
+    """
+    res = Result("hprobe", f"threads {concurrency}, batches of {concurrency}", len(want))
     py, why = hprobe_python()
     if py is None:
         res.skipped = why
@@ -266,7 +265,7 @@ def bench_many_hosts(hosts: int, *, concurrency: int = 200, wrk_seconds: int = 5
                     setting=f"-c {concurrency}",
                     timeout=timeout,
                 ),
-                run_hprobe(targets, want, work, concurrency=HPROBE_THREADS, timeout=timeout),
+                run_hprobe(targets, want, work, concurrency=concurrency, timeout=timeout),
                 run_curl(urls, want, work, concurrency=concurrency, timeout=timeout),
             ]
             ceiling, wrk_note = run_wrk(
@@ -422,7 +421,9 @@ def bench_scaling(
                 cmd = [AIOSCOUT, "http", "-l", str(files[n]), "-o", str(out), "-s"]
                 run = run_measured([*cmd, "-c", str(concurrency), "-w", str(w)], timeout=timeout)
                 records = _count_lines(out)
-                note = f"{records:,}/{n:,} records" if run.ok else run.failure()
+                note = f"{records:,}/{n:,} records"
+                if not run.ok:
+                    note += f"; {run.failure()} ({records / run.wall:,.0f} records/s until then)"
                 cost = run.wall / n if run.ok else cost or run.wall / max(records, 1)
                 log(f"  {setting} n={n:,}: {run.wall:.1f} s, {run.peak_rss_mb:.0f} MB, {note}")
                 rows.append(
