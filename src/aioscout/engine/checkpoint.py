@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from .._exceptions import ConfigError
+from .._exceptions import ConfigError, SinkError
 
 __all__ = ["Checkpoint"]
 
@@ -65,12 +65,19 @@ class Checkpoint:
         """Load ``path`` when resuming and it exists; otherwise start a new one."""
         done = bytearray()
         position: int | None = None
-        if resume and os.path.exists(path):
-            position = cls._load(path, fingerprint, done)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        else:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.write(fd, f"{_MAGIC} {fingerprint}\n".encode())
+        try:
+            if resume and os.path.exists(path):
+                position = cls._load(path, fingerprint, done)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            else:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    os.write(fd, f"{_MAGIC} {fingerprint}\n".encode())
+                except OSError:
+                    os.close(fd)
+                    raise
+        except OSError as exc:
+            raise SinkError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from exc
         return cls(path, fd, done, position)
 
     @staticmethod
@@ -115,15 +122,30 @@ class Checkpoint:
         return byte < len(self._done) and bool(self._done[byte] & (1 << (seq & 7)))
 
     def commit(self, seqs: Iterable[int], position: int | None) -> None:
-        """Record a batch whose records are in the output up to ``position`` bytes."""
+        """Record a batch whose records are in the output up to ``position`` bytes.
+
+        Raises:
+            SinkError: the checkpoint cannot be written (a full disk).
+        """
         line = f"{'-' if position is None else position} {_ranges(seqs)}\n".encode()
         view = memoryview(line)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            # A torn line is ignored on resume, so the records after the last
+            # whole line are cut and done again: nothing is lost.
+            raise self._error(exc) from exc
 
     def sync(self) -> None:
         """Make the checkpoint durable (fsync)."""
-        os.fsync(self._fd)
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: OSError) -> SinkError:
+        return SinkError(f"cannot write checkpoint {self.path}: {exc.strerror or exc}")
 
     def close(self) -> None:
         if self._fd >= 0:
