@@ -11,10 +11,13 @@ multiset of ``input`` fields equal to the input lines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import shutil
 import signal
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -165,3 +168,72 @@ async def test_resume_100k_targets_killed_three_times(tmp_path: Path) -> None:
     started = asyncio.get_running_loop().time()
     await _interrupt_and_resume(tmp_path, lines, signal.SIGKILL, extra=("-c", "1024"))
     print(f"100k kill -9 x3 + resume: {asyncio.get_running_loop().time() - started:.1f}s")
+
+
+# -- a full disk -------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs (root only) filled but for about 300 KiB; ``filler`` frees it."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    (mnt / "filler").write_bytes(b"\0" * (1700 * 1024))
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _free(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+async def test_full_disk_pauses_then_continues_when_space_returns(
+    tiny_disk: Path, tmp_path: Path
+) -> None:
+    lines = refused_targets(1200, net=93)
+    inp, out = tmp_path / "targets.txt", tiny_disk / "out.jsonl"
+    inp.write_text("\n".join(lines) + "\n")
+    proc = await spawn_cli("http", "-l", str(inp), "-o", str(out), "--timeout", "3", "-s")
+    async with asyncio.timeout(20):
+        while file_size(out) == 0 and proc.returncode is None:
+            await asyncio.sleep(0.01)
+    # Fill what is left: the next batch cannot be written.
+    with contextlib.suppress(OSError), (tiny_disk / "filler").open("ab", buffering=0) as f:
+        while True:
+            f.write(b"\0" * 4096)
+    size = file_size(out)
+    with pytest.raises(TimeoutError):  # a full disk is a pause, not the end of the run
+        await asyncio.wait_for(proc.wait(), 1.5)
+    assert file_size(out) == size and size < 1200 * _RECORD_BYTES
+    (tiny_disk / "filler").unlink()  # space comes back while the sink retries
+    result = await finish(proc)
+    assert result.returncode == 0, result.stderr
+    assert_one_record_per_line(out, lines)
+
+
+@pytest.mark.timeout(120)
+async def test_full_disk_stops_with_a_message_and_resumes(tiny_disk: Path, tmp_path: Path) -> None:
+    lines = refused_targets(1200, net=94)
+    inp, out = tmp_path / "targets.txt", tiny_disk / "out.jsonl"
+    inp.write_text("\n".join(lines) + "\n")
+    args = ("http", "-l", str(inp), "-o", str(out), "--timeout", "3", "-s")
+    result = await run_cli(*args, timeout=90)  # the sink retries for 30 s, then gives up
+    assert result.returncode != 0
+    assert "No space left on device" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    done = records(out)  # what was written is valid JSON Lines
+    assert len(done) < len(lines)
+    (tiny_disk / "filler").unlink()
+    result = await run_cli(*args, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert_one_record_per_line(out, lines)
