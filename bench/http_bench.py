@@ -48,6 +48,8 @@ from _common import (
 LAB_DNS = "127.0.0.1:53"
 """The lab DNS server listens here so that tools without a resolver option find it too."""
 HPROBE_ENV = Path(tempfile.gettempdir()) / "aioscout-bench-hprobe"
+FIGURES: dict[str, float] = {}
+"""Key figures of this run (for run_all.py's summary against the issue's targets)."""
 
 
 @dataclass(slots=True)
@@ -296,6 +298,10 @@ def bench_many_hosts(hosts: int, *, concurrency: int = 200, wrk_seconds: int = 5
     )
     base = results[2].rate
     ours = results[0].rate
+    for key, r in (("ours", results[0]), ("plain", results[2]), ("hprobe", results[3])):
+        if r.rate is not None:
+            FIGURES[f"many.{key}"] = r.rate
+            FIGURES[f"many.{key}.right"] = r.right / r.n
     lines = [
         f"### HTTP, many hosts on loopback ({hosts:,} hosts, no latency)\n",
         table(["tool", "setting", "hosts/s", "peak RSS", "wall", "correct"], rows),
@@ -356,6 +362,10 @@ def bench_latency(urls_n: int, hosts: int, *, concurrency: int = 1000, latency: 
             ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    for key, r in zip(("ours", "plain"), results, strict=True):
+        if r.run is not None and r.run.ok:
+            FIGURES[f"latency.{key}"] = r.run.wall / ideal
+            FIGURES[f"latency.{key}.right"] = r.right / r.n
     rows = [
         [
             r.tool,
@@ -425,6 +435,9 @@ def bench_scaling(
                 if not run.ok:
                     note += f"; {run.failure()} ({records / run.wall:,.0f} records/s until then)"
                 cost = run.wall / n if run.ok else cost or run.wall / max(records, 1)
+                if run.ok:
+                    FIGURES[f"scale.w{w}.{n}.us"] = run.wall / n * 1e6
+                    FIGURES[f"scale.w{w}.{n}.mb"] = run.peak_rss_mb
                 log(f"  {setting} n={n:,}: {run.wall:.1f} s, {run.peak_rss_mb:.0f} MB, {note}")
                 rows.append(
                     [

@@ -37,6 +37,7 @@ from _common import (
     port_free,
     resolv_conf_is_loopback,
     run_measured,
+    table,
 )
 
 PARTS = ("http", "latency", "dns", "scaling", "tutorial")
@@ -102,6 +103,50 @@ def plan(quick: bool) -> dict[str, Callable[[], str]]:
         ),
         "tutorial": lambda: http_bench.bench_tutorial(2_000),
     }
+
+
+def verdicts() -> str:
+    """The figures of this run against the targets of the speed-and-scale issue."""
+    f = http_bench.FIGURES
+    rows: list[list[str]] = []
+
+    def check(what: str, value: float | None, shown: str, target: str, ok: bool) -> None:
+        verdict = "—" if value is None else ("met" if ok else "**not met**")
+        rows.append([what, "not measured" if value is None else shown, target, verdict])
+
+    ours, plain, hp = f.get("many.ours"), f.get("many.plain"), f.get("many.hprobe")
+    r = ours / plain if ours and plain else None
+    check("many hosts: aioscout / plain script", r, f"{r or 0:.2f}x", ">= 3x", (r or 0) >= 3)
+    r = ours / hp if ours and hp else None
+    check("many hosts: aioscout / hprobe", r, f"{r or 0:.2f}x", ">= 0.8x", (r or 0) >= 0.8)
+    right = f.get("many.ours.right")
+    check("many hosts: aioscout right", right, f"{right or 0:.2%}", "100%", right == 1.0)
+    lat = f.get("latency.ours")
+    check("latency: aioscout wall / ideal", lat, f"{lat or 0:.2f}x", "<= 1.3x", (lat or 9) <= 1.3)
+    for w in (1, 2):
+        big = max((int(k.split(".")[2]) for k in f if k.startswith(f"scale.w{w}.")), default=0)
+        small = min((int(k.split(".")[2]) for k in f if k.startswith(f"scale.w{w}.")), default=0)
+        if not big:
+            continue
+        mb = f[f"scale.w{w}.{big}.mb"]
+        check(f"scaling -w {w}: peak RSS at {big:,}", mb, f"{mb:.0f} MB", "< 200 MB", mb < 200)
+        growth = f[f"scale.w{w}.{big}.us"] / f[f"scale.w{w}.{small}.us"] - 1
+        check(
+            f"scaling -w {w}: cost/target {big:,} vs {small:,}",
+            growth,
+            f"{growth:+.0%}",
+            "<= +10%",
+            growth <= 0.10,
+        )
+    if not rows:
+        return ""
+    return (
+        "## Against the targets of the speed-and-scale issue\n\n"
+        "(The issue's sizes are 10,240 hosts, 20,000 URLs at -c 1000 and 1M targets; "
+        "a quick run uses smaller ones. DNS: see its section.)\n\n"
+        + table(["check", "this run", "target", "verdict"], rows)
+        + "\n"
+    )
 
 
 def header(argv: Sequence[str], parts: Sequence[str], quick: bool) -> str:
@@ -185,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Total benchmark time: {time.perf_counter() - started:,.0f} s. Load average at the "
         f"start: {load_start}; at the end: {load} (other work on the machine adds noise).\n"
     )
+    sections.insert(1, verdicts())
     report = "\n".join(sections)
     out.write_text(report)
     print(report)
