@@ -19,16 +19,18 @@ import errno
 import re
 import socket
 import ssl
+import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import aiohttp
 import brotli
-from aiohttp import http_exceptions
-from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
 from .._models import ErrorInfo, ErrorKind
+
+if TYPE_CHECKING:
+    pass
 
 __all__ = ["ProbeError", "Redactor", "classify", "map_exceptions"]
 
@@ -82,9 +84,27 @@ def _text(exc: BaseException) -> str:
     return msg[:_MAX_DETAIL]
 
 
+def _loaded(module: str) -> bool:
+    """Whether ``module`` was imported: none of its exceptions can exist before that.
+
+    aiohttp and python_socks are imported only by the runs that use them (the
+    fast path needs neither), so their exception types are checked only then.
+    """
+    return module in sys.modules
+
+
+def _aiohttp_client_error() -> tuple[type[BaseException], ...]:
+    if not _loaded("aiohttp"):
+        return ()
+    import aiohttp
+
+    return (aiohttp.ClientError,)
+
+
 def _ssl_reason(exc: BaseException) -> str:
+    client_error = _aiohttp_client_error()
     for cur in _chain(exc):
-        if isinstance(cur, aiohttp.ClientError):
+        if isinstance(cur, client_error):
             continue  # aiohttp's wrappers inherit from ssl errors without their fields
         if isinstance(cur, ssl.SSLCertVerificationError):
             why = getattr(cur, "verify_message", None) or getattr(cur, "reason", None) or cur
@@ -115,6 +135,8 @@ def _from_errno(exc: OSError) -> ProbeError | None:
 
 
 def _parser_error(exc: BaseException) -> ProbeError:
+    from aiohttp import http_exceptions  # only reached for aiohttp's errors
+
     for cur in _chain(exc):
         if isinstance(cur, http_exceptions.LineTooLong):
             return ProbeError(ErrorKind.TOO_LARGE, f"header line too long: {_text(cur)}")
@@ -129,29 +151,18 @@ def _parser_error(exc: BaseException) -> ProbeError:
     return ProbeError(ErrorKind.PROTOCOL, f"invalid response: {str(msg)[:_MAX_DETAIL]}")
 
 
-def classify(exc: BaseException) -> ProbeError:
-    """The most specific :class:`ProbeError` for an exception of the HTTP stack.
-
-    Example::
-
-        classify(ConnectionRefusedError()).kind == ErrorKind.REFUSED
+def _classify_aiohttp(exc: BaseException) -> ProbeError | None:
+    """aiohttp's own errors, in the order classify checks them (before ssl and timeouts:
+    its timeout errors are TimeoutErrors, its TLS errors need their wrapper's message).
     """
-    if isinstance(exc, ProbeError):
-        return exc
-    if isinstance(exc, asyncio.CancelledError):
-        raise TypeError("CancelledError must propagate, not be classified")
-    for cur in _chain(exc):
-        if isinstance(cur, ProxyTimeoutError):
-            return ProbeError(ErrorKind.PROXY, "proxy timed out", connect=True)
-        if isinstance(cur, ProxyConnectionError | ProxyError):
-            return ProbeError(ErrorKind.PROXY, _text(cur), connect=True)
+    import aiohttp
+    from aiohttp import http_exceptions
+
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         return ProbeError(ErrorKind.PROXY, f"cannot connect to proxy: {_text(exc)}", connect=True)
     if isinstance(exc, aiohttp.ClientHttpProxyError):
         return ProbeError(ErrorKind.PROXY, f"proxy answered {exc.status} {exc.message}")
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return ProbeError(ErrorKind.TLS, _ssl_reason(exc))
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
         return ProbeError(ErrorKind.TLS, _ssl_reason(exc))
     if isinstance(exc, aiohttp.ServerFingerprintMismatch):
         return ProbeError(ErrorKind.TLS, "certificate fingerprint mismatch")
@@ -162,8 +173,6 @@ def classify(exc: BaseException) -> ProbeError:
         return ProbeError(ErrorKind.TIMEOUT, "connect timed out", connect=True)
     if isinstance(exc, aiohttp.SocketTimeoutError):
         return ProbeError(ErrorKind.TIMEOUT, "read timed out")
-    if isinstance(exc, TimeoutError):
-        return ProbeError(ErrorKind.TIMEOUT, "timed out")
     if isinstance(exc, aiohttp.ClientConnectorError):
         for cur in _chain(exc.os_error):
             if isinstance(cur, ssl.SSLError | ssl.CertificateError):
@@ -179,10 +188,40 @@ def classify(exc: BaseException) -> ProbeError:
         exc, aiohttp.ClientResponseError | http_exceptions.HttpProcessingError
     ) and not isinstance(exc, aiohttp.TooManyRedirects):
         return _parser_error(exc)
-    if isinstance(exc, EOFError):
-        return ProbeError(ErrorKind.RESET, "connection closed early")
     if isinstance(exc, aiohttp.InvalidURL):
         return ProbeError(ErrorKind.PROTOCOL, f"invalid URL: {_text(exc)}")
+    return None
+
+
+def classify(exc: BaseException) -> ProbeError:
+    """The most specific :class:`ProbeError` for an exception of the HTTP stack.
+
+    Example::
+
+        classify(ConnectionRefusedError()).kind == ErrorKind.REFUSED
+    """
+    if isinstance(exc, ProbeError):
+        return exc
+    if isinstance(exc, asyncio.CancelledError):
+        raise TypeError("CancelledError must propagate, not be classified")
+    if _loaded("python_socks"):
+        from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
+
+        for cur in _chain(exc):
+            if isinstance(cur, ProxyTimeoutError):
+                return ProbeError(ErrorKind.PROXY, "proxy timed out", connect=True)
+            if isinstance(cur, ProxyConnectionError | ProxyError):
+                return ProbeError(ErrorKind.PROXY, _text(cur), connect=True)
+    if _loaded("aiohttp"):
+        mapped = _classify_aiohttp(exc)
+        if mapped is not None:
+            return mapped
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return ProbeError(ErrorKind.TLS, _ssl_reason(exc))
+    if isinstance(exc, TimeoutError):
+        return ProbeError(ErrorKind.TIMEOUT, "timed out")
+    if isinstance(exc, EOFError):
+        return ProbeError(ErrorKind.RESET, "connection closed early")
     if isinstance(exc, zlib.error | brotli.error):
         return ProbeError(ErrorKind.PROTOCOL, f"undecodable body: {_text(exc)}")
     if isinstance(exc, OSError):

@@ -26,13 +26,10 @@ import socket
 import ssl
 import zlib
 from collections import OrderedDict
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
-import aiohttp
 import brotli
 import httptools
-from aiohttp import http_parser as aiohttp_parser
-from aiohttp._cookie_helpers import parse_set_cookie_headers
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -43,7 +40,10 @@ from ..extract.tls import tls_info
 from ._errors import ProbeError, classify
 from ._http_body import BodyHead, make_decoder
 
-__all__ = ["FastHttp", "fast_path_applies"]
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["FastHttp", "LazyJar", "fast_path_applies"]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _UNSAFE_HEADERS = frozenset(
@@ -86,6 +86,29 @@ class AttemptLike(Protocol):
     last_ip: str | None
     tls: TlsInfo | None
     body: BodyHead | None
+
+
+class LazyJar:
+    """A probe's cookie jar, built on first use: most probes never see a cookie.
+
+    Building it imports aiohttp, which a run on the fast path alone never needs.
+    """
+
+    __slots__ = ("_jar",)
+
+    def __init__(self) -> None:
+        self._jar: aiohttp.CookieJar | None = None
+
+    def get(self) -> aiohttp.CookieJar:
+        """The jar (created now if it does not exist yet)."""
+        if self._jar is None:
+            import aiohttp
+
+            self._jar = aiohttp.CookieJar(unsafe=True, quote_cookie=False)
+        return self._jar
+
+    def __len__(self) -> int:
+        return 0 if self._jar is None else len(self._jar)
 
 
 class _Done(Exception):
@@ -331,6 +354,8 @@ def _aiohttp_error(
     """The error aiohttp's parser reports for the same bytes (same words, same pointer)."""
     if not chunks:
         return None
+    from aiohttp import http_parser as aiohttp_parser  # only on a parser error
+
     parser = aiohttp_parser.HttpResponseParser(
         None,
         asyncio.get_running_loop(),
@@ -528,9 +553,7 @@ class FastHttp:
             raise
         return conn
 
-    async def run_chain(
-        self, att: AttemptLike, headers: CIMultiDict[str], jar: aiohttp.CookieJar
-    ) -> None:
+    async def run_chain(self, att: AttemptLike, headers: CIMultiDict[str], jar: LazyJar) -> None:
         """Fetch ``att.url`` following redirects like the aiohttp path; raises ProbeError.
 
         ``jar`` is the probe's cookie jar (shared with any later hook fetch).
@@ -539,7 +562,7 @@ class FastHttp:
         url = URL(att.url)
         seen: set[tuple[str, str, str]] = set()
         while True:
-            cookie = _cookie_header(jar, url) if len(jar) else ""
+            cookie = _cookie_header(jar.get(), url) if len(jar) else ""
             key = ("GET", str(url), cookie)
             if key in seen:
                 raise ProbeError(ErrorKind.REDIRECT_LOOP, f"redirect back to {url}")
@@ -549,7 +572,9 @@ class FastHttp:
                 assert att.headers is not None
                 set_cookies = att.headers.getall("Set-Cookie", ())
                 if set_cookies:
-                    jar.update_cookies(parse_set_cookie_headers(tuple(set_cookies)), url)
+                    from aiohttp._cookie_helpers import parse_set_cookie_headers
+
+                    jar.get().update_cookies(parse_set_cookie_headers(tuple(set_cookies)), url)
                 location = att.headers.get("Location")
                 status = conn.status
                 if opts.follow_redirects and status in _REDIRECTS and location is not None:

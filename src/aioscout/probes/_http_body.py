@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import zlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import aiohttp
 import brotli
 
 from .._models import ErrorKind
 from ._errors import ProbeError
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["BodyHead", "make_decoder", "read_head"]
 
@@ -137,6 +139,8 @@ async def read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: f
     reader, so without this the read would last until the total budget. A
     read timeout after some bytes keeps them too.
     """
+    import aiohttp  # already loaded: the response came through it
+
     decoder = make_decoder(resp.headers.get("Content-Encoding"))
     out = bytearray()
     raw = 0

@@ -38,7 +38,7 @@ from ..extract.favicon import favicon_hash, icon_links
 from ..extract.tech import detect
 from ..extract.title import decode_html
 from ._errors import ProbeError
-from ._http_session import make_ssl_context, pick_user_agent
+from ._http_common import make_ssl_context, pick_user_agent
 
 if TYPE_CHECKING:
     import random

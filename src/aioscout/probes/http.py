@@ -46,9 +46,8 @@ import time
 from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 from yarl import URL
 
@@ -61,18 +60,13 @@ from ..targets._types import HttpTarget
 from ..targets.parse import expand_http
 from ..targets.ports import parse_ports
 from ._errors import ProbeError, Redactor, classify, map_exceptions
-from ._fast_http import FastHttp, fast_path_applies
+from ._fast_http import FastHttp, LazyJar, fast_path_applies
 from ._http_body import BodyHead, read_head
+from ._http_common import ProxyPlan, make_ssl_context, pick_user_agent, plan_proxy
 from ._http_extras import WebsocketCheck, cdn_of, extra_hooks
-from ._http_session import (
-    PeerResponse,
-    ProxyPlan,
-    make_connector,
-    make_session,
-    make_ssl_context,
-    pick_user_agent,
-    plan_proxy,
-)
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["HttpProbe", "ResponseHook", "ResponseView"]
 
@@ -202,6 +196,8 @@ def _origin(url: URL) -> tuple[str, str | None, int | None]:
 
 
 def _peer(resp: aiohttp.ClientResponse) -> tuple[str | None, ssl.SSLObject | None]:
+    from ._http_session import PeerResponse
+
     if isinstance(resp, PeerResponse):
         return resp.peer_ip, resp.ssl_object
     return None, None
@@ -296,6 +292,7 @@ class HttpProbe:
         self._redactor = Redactor([*self._proxy.secrets, *header_secrets, *cookie_secrets])
         self._files: list[tuple[str, str, bytes]] = []
         self._session: aiohttp.ClientSession | None = None
+        self._started = False
         self._fast: FastHttp | None = None
         self._h2_context: ssl.SSLContext | None = None
 
@@ -335,8 +332,12 @@ class HttpProbe:
         )
 
     async def start(self) -> None:
-        """Read upload files, build the TLS contexts, connector and session."""
-        if self._session is not None:
+        """Read upload files, build the TLS contexts, connector and session.
+
+        A run that stays on the fast path (plain probes, no hook that fetches)
+        gets no aiohttp session, so it never imports aiohttp.
+        """
+        if self._started:
             return
         files: list[tuple[str, str, bytes]] = []
         for name, path in self._options.files:
@@ -350,23 +351,28 @@ class HttpProbe:
         self._h2_context = make_ssl_context(
             replace(self._options, verify=False), alpn=("h2", "http/1.1")
         )
-        connector = make_connector(
-            self._options,
-            self._proxy,
-            ctx,
-            self._timeouts,
-            concurrency=self._concurrency,
-            per_host=self._per_host,
-        )
-        self._session = make_session(connector, self._timeouts, self._limits)
         if self._proxy.socks is None and fast_path_applies(self._options):
             self._fast = FastHttp(self._options, self._timeouts, self._limits, ctx)
             await self._fast.start()
+        if self._fast is None or self._hooks:
+            from ._http_session import make_connector, make_session
+
+            connector = make_connector(
+                self._options,
+                self._proxy,
+                ctx,
+                self._timeouts,
+                concurrency=self._concurrency,
+                per_host=self._per_host,
+            )
+            self._session = make_session(connector, self._timeouts, self._limits)
+        self._started = True
 
     async def aclose(self) -> None:
         """Close the session and every pooled connection."""
         session, self._session = self._session, None
         fast, self._fast = self._fast, None
+        self._started = False
         if fast is not None:
             await fast.aclose()
         if session is not None:
@@ -383,11 +389,11 @@ class HttpProbe:
 
     async def probe(self, line: str, target: HttpTarget) -> HttpResult:
         """Probe one target within ``Timeouts.total``; never raises for network trouble."""
-        if self._session is None:
+        if not self._started:
             raise RuntimeError("HttpProbe.start() must be awaited before probe()")
         started = time.perf_counter()
         attempts: list[_Attempt] = []
-        jar = aiohttp.CookieJar(unsafe=True, quote_cookie=False)
+        jar = LazyJar()
         chosen: _Attempt | None = None
         result: HttpResult | None = None
         try:
@@ -414,9 +420,7 @@ class HttpProbe:
         result.time_ms = round((time.perf_counter() - started) * 1000, 1)
         return result
 
-    async def _decide(
-        self, target: HttpTarget, attempts: list[_Attempt], jar: aiohttp.CookieJar
-    ) -> _Attempt:
+    async def _decide(self, target: HttpTarget, attempts: list[_Attempt], jar: LazyJar) -> _Attempt:
         plan = _plan(target)
         scheme, port = plan[0]
         first = _Attempt(scheme, target.url(scheme, port))
@@ -432,13 +436,20 @@ class HttpProbe:
         await self._attempt(second, jar)
         return _pick(first, second)
 
-    async def _attempt(self, att: _Attempt, jar: aiohttp.CookieJar) -> None:
+    async def _attempt(self, att: _Attempt, jar: LazyJar) -> None:
         opts = self._options
-        try:
-            if self._fast is not None:
+        if self._fast is not None:
+            try:
                 await self._fast.run_chain(att, self._base_headers(), jar)
-                return
-            await self._run_chain(att, jar, method=opts.method, first_params=True, body=True)
+            except ProbeError as exc:
+                att.error = exc
+            except (OSError, ValueError) as exc:
+                att.error = classify(exc)
+            return
+        import aiohttp  # loaded with the session
+
+        try:
+            await self._run_chain(att, jar.get(), method=opts.method, first_params=True, body=True)
         except ProbeError as exc:
             if opts.proxy and isinstance(exc.__cause__, EOFError):
                 # A SOCKS proxy hanging up mid-handshake (bad or missing credentials).
@@ -458,6 +469,8 @@ class HttpProbe:
         return headers
 
     def _body(self) -> object | None:
+        import aiohttp  # loaded with the session
+
         opts = self._options
         if self._files:
             form = aiohttp.FormData(quote_fields=False)
@@ -617,7 +630,7 @@ class HttpProbe:
                 )
         return result
 
-    async def _enrich(self, att: _Attempt, result: HttpResult, jar: aiohttp.CookieJar) -> None:
+    async def _enrich(self, att: _Attempt, result: HttpResult, jar: LazyJar) -> None:
         if self._options.http2:
             result.http2 = await self._check_h2(att)
         if self._options.websocket and self._proxy.url is None and self._proxy.socks is None:
@@ -634,14 +647,16 @@ class HttpProbe:
         for hook in self._hooks:
             await hook(view, result, fetch)
 
-    def _fetcher(self, jar: aiohttp.CookieJar) -> Fetch:
+    def _fetcher(self, jar: LazyJar) -> Fetch:
         async def fetch(url: str) -> ResponseView | None:
             scheme = URL(url).scheme.lower()
             if scheme not in ("http", "https"):
                 return None
+            import aiohttp  # loaded with the session (hooks always get one)
+
             att = _Attempt(scheme, url)
             try:
-                await self._run_chain(att, jar, method="GET", first_params=False, body=False)
+                await self._run_chain(att, jar.get(), method="GET", first_params=False, body=False)
             except (ProbeError, aiohttp.ClientError, OSError, ValueError):
                 return None
             if att.status is None or att.headers is None or att.body is None:
