@@ -25,7 +25,7 @@ import ipaddress
 import logging
 import random
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -129,12 +129,15 @@ class Upstream:
         return (1.0 - self.tokens) / self.rate
 
 
+Landed = Callable[[Message | str | None, str], None]
+
+
 class _Pending:
-    __slots__ = ("deadline", "fut", "qid", "qname", "qtype", "sock", "up")
+    __slots__ = ("cb", "deadline", "fut", "qid", "qname", "qtype", "sock", "up")
 
     def __init__(
         self,
-        fut: asyncio.Future[Message | str | None],
+        fut: asyncio.Future[Message | str | None] | None,
         qid: int,
         qname: str,
         qtype: int,
@@ -149,6 +152,7 @@ class _Pending:
         self.up = up
         self.sock = sock
         self.deadline = deadline
+        self.cb: Landed | None = None
 
 
 class _Socket(asyncio.DatagramProtocol):
@@ -191,7 +195,13 @@ class _Socket(asyncio.DatagramProtocol):
                 self.ignored += 1  # an answer to another question: keep waiting
                 return
         del self.pending[p.qid]
-        if not p.fut.done():
+        if p.cb is not None:
+            if isinstance(result, Message):
+                p.up.answered += 1
+                p.up.timeouts_in_row = 0
+                p.up.backoff = 0.5
+            p.cb(result, p.up.label)
+        elif p.fut is not None and not p.fut.done():
             p.fut.set_result(result)
 
     def error_received(self, exc: Exception) -> None:
@@ -284,7 +294,7 @@ class FastResolver:
             self._sweeper = None
         for s in self._socks:
             for p in s.pending.values():
-                if not p.fut.done():
+                if p.fut is not None and not p.fut.done():
                     p.fut.set_result(None)
             s.pending.clear()
             if s.transport is not None:
@@ -386,23 +396,49 @@ class FastResolver:
         q = self._queue
         while q and q[0].deadline <= now:
             p = q.popleft()
-            if not p.fut.done():
-                if p.sock.pending.get(p.qid) is p:
-                    del p.sock.pending[p.qid]
+            if p.sock.pending.get(p.qid) is not p:
+                continue  # answered (or forgotten) already
+            del p.sock.pending[p.qid]
+            if p.cb is not None:
+                self._on_timeout(p.up)
+                p.cb(None, p.up.label)
+            elif p.fut is not None and not p.fut.done():
                 p.fut.set_result(None)
         self._sweeper = (
             self._loop.call_later(min(0.05, self.timeout / 4), self._sweep) if q else None
         )
 
-    async def _send(self, up: Upstream, name: str, qtype: int) -> Message | str | None:
-        """One UDP attempt: the reply, an error string, or ``None`` on timeout."""
+    def submit(self, name: str, qtype: int, landed: Landed) -> bool:
+        """Send one UDP attempt now and call ``landed`` with its outcome, without a coroutine.
+
+        ``landed`` gets the parsed reply (or an error string, or ``None`` on
+        timeout) and the label of the resolver asked, from the event loop (never
+        from inside this call). Returns ``False`` and sends nothing when the query
+        cannot go out at once (the resolver's rate limit needs a wait, a canary
+        is due, no resolver is usable): then
+        :meth:`resolve` is the way. This is the brute-force hot path: one attempt,
+        no retry; the caller falls back to :meth:`resolve` for anything unusual.
+        """
         loop = self._loop
         if loop is None:
             raise RuntimeError("FastResolver.start() was not awaited")
-        wait = up.take(loop.time())
-        while wait > 0:
-            await asyncio.sleep(wait)
-            wait = up.take(loop.time())
+        try:
+            up = self._pick(None)
+        except ResolveError:
+            return False
+        if up.sent % _CANARY_EVERY == _CANARY_EVERY - 1 or up.take(loop.time()) > 0:
+            return False
+        self._launch(loop, up, name.rstrip(".").lower(), qtype, None).cb = landed
+        return True
+
+    def _launch(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        up: Upstream,
+        name: str,
+        qtype: int,
+        fut: asyncio.Future[Message | str | None] | None,
+    ) -> _Pending:
         if up.socks:
             sock = up.socks[up.sock_rr]
             up.sock_rr = (up.sock_rr + 1) % len(up.socks)
@@ -413,7 +449,6 @@ class FastResolver:
         qid = self._rng.getrandbits(16)
         while qid in pending:
             qid = self._rng.getrandbits(16)
-        fut: asyncio.Future[Message | str | None] = loop.create_future()
         p = _Pending(fut, qid, name, qtype, up, sock, loop.time() + self.timeout)
         pending[qid] = p
         self._queue.append(p)
@@ -426,6 +461,20 @@ class FastResolver:
             sock.transport.sendto(build_query(qid, name, qtype))
         else:
             sock.transport.sendto(build_query(qid, name, qtype), (up.host, up.port))
+        return p
+
+    async def _send(self, up: Upstream, name: str, qtype: int) -> Message | str | None:
+        """One UDP attempt: the reply, an error string, or ``None`` on timeout."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("FastResolver.start() was not awaited")
+        wait = up.take(loop.time())
+        while wait > 0:
+            await asyncio.sleep(wait)
+            wait = up.take(loop.time())
+        fut: asyncio.Future[Message | str | None] = loop.create_future()
+        p = self._launch(loop, up, name, qtype, fut)
+        pending, qid = p.sock.pending, p.qid
         try:
             res = await fut
         finally:

@@ -30,6 +30,7 @@ from .._exceptions import InvalidTarget
 from .._models import ErrorInfo, ErrorKind, Record
 from .._redact import redact
 from ._protocols import Clock, Probe, Sink
+from ._stream import Submitting, stream_work
 from .checkpoint import Checkpoint
 from .dedup import Deduper
 from .limits import HostLimiter, MonotonicClock, TokenBucket
@@ -254,9 +255,7 @@ class _Run(Generic[T]):
                 consumers = 1
                 tg.create_task(self.executor.run(self.work, self.results, self.stopper, self.stats))
             else:
-                consumers = self.config.concurrency
-                for _ in range(consumers):
-                    tg.create_task(self._work())
+                consumers = self.start_consumers(tg)
             producer = tg.create_task(self._produce(lines))
             # A graceful stop cancels the producer even when it waits on a quiet stdin.
             self.stopper._on_stop = producer.cancel
@@ -298,6 +297,19 @@ class _Run(Generic[T]):
                 else:
                     err = ErrorInfo(ErrorKind.INVALID_INPUT, redact(str(exc)))
                     await self.results.put((s, probe.failed(redact(line), None, err)))
+
+    def start_consumers(self, tg: asyncio.TaskGroup) -> int:
+        """Start what takes items off ``work``; returns how many end markers it needs.
+
+        A probe with ``submit`` gets the fast path (:mod:`._stream`): one
+        consumer and a coroutine only for items that need ``probe()``.
+        """
+        if isinstance(self.probe, Submitting):
+            tg.create_task(stream_work(self, self.probe.submit))
+            return 1
+        for _ in range(self.config.concurrency):
+            tg.create_task(self._work())
+        return self.config.concurrency
 
     async def _work(self) -> None:
         while (item := await self.work.get()) is not None:

@@ -309,6 +309,7 @@ async def _serve(
     run: _Run[Any] = _Run(probe, [], config, None, None, stopper, stats, MonotonicClock(), retry_on)
     dropped: list[int] = []
     run.on_drop = dropped.append
+    consumers = 0
     await probe.start()
 
     async def feed() -> None:
@@ -332,7 +333,7 @@ async def _serve(
                 await _send(writer, "dropped", dropped[:])
                 dropped.clear()
             elif tag == "end":
-                for _ in range(config.concurrency):
+                for _ in range(consumers):
                     await run.work.put(None)
                 return
 
@@ -362,8 +363,7 @@ async def _serve(
             emitter = tg.create_task(emit())
             async with asyncio.TaskGroup() as inner:
                 inner.create_task(feed())
-                for _ in range(config.concurrency):
-                    inner.create_task(run._work())
+                consumers = run.start_consumers(inner)
             await run.results.put(None)
             await emitter
     finally:

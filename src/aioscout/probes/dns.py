@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from .._config import DnsOptions
@@ -19,7 +19,7 @@ from .._exceptions import ConfigError, InvalidTarget
 from .._models import DnsAnswer, DnsResult, ErrorInfo, ErrorKind, Record
 from ..dnsproto.resolver import FastResolver, Reply, ResolveError
 from ..dnsproto.wildcard import WildcardFilter
-from ..dnsproto.wire import RCODES, type_code, type_name
+from ..dnsproto.wire import RCODES, Message, type_code, type_name
 
 __all__ = ["DnsProbe"]
 
@@ -33,6 +33,8 @@ _KINDS = {
 
 
 _Answer = tuple[str, int, int, str]
+_PREFETCH_MAX = 65_536  # replies held for probe() after a fast attempt found answers
+_NXDOMAIN_ERROR = ErrorInfo(ErrorKind.DNS, "NXDOMAIN")
 
 
 class _Resolver(Protocol):
@@ -115,6 +117,7 @@ class DnsProbe:
         self._fast: FastResolver | None = None
         self._trusted: FastResolver | None = None
         self._wildcards: WildcardFilter | None = None
+        self._prefetched: dict[str, Reply] = {}
 
     # -- the Probe protocol ---------------------------------------------------
 
@@ -150,6 +153,46 @@ class DnsProbe:
             and bool(record.answers)
             and (self.options.keep_wildcards or not record.wildcard)
         )
+
+    def submit(self, line: str, target: str, done: Callable[[Record | None], None]) -> bool:
+        """The engine's fast path: one query sent now, no coroutine per name.
+
+        ``done`` is called from the event loop with the record of a name that does
+        not exist (NXDOMAIN, the bulk of a brute force), or with ``None`` when the
+        name needs :meth:`probe` (it has answers to check for wildcards, or the
+        attempt timed out, failed or was truncated); a reply with answers is kept
+        so that :meth:`probe` does not ask again. Returns ``False`` when the name
+        cannot take the fast path (then the engine calls :meth:`probe`).
+        """
+        fast = self._fast
+        if fast is None or self._trusted is not None or len(self.qtypes) != 1:
+            return False
+        qtype = self.qtypes[0]
+        t0 = time.perf_counter()
+
+        def landed(res: Message | str | None, label: str) -> None:
+            if not isinstance(res, Message) or res.truncated:
+                done(None)
+            elif res.rcode == 3 and not res.answers:
+                done(
+                    DnsResult(
+                        input=line,
+                        name=target,
+                        rcode="NXDOMAIN",
+                        resolver=label,
+                        attempts=1,
+                        error=_NXDOMAIN_ERROR,
+                        time_ms=round((time.perf_counter() - t0) * 1000, 3),
+                    )
+                )
+            else:
+                if res.rcode in (0, 3):
+                    if len(self._prefetched) >= _PREFETCH_MAX:
+                        self._prefetched.clear()
+                    self._prefetched[target] = Reply(res.rcode, res.answers, label, 1)
+                done(None)
+
+        return fast.submit(target, qtype, landed)
 
     async def start(self) -> None:
         """Open the resolver sockets and health-check the resolvers."""
@@ -209,9 +252,10 @@ class DnsProbe:
         first_type = 0
         error: ErrorInfo | None = None
         rcode: int | None = None
+        prefetched = self._prefetched.pop(name, None) if resolver is self._fast else None
         for qtype in self.qtypes:
             try:
-                reply = await resolver.resolve(name, qtype)
+                reply = prefetched or await resolver.resolve(name, qtype)
             except ResolveError as exc:
                 result.attempts += exc.attempts
                 result.resolver = result.resolver or exc.resolver

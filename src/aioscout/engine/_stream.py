@@ -1,0 +1,137 @@
+"""The engine's fast path for probes that can start an item without a coroutine.
+
+Why: with a coroutine per item, a brute force of millions of cheap items (a
+DNS query each, most answered NXDOMAIN) spends most of its time in the
+engine — a queue hop, a deadline timer, a per-host slot and a task wake-up
+per item — not in the probe. A probe that offers
+``submit(line, target, done) -> bool`` starts an item at once and calls
+``done(record)`` from the event loop when it has finished it, or
+``done(None)`` when the item needs the ordinary path (``probe()``, with the
+engine's retries). Only those items get a coroutine.
+
+The guarantees are the ordinary path's: one record per item; at most
+``concurrency`` items started and not yet handed to the writer (a credit per
+item, returned when its record is queued); a record with a retryable error
+kind goes through the ordinary path with its retries; every item has the same
+hard deadline (a FIFO of deadlines swept by the one drain task, so no timer
+per item; a late ``done`` is ignored); a graceful stop drops the items not
+started. The per-host cap is not applied here: a probe offers ``submit`` only
+when each of its targets is its own host (a name to resolve).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .._models import ErrorInfo, ErrorKind, Record
+
+if TYPE_CHECKING:
+    from .runner import _Item, _Run
+
+__all__ = ["Submitting", "stream_work"]
+
+_TICK = 0.25  # seconds between deadline sweeps when nothing lands
+
+
+@runtime_checkable
+class Submitting(Protocol):
+    """A probe that can start one item without a coroutine (see the module docstring)."""
+
+    def submit(self, line: str, target: Any, done: Any) -> bool: ...
+
+
+class _State:
+    __slots__ = ("free", "inflight", "landed", "room", "wake")
+
+    def __init__(self, credits: int) -> None:
+        self.free = credits
+        self.inflight: dict[int, _Item[Any]] = {}
+        self.landed: collections.deque[tuple[_Item[Any], Record | None]] = collections.deque()
+        self.wake = asyncio.Event()
+        self.room = asyncio.Event()
+
+    def land(self, item: _Item[Any], record: Record | None) -> None:
+        if self.inflight.pop(item.seq, None) is None:
+            return  # its deadline passed: the record was made already
+        self.landed.append((item, record))
+        self.wake.set()
+
+    def give_back(self) -> None:
+        self.free += 1
+        self.room.set()
+
+
+async def stream_work(run: _Run[Any], submit: Any) -> None:
+    """Consume ``run.work`` through ``submit`` until its end marker; see the module docstring."""
+    conc = run.config.concurrency
+    st = _State(conc)
+    slow: asyncio.Queue[_Item[Any] | None] = asyncio.Queue(conc)
+    expiry: collections.deque[tuple[float, _Item[Any]]] = collections.deque()
+    loop = asyncio.get_running_loop()
+    stats, stopper, results = run.stats, run.stopper, run.results
+    fed_all = False
+
+    async def drain() -> None:
+        retry_on = run.retry_on if run.config.retries > 0 else frozenset()
+        while True:
+            if not st.landed:
+                st.wake.clear()
+                try:
+                    async with asyncio.timeout(_TICK):
+                        await st.wake.wait()
+                except TimeoutError:
+                    pass
+            now = loop.time()
+            while expiry and expiry[0][0] <= now:
+                item = expiry.popleft()[1]
+                if st.inflight.pop(item.seq, None) is not None:
+                    err = ErrorInfo(ErrorKind.TIMEOUT, f"no result within {run.deadline:g}s")
+                    st.landed.append((item, run.probe.failed(item.line, item.target, err)))
+            while st.landed:
+                item, record = st.landed.popleft()
+                stats.in_flight -= 1
+                if record is None or (record.error is not None and record.error.kind in retry_on):
+                    await slow.put(item)  # keeps its credit until the ordinary path is done
+                    continue
+                await results.put((item.seq, record))
+                st.give_back()
+            while expiry and expiry[0][1].seq not in st.inflight:
+                expiry.popleft()  # finished: no deadline to watch
+            if fed_all and not st.inflight and not st.landed:
+                return
+
+    async def ordinary() -> None:
+        while (item := await slow.get()) is not None:
+            record = await run._attempts(item)
+            await results.put((item.seq, record))
+            st.give_back()
+
+    async with asyncio.TaskGroup() as tg:
+        drainer = tg.create_task(drain())
+        for _ in range(conc):
+            tg.create_task(ordinary())
+        bucket, deadline = run.bucket, run.deadline
+        while (item := await run.work.get()) is not None:
+            if stopper.stopping:
+                if run.on_drop is not None:
+                    run.on_drop(item.seq)
+                continue  # not started: a resumed run will do it
+            while st.free <= 0:
+                st.room.clear()
+                await st.room.wait()
+            st.free -= 1
+            if bucket is not None:
+                await bucket.acquire()
+            stats.in_flight += 1
+            st.inflight[item.seq] = item
+            expiry.append((loop.time() + deadline, item))
+            if not submit(item.line, item.target, functools.partial(st.land, item)):
+                st.land(item, None)
+        fed_all = True
+        st.wake.set()
+        await drainer
+        for _ in range(conc):
+            await slow.put(None)
