@@ -8,12 +8,42 @@
 - :mod:`~aioscout.extract.text`: word/line counts and body preview.
 """
 
-from aioscout.extract.cdn import cdn_hint
-from aioscout.extract.favicon import favicon_hash, icon_links
-from aioscout.extract.tech import detect
-from aioscout.extract.text import count_words_lines, preview
-from aioscout.extract.title import decode_html, extract_title, normalize_charset
-from aioscout.extract.tls import tls_info
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aioscout.extract.cdn import cdn_hint
+    from aioscout.extract.favicon import favicon_hash, icon_links
+    from aioscout.extract.tech import detect
+    from aioscout.extract.text import count_words_lines, preview
+    from aioscout.extract.title import decode_html, extract_title, normalize_charset
+    from aioscout.extract.tls import tls_info
+
+# Imported on first use: the technology data and the certificate parser cost a
+# tenth of a second to load, and a plain probe needs neither.
+_HOMES = {
+    "cdn_hint": "cdn",
+    "count_words_lines": "text",
+    "decode_html": "title",
+    "detect": "tech",
+    "extract_title": "title",
+    "favicon_hash": "favicon",
+    "icon_links": "favicon",
+    "normalize_charset": "title",
+    "preview": "text",
+    "tls_info": "tls",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "cdn_hint",

@@ -36,7 +36,6 @@ from yarl import URL
 from .._config import HttpOptions, Limits, Timeouts
 from .._models import ErrorKind, RedirectHop, TlsInfo
 from ..dnsproto.resolver import FastResolver, ResolveError
-from ..extract.tls import tls_info
 from ._errors import ProbeError, classify
 from ._http_body import BodyHead, make_decoder
 
@@ -622,6 +621,8 @@ def next_url(current: URL, location: str) -> URL:
 
 
 def _tls_facts(sslobj: ssl.SSLObject) -> TlsInfo:
+    from ..extract.tls import tls_info  # the certificate parser loads with the first TLS record
+
     cipher = sslobj.cipher()
     return tls_info(
         sslobj.getpeercert(binary_form=True),

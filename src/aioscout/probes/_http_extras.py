@@ -34,9 +34,6 @@ from yarl import URL
 from .._config import HttpOptions, Timeouts
 from .._models import ErrorKind, HttpResult
 from ..extract.cdn import _BY_HEADER, _BY_VALUE, cdn_hint
-from ..extract.favicon import favicon_hash, icon_links
-from ..extract.tech import detect
-from ..extract.title import decode_html
 from ._errors import ProbeError
 from ._http_common import make_ssl_context, pick_user_agent
 
@@ -78,6 +75,9 @@ def cdn_of(headers: CIMultiDictProxy[str]) -> str | None:
 
 async def tech_hook(response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
     """Fill ``tech`` from headers, cookies and the decoded head of the body."""
+    from ..extract.tech import detect  # its data loads only when asked for
+    from ..extract.title import decode_html
+
     text = decode_html(response.body, response.headers.get("Content-Type"))
     result.tech = detect(_header_pairs(response), text)
 
@@ -90,6 +90,9 @@ def _is_icon(view: ResponseView | None) -> bool:
 
 async def favicon_hook(response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
     """Fill ``favicon`` (Shodan mmh3) and ``favicon_url`` from the page's icon."""
+    from ..extract.favicon import favicon_hash, icon_links
+    from ..extract.title import decode_html
+
     text = decode_html(response.body, response.headers.get("Content-Type"))
     candidates = icon_links(text, response.url)[:_MAX_ICON_LINKS]
     fallback = str(URL(response.url).with_path("/favicon.ico").with_query(None).with_fragment(None))

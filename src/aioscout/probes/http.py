@@ -55,7 +55,6 @@ from .._config import HttpOptions, Limits, Timeouts
 from .._exceptions import ConfigError
 from .._models import ErrorInfo, ErrorKind, HttpResult, RedirectHop, TlsInfo
 from ..extract.title import extract_title
-from ..extract.tls import tls_info
 from ..targets._types import HttpTarget
 from ..targets.parse import expand_http
 from ..targets.ports import parse_ports
@@ -204,6 +203,8 @@ def _peer(resp: aiohttp.ClientResponse) -> tuple[str | None, ssl.SSLObject | Non
 
 
 def _tls_facts(sslobj: ssl.SSLObject) -> TlsInfo:
+    from ..extract.tls import tls_info  # the certificate parser loads with the first TLS record
+
     cipher = sslobj.cipher()
     return tls_info(
         sslobj.getpeercert(binary_form=True),
