@@ -405,51 +405,66 @@ def _count_lines(path: Path) -> int:
         return 0
 
 
+def _scale_run(
+    targets: Path, n: int, w: int, concurrency: int, timeout: float, work: Path
+) -> tuple[list[object], float | None]:
+    """One scaling run: its table row and its cost per target in seconds (None if killed)."""
+    setting = f"-w {w} -c {concurrency}"
+    out = work / "out.jsonl"
+    out.unlink(missing_ok=True)
+    cmd = [AIOSCOUT, "http", "-l", str(targets), "-o", str(out), "-s"]
+    run = run_measured([*cmd, "-c", str(concurrency), "-w", str(w)], timeout=timeout)
+    records = _count_lines(out)
+    note = f"{records:,}/{n:,} records"
+    if not run.ok:
+        note += f"; {run.failure()} ({records / run.wall:,.0f} records/s until then)"
+    else:
+        FIGURES[f"scale.w{w}.{n}.us"] = run.wall / n * 1e6
+        FIGURES[f"scale.w{w}.{n}.mb"] = run.peak_rss_mb
+    log(f"  {setting} n={n:,}: {run.wall:.1f} s, {run.peak_rss_mb:.0f} MB, {note}")
+    row: list[object] = [
+        setting,
+        f"{n:,}",
+        f"{run.wall:.1f} s",
+        fmt_rate(n / run.wall) if run.ok else "—",
+        f"{run.wall / n * 1e6:.0f}" if run.ok else "—",
+        fmt_mb(run.peak_rss_mb),
+        note,
+    ]
+    return row, run.wall / n if run.ok else None
+
+
 def bench_scaling(
     sizes: Sequence[int], workers: Sequence[int], *, concurrency: int = 1000, budget: float = 300.0
 ) -> str:
-    """Cost per target and peak RSS as the input grows, with 1 and N worker processes."""
+    """Cost per target and peak RSS as the input grows, with 1 and N worker processes.
+
+    Every size but the largest runs for every worker count. The largest runs once, for the
+    worker count with the lowest cost per target at the size before, with ``budget`` seconds
+    as its deadline (a run killed there still reports its progress and peak RSS).
+    """
     log(f"scaling: sizes {list(sizes)}, workers {list(workers)}")
     work = Path(tempfile.mkdtemp(prefix="aioscout-bench-scale-"))
     rows: list[list[object]] = []
+    *smaller, largest = sorted(sizes)
     try:
-        files = {n: refused_targets(work / f"targets-{n}.txt", n) for n in sizes}
+        costs: dict[int, float] = {}
         for w in workers:
-            cost: float | None = None
-            for n in sizes:
-                setting = f"-w {w} -c {concurrency}"
-                if cost is not None and cost * n > budget:
-                    why = f"projected {cost * n:,.0f} s > {budget:.0f} s budget"
-                    rows.append([setting, f"{n:,}", "—", "—", "—", "—", f"skipped: {why}"])
-                    log(f"  {setting} n={n:,}: {why}")
-                    continue
-                out = work / "out.jsonl"
-                out.unlink(missing_ok=True)
-                timeout = (
-                    budget * 1.2 if cost is None else max(60.0, min(budget * 1.2, cost * n * 3))
+            for n in smaller:
+                row, cost = _scale_run(
+                    refused_targets(work / "targets.txt", n), n, w, concurrency, budget, work
                 )
-                cmd = [AIOSCOUT, "http", "-l", str(files[n]), "-o", str(out), "-s"]
-                run = run_measured([*cmd, "-c", str(concurrency), "-w", str(w)], timeout=timeout)
-                records = _count_lines(out)
-                note = f"{records:,}/{n:,} records"
-                if not run.ok:
-                    note += f"; {run.failure()} ({records / run.wall:,.0f} records/s until then)"
-                cost = run.wall / n if run.ok else cost or run.wall / max(records, 1)
-                if run.ok:
-                    FIGURES[f"scale.w{w}.{n}.us"] = run.wall / n * 1e6
-                    FIGURES[f"scale.w{w}.{n}.mb"] = run.peak_rss_mb
-                log(f"  {setting} n={n:,}: {run.wall:.1f} s, {run.peak_rss_mb:.0f} MB, {note}")
-                rows.append(
-                    [
-                        setting,
-                        f"{n:,}",
-                        f"{run.wall:.1f} s",
-                        fmt_rate(n / run.wall) if run.ok else "—",
-                        f"{run.wall / n * 1e6:.0f}" if run.ok else "—",
-                        fmt_mb(run.peak_rss_mb),
-                        note,
-                    ]
-                )
+                rows.append(row)
+                if cost is not None:
+                    costs[w] = cost
+        best = min(costs, key=costs.__getitem__, default=workers[0])
+        for w in workers:
+            if w != best and smaller:
+                why = f"runs once, for the fastest worker count (-w {best})"
+                rows.append([f"-w {w} -c {concurrency}", f"{largest:,}", "—", "—", "—", "—", why])
+        log(f"  n={largest:,}: -w {best}, deadline {budget:.0f} s")
+        targets = refused_targets(work / "targets.txt", largest)
+        rows.append(_scale_run(targets, largest, best, concurrency, budget, work)[0])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return (
