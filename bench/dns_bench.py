@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,12 +39,12 @@ from typing import Any, TypeVar
 import dns.message
 import dns.rdatatype
 import dns.rrset
+import orjson
 import uvloop
+from _common import AIOSCOUT, fmt_mb, fmt_rate, machine, run_measured, table
 
-from aioscout._config import DnsOptions
 from aioscout.dnsproto.wire import build_query, parse_response
 from aioscout.lab.dns import DnsServer, LabZone, build_lab_zone
-from aioscout.probes.dns import DnsProbe
 
 T = TypeVar("T")
 
@@ -169,128 +170,176 @@ zone:
     raise RuntimeError("nsd did not answer within 60 s")
 
 
-# -- 3. aioscout ------------------------------------------------------------
+# -- the tools, each its own measured process ------------------------------
 
 
-def _aioscout_part(
-    address: str,
-    domain: str,
-    words: Sequence[str],
-    concurrency: int,
-    out: mp.Queue[tuple[int, float]],
-) -> None:
-    async def main() -> None:
-        probe = DnsProbe(
-            DnsOptions(resolvers=(address,), query_timeout=1.0, wildcard_checks=2), domains=[domain]
-        )
-        await probe.start()
-        it = iter(words)
-        found = 0
+@dataclass(slots=True)
+class Row:
+    """One tool's figures."""
 
-        async def worker() -> None:
-            nonlocal found
-            for w in it:
-                for target in probe.expand(w):
-                    if probe.is_found(await probe.probe(w, target)):
-                        found += 1
+    tool: str
+    names: int
+    wall: float
+    found: int
+    wrong: int
+    existing: int
+    rss_mb: float
+    note: str = ""
 
-        t = time.perf_counter()
-        async with asyncio.timeout(DEADLINE), asyncio.TaskGroup() as tg:
-            for _ in range(concurrency):
-                tg.create_task(worker())
-        out.put((found, time.perf_counter() - t))
-        await probe.aclose()
+    @property
+    def rate(self) -> float:
+        return self.names / max(self.wall, 1e-9)
 
-    _run(main)
+    @property
+    def recall(self) -> float:
+        return self.found / max(1, self.existing)
 
 
-def bench_aioscout(
-    address: str, domain: str, words: list[str], workers: int, conc: int
-) -> tuple[int, float]:
-    ctx = mp.get_context("fork")
-    out: mp.Queue[tuple[int, float]] = ctx.Queue()
-    shards = [words[k::workers] for k in range(workers)]
-    procs = [
-        ctx.Process(target=_aioscout_part, args=(address, domain, s, conc, out)) for s in shards
-    ]
-    t = time.perf_counter()
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=DEADLINE) for _ in procs]
-    for p in procs:
-        p.join(timeout=10)
-    wall = time.perf_counter() - t
-    return sum(f for f, _ in results), max(
-        max(d for _, d in results), 1e-9
-    ) if workers == 1 else wall
-
-
-# -- 4. aiodns + Semaphore --------------------------------------------------
-
-
-def bench_aiodns(port: int, domain: str, words: list[str], conc: int) -> tuple[int, float]:
+def _plain_aiodns(port: int, domain: str, words_file: str, conc: int, out_file: str) -> None:
+    """The tutorial's approach: aiodns, a Semaphore, a task per name (run as its own process)."""
     import aiodns
 
-    async def main() -> tuple[int, float]:
+    words = Path(words_file).read_text().split()
+
+    async def main() -> list[str]:
         res = aiodns.DNSResolver(
             nameservers=["127.0.0.1"], udp_port=port, tcp_port=port, timeout=1.0, tries=3
         )
         sem = asyncio.Semaphore(conc)
-        found = 0
+        found: list[str] = []
 
-        async def one(w: str) -> None:
-            nonlocal found
+        async def one(name: str) -> None:
             async with sem:
                 try:
-                    await res.query_dns(f"{w}.{domain}", "A")
-                    found += 1
+                    await res.query_dns(name, "A")
+                    found.append(name)
                 except aiodns.error.DNSError:
                     pass
 
-        t = time.perf_counter()
         async with asyncio.timeout(DEADLINE), asyncio.TaskGroup() as tg:
             for w in words:
-                tg.create_task(one(w))
-        return found, time.perf_counter() - t
+                tg.create_task(one(f"{w}.{domain}"))
+        return found
 
-    return _run(main)
-
-
-# -- 5. massdns -------------------------------------------------------------
+    Path(out_file).write_text("".join(n + "\n" for n in _run(main)))
 
 
-def bench_massdns(
-    port: int, domain: str, words: list[str], workdir: Path
-) -> tuple[int, float] | None:
+def _score(found: set[str], existing: set[str]) -> tuple[int, int]:
+    return len(found & existing), len(found - existing)
+
+
+def run_aioscout(
+    address: str, domain: str, words: Path, n: int, existing: set[str], workers: int, conc: int
+) -> Row:
+    out = words.parent / f"aioscout-w{workers}.jsonl"
+    cmd = [AIOSCOUT, "dns", domain, "-w", str(words), "-r", address, "-o", str(out)]
+    cmd += ["--workers", str(workers), "-c", str(conc), "--no-progress", "-s"]
+    run = run_measured(cmd, timeout=DEADLINE)
+    found: set[str] = set()
+    if out.exists():
+        with out.open("rb") as f:
+            found = {orjson.loads(line)["name"] for line in f if line.strip()}
+        out.unlink()
+    hit, wrong = _score(found, existing)
+    return Row(
+        f"aioscout dns -w {workers}",
+        n,
+        run.wall,
+        hit,
+        wrong,
+        len(existing),
+        run.peak_rss_mb,
+        run.failure(),
+    )
+
+
+def run_plain(
+    port: int, domain: str, words: Path, n: int, zone: LabZone, conc: int, sample: int
+) -> Row:
+    part = words.parent / "sample.txt"
+    with words.open() as src, part.open("w") as dst:
+        chosen = [w for _, w in zip(range(sample), src, strict=False)]
+        dst.writelines(chosen)
+    existing = {f"{w.strip()}.{domain}" for w in chosen if zone.exists(f"{w.strip()}.{domain}")}
+    out = words.parent / "plain.txt"
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import dns_bench as b; "
+        "b._plain_aiodns(int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])"
+    )
+    cmd = [sys.executable, "-c", code, str(Path(__file__).parent), str(port), domain]
+    cmd += [str(part), str(conc), str(out)]
+    run = run_measured(cmd, timeout=DEADLINE)
+    found = set(out.read_text().split()) if out.exists() else set()
+    hit, wrong = _score(found, existing)
+    return Row(
+        f"aiodns + Semaphore({conc})",
+        len(chosen),
+        run.wall,
+        hit,
+        wrong,
+        len(existing),
+        run.peak_rss_mb,
+        run.failure(),
+    )
+
+
+def run_massdns(port: int, domain: str, words: Path, n: int, existing: set[str]) -> Row | None:
     exe = shutil.which("massdns")
     if exe is None:
         return None
-    names = workdir / "names.txt"
-    names.write_text("".join(f"{w}.{domain}\n" for w in words))
-    (workdir / "resolvers.txt").write_text(f"127.0.0.1:{port}\n")
-    t = time.perf_counter()
-    subprocess.run(
-        [
-            exe,
-            "-r",
-            str(workdir / "resolvers.txt"),
-            "-t",
-            "A",
-            "-o",
-            "S",
-            "-w",
-            str(workdir / "m.out"),
-            str(names),
-        ],
-        check=True,
-        timeout=DEADLINE,
-        capture_output=True,
+    work = words.parent
+    names = work / "names.txt"
+    with words.open() as src, names.open("w") as dst:
+        dst.writelines(f"{w.strip()}.{domain}\n" for w in src)
+    (work / "resolvers.txt").write_text(f"127.0.0.1:{port}\n")
+    out = work / "massdns.out"
+    cmd = [exe, "-r", str(work / "resolvers.txt"), "-t", "A", "-o", "S", "-w", str(out), str(names)]
+    run = run_measured(cmd, timeout=DEADLINE)
+    found: set[str] = set()
+    if out.exists():
+        with out.open() as f:
+            found = {line.split()[0].rstrip(".") for line in f if line.strip()}
+    hit, wrong = _score(found, existing)
+    return Row(
+        "massdns (-s 10000)", n, run.wall, hit, wrong, len(existing), run.peak_rss_mb, run.failure()
     )
-    dt = time.perf_counter() - t
-    found = {
-        line.split()[0].rstrip(".") for line in (workdir / "m.out").read_text().splitlines() if line
-    }
-    return len(found), dt
+
+
+def report(rows: list[Row]) -> str:
+    """The figures as a Markdown table, with ratios to massdns and the plain script."""
+    ref = next((r for r in rows if r.tool.startswith("massdns")), None)
+    plain = next((r for r in rows if r.tool.startswith("aiodns")), None)
+    body = []
+    for r in rows:
+        vs_m = f"{r.rate / ref.rate:.2f}x" if ref is not None else "—"
+        vs_p = f"{r.rate / plain.rate:.1f}x" if plain is not None else "—"
+        body.append(
+            [
+                r.tool,
+                f"{r.names:,}",
+                f"{r.wall:.1f}",
+                fmt_rate(r.rate),
+                f"{r.recall:.4%}",
+                str(r.wrong),
+                fmt_mb(r.rss_mb),
+                vs_m,
+                vs_p,
+                r.note or "",
+            ]
+        )
+    head = [
+        "tool",
+        "names",
+        "wall s",
+        "names/s",
+        "recall",
+        "not in zone",
+        "peak RSS",
+        "vs massdns",
+        "vs aiodns",
+        "note",
+    ]
+    return table(head, body)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -304,18 +353,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--concurrency", type=int, default=2000)
+    ap.add_argument("--plain-sample", type=int, default=100_000, help="words for aiodns")
+    ap.add_argument("--quick", action="store_true", help="10,000 names, no codec part")
     ap.add_argument("--skip-aiodns", action="store_true")
     args = ap.parse_args(argv)
-
-    bench_codec()
+    if args.quick:
+        args.names = min(args.names, 10_000)
+    else:
+        bench_codec()
     zone = build_lab_zone(bulk_names=args.names)
     missing = args.missing or args.names * 9
-    words = list(zone.wordlist(missing=missing))
     domain = zone.bulk_domain
-    print(f"zone: {args.names:,} names; wordlist {len(words):,} words; server {args.server}")
+    existing = {f"{zone.label(i)}{zone._suffix}" for i in range(args.names)}
+    m = machine()
+    print(f"machine: {m.get('cores')} cores, {m.get('memory')}, {m.get('cpu')}")
     ctx = mp.get_context("fork")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        words = workdir / "words.txt"
+        n = 0
+        with words.open("w") as f:
+            for w in zone.wordlist(missing=missing):
+                f.write(w + "\n")
+                n += 1
+        print(
+            f"zone: {args.names:,} names under {domain}; wordlist {n:,} words; "
+            f"server {args.server}; aioscout -c {args.concurrency}"
+        )
         stop = ctx.Event()
         proc_lab = None
         nsd = None
@@ -327,27 +391,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             proc_lab.start()
             port = ready.get(timeout=120)
         address = f"127.0.0.1:{port}"
+        rows: list[Row] = []
         try:
-            for workers in sorted({1, args.workers}):
-                found, dt = bench_aioscout(address, domain, words, workers, args.concurrency)
-                print(
-                    f"aioscout  workers={workers}: {len(words) / dt:>10,.0f} names/s  "
-                    f"recall {found / args.names:.4%}  ({dt:.1f}s)"
-                )
+            mrow = run_massdns(port, domain, words, n, existing)
+            if mrow is not None:
+                rows.append(mrow)
+            rows.extend(
+                run_aioscout(address, domain, words, n, existing, w, args.concurrency)
+                for w in sorted({1, args.workers})
+            )
             if not args.skip_aiodns:
-                sample = words[: min(len(words), 100_000)]
-                n_exist = sum(1 for w in sample if zone.exists(f"{w}.{domain}"))
-                found, dt = bench_aiodns(port, domain, sample, 500)
-                print(
-                    f"aiodns+Semaphore:    {len(sample) / dt:>10,.0f} names/s  "
-                    f"recall {found / max(1, n_exist):.4%}  ({dt:.1f}s, {len(sample):,} words)"
-                )
-            m = bench_massdns(port, domain, words, workdir)
-            if m is None:
-                print("massdns: not on PATH, skipped")
-            else:
-                rate, recall = len(words) / m[1], m[0] / args.names
-                print(f"massdns:             {rate:>10,.0f} names/s  recall {recall:.4%}")
+                rows.append(run_plain(port, domain, words, n, zone, 500, args.plain_sample))
         finally:
             stop.set()
             if proc_lab is not None:
@@ -357,6 +411,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             if nsd is not None:
                 nsd.terminate()
                 nsd.wait(timeout=10)
+    print()
+    print(report(rows))
+    if mrow is None:
+        print("\nmassdns: not on PATH, skipped (never vendored; build it and put it on PATH).")
 
 
 if __name__ == "__main__":

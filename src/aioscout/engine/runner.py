@@ -108,7 +108,20 @@ class _Item(Generic[T]):
     target: T
 
 
-_Result = tuple[int, Record]
+class Filtered:
+    """Stands for a record the keep-filter dropped in a worker process.
+
+    Only its error kind (``None`` for a success) crosses back, for the
+    statistics; the checkpoint still records the item as done.
+    """
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str | None) -> None:
+        self.kind = kind
+
+
+_Result = tuple[int, Record | Filtered]
 
 
 async def _aiter(lines: AsyncIterable[str] | Iterable[str]) -> AsyncIterable[str]:
@@ -162,7 +175,14 @@ async def run_scan(
         if config.workers > 1:
             from .workers import ProcessPool
 
-            executor = ProcessPool(probe, instance.host_of, config, retry_on)
+            # A keep-filter that is a method of the probe runs in the workers, so
+            # dropped records never cross between processes (only their kind does).
+            method = (
+                keep.__name__
+                if keep is not None and getattr(keep, "__self__", None) is instance
+                else None
+            )
+            executor = ProcessPool(probe, instance.host_of, config, retry_on, keep_method=method)
     run = _Run(
         instance,
         sinks,
@@ -385,6 +405,13 @@ class _Run(Generic[T]):
         out: list[Record] = []
         for _, record in batch:
             stats.done += 1
+            if isinstance(record, Filtered):
+                if record.kind is None:
+                    stats.ok += 1
+                else:
+                    stats.errors[record.kind] += 1
+                stats.filtered += 1
+                continue
             err = record.error
             if err is None:
                 stats.ok += 1

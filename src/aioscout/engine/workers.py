@@ -38,6 +38,7 @@ from .._config import ScanConfig
 from .._models import ErrorKind, Record
 from ._protocols import Probe
 from .limits import TokenBucket
+from .runner import Filtered
 from .stats import Stats
 
 __all__ = ["ProcessPool"]
@@ -90,8 +91,11 @@ class ProcessPool:
         host_of: Callable[[Any], str],
         config: ScanConfig,
         retry_on: Collection[ErrorKind],
+        *,
+        keep_method: str | None = None,
     ) -> None:
         self.factory = factory
+        self.keep_method = keep_method
         self.host_of = host_of
         self.config = config
         self.child_config = child_config(config)
@@ -141,7 +145,7 @@ class ProcessPool:
         ours, theirs = socket.socketpair()
         proc = ctx.Process(
             target=_child_main,
-            args=(theirs, self.factory, self.child_config, self.retry_on),
+            args=(theirs, self.factory, self.child_config, self.retry_on, self.keep_method),
             name=f"aioscout-worker-{w.index}",
             daemon=True,
         )
@@ -232,6 +236,13 @@ class ProcessPool:
                             await self._results.put((seq, record))
                     self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
                     self._check_settled()
+                elif tag == "filtered":
+                    for seq, kind in payload:
+                        if w.inflight.pop(seq, None) is not None:
+                            self.credits.release()
+                            await self._results.put((seq, Filtered(kind)))
+                    self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
+                    self._check_settled()
                 elif tag == "dropped":
                     for seq in payload:
                         if w.inflight.pop(seq, None) is not None:
@@ -282,6 +293,7 @@ def _child_main(
     factory: Callable[[ScanConfig], Probe[Any]],
     config: ScanConfig,
     retry_on: frozenset[ErrorKind],
+    keep_method: str | None = None,
 ) -> None:
     # The terminal's Ctrl-C reaches the whole process group; the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -289,7 +301,7 @@ def _child_main(
     from .._loop import run_loop
 
     with contextlib.suppress(KeyboardInterrupt, BrokenPipeError, ConnectionError):
-        run_loop(_serve(sock, factory, config, retry_on), config.loop)
+        run_loop(_serve(sock, factory, config, retry_on, keep_method), config.loop)
     os._exit(0)
 
 
@@ -298,6 +310,7 @@ async def _serve(
     factory: Callable[[ScanConfig], Probe[Any]],
     config: ScanConfig,
     retry_on: frozenset[ErrorKind],
+    keep_method: str | None = None,
 ) -> None:
     from .limits import MonotonicClock
     from .runner import Stopper, _Item, _Run
@@ -311,6 +324,24 @@ async def _serve(
     run.on_drop = dropped.append
     consumers = 0
     await probe.start()
+    keep: Callable[[Record], bool] | None = getattr(probe, keep_method) if keep_method else None
+
+    async def send_results(batch: list[tuple[int, Record | Filtered]]) -> None:
+        if keep is None:
+            await _send(writer, "results", batch)
+            return
+        kept: list[tuple[int, Record | Filtered]] = []
+        filtered: list[tuple[int, str | None]] = []
+        for seq, record in batch:
+            if isinstance(record, Filtered) or keep(record):
+                kept.append((seq, record))
+            else:
+                err = record.error
+                filtered.append((seq, None if err is None else str(err.kind)))
+        if filtered:
+            await _send(writer, "filtered", filtered)
+        if kept:
+            await _send(writer, "results", kept)
 
     async def feed() -> None:
         while True:
@@ -343,11 +374,11 @@ async def _serve(
             first = await run.results.get()
             if first is None:
                 return
-            batch: list[tuple[int, Record]] = [first]
+            batch: list[tuple[int, Record | Filtered]] = [first]
             while len(batch) < _BATCH and not run.results.empty():
                 nxt = run.results.get_nowait()
                 if nxt is None:
-                    await _send(writer, "results", batch)
+                    await send_results(batch)
                     return
                 batch.append(nxt)
             if dropped:
@@ -356,7 +387,7 @@ async def _serve(
             if stats.retries != retries:
                 await _send(writer, "retries", stats.retries - retries)
                 retries = stats.retries
-            await _send(writer, "results", batch)
+            await send_results(batch)
 
     try:
         async with asyncio.TaskGroup() as tg:
