@@ -88,6 +88,7 @@ async def _interrupt_and_resume(
             break
         if sig == signal.SIGKILL:
             assert result.returncode == -signal.SIGKILL
+            records(out)  # each batch is one write: even kill -9 leaves no torn line
         else:
             # A graceful stop: in-flight work finished, valid JSONL, a summary, status 130.
             assert result.returncode == 130, result.stderr
