@@ -34,8 +34,11 @@ from .wire import (
     TooLarge,
     WireError,
     build_query,
+    build_question,
+    is_plain_nxdomain,
     parse_header,
     parse_response,
+    query_for,
     random_label,
 )
 
@@ -129,11 +132,12 @@ class Upstream:
         return (1.0 - self.tokens) / self.rate
 
 
+_NX = Message(0, 0x8183, NXDOMAIN, "", 0, [])  # what a plain NXDOMAIN reply tells the hot path
 Landed = Callable[[Message | str | None, str], None]
 
 
 class _Pending:
-    __slots__ = ("cb", "deadline", "fut", "qid", "qname", "qtype", "sock", "up")
+    __slots__ = ("cb", "deadline", "fut", "qid", "qname", "qtype", "question", "sock", "up")
 
     def __init__(
         self,
@@ -153,6 +157,7 @@ class _Pending:
         self.sock = sock
         self.deadline = deadline
         self.cb: Landed | None = None
+        self.question = b""
 
 
 class _Socket(asyncio.DatagramProtocol):
@@ -172,8 +177,16 @@ class _Socket(asyncio.DatagramProtocol):
             self.ignored += 1
             return
         p = self.pending.get((data[0] << 8) | data[1])
-        if p is None or addr[0] != p.up.host or addr[1] != p.up.port:
+        if p is None or (not self.connected and (addr[0] != p.up.host or addr[1] != p.up.port)):
             self.ignored += 1  # unknown ID or spoofed source: keep waiting for the real one
+            return
+        if p.cb is not None and is_plain_nxdomain(data, p.question):
+            del self.pending[p.qid]
+            up = p.up
+            up.answered += 1
+            up.timeouts_in_row = 0
+            up.backoff = 0.5
+            p.cb(_NX, up.label)
             return
         result: Message | str
         try:
@@ -450,6 +463,7 @@ class FastResolver:
         while qid in pending:
             qid = self._rng.getrandbits(16)
         p = _Pending(fut, qid, name, qtype, up, sock, loop.time() + self.timeout)
+        p.question = question = build_question(name, qtype)
         pending[qid] = p
         self._queue.append(p)
         if self._sweeper is None:
@@ -458,9 +472,9 @@ class FastResolver:
         up.sent += 1
         self.stats.sent += 1
         if sock.connected:
-            sock.transport.sendto(build_query(qid, name, qtype))
+            sock.transport.sendto(query_for(qid, question))
         else:
-            sock.transport.sendto(build_query(qid, name, qtype), (up.host, up.port))
+            sock.transport.sendto(query_for(qid, question), (up.host, up.port))
         return p
 
     async def _send(self, up: Upstream, name: str, qtype: int) -> Message | str | None:

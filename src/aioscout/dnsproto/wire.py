@@ -28,8 +28,11 @@ __all__ = [
     "TooLarge",
     "WireError",
     "build_query",
+    "build_question",
+    "is_plain_nxdomain",
     "parse_header",
     "parse_response",
+    "query_for",
     "random_label",
 ]
 
@@ -97,9 +100,30 @@ def random_label(n: int = 12) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
+_SUFFIXES: dict[str, bytes] = {}  # wire form of recent parents: a brute force shares one
+_SUFFIXES_MAX = 4096
+
+
 def encode_name(name: str) -> bytes:
     """The uncompressed wire form of ``name`` (ASCII, trailing dot optional)."""
-    raw = name.rstrip(".").encode("ascii")
+    name = name.rstrip(".")
+    head, dot, rest = name.partition(".")
+    if dot:
+        tail = _SUFFIXES.get(rest)
+        if tail is None:
+            tail = _encode_name(rest)
+            if len(_SUFFIXES) >= _SUFFIXES_MAX:
+                _SUFFIXES.clear()
+            _SUFFIXES[rest] = tail
+        label = head.encode("ascii")
+        if not 0 < len(label) < 64 or len(label) + len(tail) > 254:
+            raise ValueError(f"invalid DNS name {name!r}")
+        return bytes((len(label),)) + label + tail
+    return _encode_name(name)
+
+
+def _encode_name(name: str) -> bytes:
+    raw = name.encode("ascii")
     out = bytearray()
     if raw:
         for label in raw.split(b"."):
@@ -111,6 +135,51 @@ def encode_name(name: str) -> bytes:
     if len(out) > 255:
         raise ValueError(f"DNS name too long: {name!r}")
     return bytes(out)
+
+
+def is_plain_nxdomain(data: bytes, question: bytes) -> bool:
+    """Whether ``data`` is a complete NXDOMAIN reply, without answers, to ``question``.
+
+    ``question`` is the question section as sent (name in lower case, type,
+    class). The cheap check of the brute-force hot path, where most replies
+    are NXDOMAIN; ``False`` means "parse it fully", not "invalid".
+    """
+    end = 12 + len(question)
+    if (
+        len(data) < end
+        or data[3] & 0x0F != 3
+        or data[2] & 0x82 != 0x80
+        or data[4:8] != b"\x00\x01\x00\x00"
+    ):
+        return False
+    q = data[12:end]
+    if q != question and (q[:-4].lower() != question[:-4] or q[-4:] != question[-4:]):
+        return False
+    n, pos = len(data), end
+    for _ in range(((data[8] << 8) | data[9]) + ((data[10] << 8) | data[11])):
+        try:
+            pos = _skip_name(data, pos) + 10
+        except WireError:
+            return False
+        if pos > n:
+            return False
+        pos += (data[pos - 2] << 8) | data[pos - 1]
+        if pos > n:
+            return False
+    return True
+
+
+def build_question(name: str, qtype: int) -> bytes:
+    """The question section of a query for ``name`` (class IN)."""
+    return encode_name(name) + _QTAIL.pack(qtype, 1)
+
+
+_RD_EDNS_HEAD = _HEADER.pack(0, 0x0100, 1, 0, 0, 1)[2:]
+
+
+def query_for(qid: int, question: bytes) -> bytes:
+    """A recursive query with EDNS0 for a question from :func:`build_question`."""
+    return qid.to_bytes(2, "big") + _RD_EDNS_HEAD + question + _OPT
 
 
 def build_query(qid: int, name: str, qtype: int, *, edns: bool = True, rd: bool = True) -> bytes:

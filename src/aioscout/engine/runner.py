@@ -109,16 +109,17 @@ class _Item(Generic[T]):
 
 
 class Filtered:
-    """Stands for a record the keep-filter dropped in a worker process.
+    """Stands for records of items ``seqs`` the keep-filter dropped in a worker process.
 
-    Only its error kind (``None`` for a success) crosses back, for the
-    statistics; the checkpoint still records the item as done.
+    Only their error kind (``None`` for successes) crosses back, for the
+    statistics; the checkpoint still records the items as done.
     """
 
-    __slots__ = ("kind",)
+    __slots__ = ("kind", "seqs")
 
-    def __init__(self, kind: str | None) -> None:
+    def __init__(self, kind: str | None, seqs: list[int]) -> None:
         self.kind = kind
+        self.seqs = seqs
 
 
 _Result = tuple[int, Record | Filtered]
@@ -403,15 +404,20 @@ class _Run(Generic[T]):
     async def _commit(self, batch: list[_Result]) -> None:
         stats, keep = self.stats, self.keep
         out: list[Record] = []
-        for _, record in batch:
-            stats.done += 1
+        seqs: list[int] = []
+        for seq, record in batch:
             if isinstance(record, Filtered):
+                n = len(record.seqs)
+                stats.done += n
                 if record.kind is None:
-                    stats.ok += 1
+                    stats.ok += n
                 else:
-                    stats.errors[record.kind] += 1
-                stats.filtered += 1
+                    stats.errors[record.kind] += n
+                stats.filtered += n
+                seqs += record.seqs
                 continue
+            seqs.append(seq)
+            stats.done += 1
             err = record.error
             if err is None:
                 stats.ok += 1
@@ -427,7 +433,7 @@ class _Run(Generic[T]):
             stats.written += len(out)
         if self.checkpoint is not None:
             pos = self.positioned.position() if self.positioned is not None else None
-            self.checkpoint.commit([seq for seq, _ in batch], pos)
+            self.checkpoint.commit(seqs, pos)
 
     async def _sync(self) -> None:
         for sink in self.sinks:

@@ -237,10 +237,12 @@ class ProcessPool:
                     self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
                     self._check_settled()
                 elif tag == "filtered":
-                    for seq, kind in payload:
-                        if w.inflight.pop(seq, None) is not None:
+                    for kind, seqs in payload:
+                        mine = [seq for seq in seqs if w.inflight.pop(seq, None) is not None]
+                        for _ in mine:
                             self.credits.release()
-                            await self._results.put((seq, Filtered(kind)))
+                        if mine:
+                            await self._results.put((mine[0], Filtered(kind, mine)))
                     self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
                     self._check_settled()
                 elif tag == "dropped":
@@ -331,15 +333,15 @@ async def _serve(
             await _send(writer, "results", batch)
             return
         kept: list[tuple[int, Record | Filtered]] = []
-        filtered: list[tuple[int, str | None]] = []
+        filtered: dict[str | None, list[int]] = {}
         for seq, record in batch:
             if isinstance(record, Filtered) or keep(record):
                 kept.append((seq, record))
             else:
                 err = record.error
-                filtered.append((seq, None if err is None else str(err.kind)))
+                filtered.setdefault(None if err is None else str(err.kind), []).append(seq)
         if filtered:
-            await _send(writer, "filtered", filtered)
+            await _send(writer, "filtered", list(filtered.items()))
         if kept:
             await _send(writer, "results", kept)
 

@@ -24,6 +24,7 @@ from ..dnsproto.wire import RCODES, Message, type_code, type_name
 __all__ = ["DnsProbe"]
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+_NAME = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9_-]{1,63}(?<!-))*")
 _KINDS = {
     "timeout": ErrorKind.TIMEOUT,
     "protocol": ErrorKind.PROTOCOL,
@@ -42,6 +43,8 @@ class _Resolver(Protocol):
 
 
 def _normalise(text: str, what: str) -> str:
+    if len(text) <= 253 and _NAME.fullmatch(text):
+        return text  # already a normal name: the bulk of a wordlist
     name = text.strip().rstrip(".").lower()
     if not name:
         raise InvalidTarget(f"empty {what}")
