@@ -176,11 +176,13 @@ async def run_scan(
         if config.workers > 1:
             from .workers import ProcessPool
 
-            # A keep-filter that is a method of the probe runs in the workers, so
+            # A keep-filter that is a method of a probe of the factory's type (built
+            # from the same factory) runs in the workers, on their own probes, so
             # dropped records never cross between processes (only their kind does).
+            owner = getattr(keep, "__self__", None)
             method = (
                 keep.__name__
-                if keep is not None and getattr(keep, "__self__", None) is instance
+                if keep is not None and owner is not None and type(owner) is type(instance)
                 else None
             )
             executor = ProcessPool(probe, instance.host_of, config, retry_on, keep_method=method)
