@@ -30,6 +30,7 @@ __all__ = [
     "OutputSpec",
     "common_options",
     "fail",
+    "parse_pairs",
     "parse_timeouts",
     "run_command",
     "run_loop",
@@ -43,6 +44,17 @@ R = TypeVar("R")
 def fail(message: str) -> None:
     """Exit with status 2 and a one-line reason (for unusable arguments or input)."""
     raise click.UsageError(message)
+
+
+def parse_pairs(values: tuple[str, ...], sep: str, what: str) -> tuple[tuple[str, str], ...]:
+    """``NAME<sep>VALUE`` flags (headers, params, cookies, form fields) as pairs."""
+    out = []
+    for v in values:
+        key, found, val = v.partition(sep)
+        if not found or not key.strip():
+            fail(f"{what} {v!r}: expected NAME{sep}VALUE")
+        out.append((key.strip(), val.strip() if sep == ":" else val))
+    return tuple(out)
 
 
 def parse_timeouts(spec: str) -> Timeouts:

@@ -11,26 +11,24 @@ import click
 
 from .._config import FetchOptions, HttpOptions, Limits, ScanConfig
 from ..engine import Probe
-from ._common import OutputSpec, common_options, fail, fingerprint, run_command, scan_config_from
+from ._common import (
+    OutputSpec,
+    common_options,
+    fail,
+    fingerprint,
+    parse_pairs,
+    run_command,
+    scan_config_from,
+)
 
 __all__ = ["fetch", "fetch_http_options_from", "make_fetch_probe"]
-
-
-def _pairs(values: tuple[str, ...], sep: str, what: str) -> tuple[tuple[str, str], ...]:
-    out = []
-    for v in values:
-        key, found, val = v.partition(sep)
-        if not found or not key.strip():
-            fail(f"{what} {v!r}: expected NAME{sep}VALUE")
-        out.append((key.strip(), val.strip() if sep == ":" else val))
-    return tuple(out)
 
 
 def fetch_http_options_from(p: dict[str, Any]) -> HttpOptions:
     """The request side of ``aioscout fetch`` (headers, cookies, TLS, proxy, resolvers)."""
     return HttpOptions(
-        headers=_pairs(p["header"], ":", "--header"),
-        cookies=_pairs(p["cookie"], "=", "--cookie"),
+        headers=parse_pairs(p["header"], ":", "--header"),
+        cookies=parse_pairs(p["cookie"], "=", "--cookie"),
         user_agent=p["user_agent"],
         verify=p["verify"],
         ca_file=p["ca_file"],

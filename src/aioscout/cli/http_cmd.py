@@ -12,19 +12,17 @@ import click
 from .._config import HttpOptions, Limits, ScanConfig
 from .._models import Record
 from ..engine import Probe
-from ._common import OutputSpec, common_options, fail, fingerprint, run_command, scan_config_from
+from ._common import (
+    OutputSpec,
+    common_options,
+    fail,
+    fingerprint,
+    parse_pairs,
+    run_command,
+    scan_config_from,
+)
 
 __all__ = ["http", "http_options_from", "make_http_probe"]
-
-
-def _pairs(values: tuple[str, ...], sep: str, what: str) -> tuple[tuple[str, str], ...]:
-    out = []
-    for v in values:
-        key, found, val = v.partition(sep)
-        if not found or not key.strip():
-            fail(f"{what} {v!r}: expected NAME{sep}VALUE")
-        out.append((key.strip(), val.strip() if sep == ":" else val))
-    return tuple(out)
 
 
 def _paths(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -50,18 +48,18 @@ def http_options_from(p: dict[str, Any]) -> HttpOptions:
                 data = f.read()
         except OSError as exc:
             fail(f"--data-file {p['data_file']}: {exc.strerror}")
-    for field, path in _pairs(p["file"], "=", "--file"):
+    for field, path in parse_pairs(p["file"], "=", "--file"):
         if not os.access(path, os.R_OK):
             fail(f"--file {field}={path}: cannot read it")
     return HttpOptions(
         method=p["method"].upper(),
-        headers=_pairs(p["header"], ":", "--header"),
-        params=_pairs(p["param"], "=", "--param"),
-        cookies=_pairs(p["cookie"], "=", "--cookie"),
+        headers=parse_pairs(p["header"], ":", "--header"),
+        params=parse_pairs(p["param"], "=", "--param"),
+        cookies=parse_pairs(p["cookie"], "=", "--cookie"),
         data=data,
         json=p["json_body"],
-        form=_pairs(p["form"], "=", "--form"),
-        files=_pairs(p["file"], "=", "--file"),
+        form=parse_pairs(p["form"], "=", "--form"),
+        files=parse_pairs(p["file"], "=", "--file"),
         user_agent=p["user_agent"],
         random_agent=p["random_agent"],
         follow_redirects=p["follow_redirects"],
