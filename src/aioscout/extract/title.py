@@ -265,12 +265,27 @@ def _detect(body: bytes) -> str:
     return guess
 
 
+def _mostly_not_utf8(body: bytes) -> bool:
+    """Whether bytes served as UTF-8 are plainly another encoding.
+
+    A stray Latin-1 byte in a UTF-8 page (common) must not override the header,
+    but a GBK page mislabelled UTF-8 (also common) must: the header loses only
+    when undecodable sequences outnumber the non-ASCII characters that decode.
+    """
+    if _decodes_cleanly(body, "utf-8"):
+        return False
+    text = body[:_DETECT_WINDOW].decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for ch in text if ch > "\x7f") - bad
+    return bad > good
+
+
 def _choose_encoding(body: bytes, content_type: str | None) -> tuple[str, int]:
     bom = _bom(body)
     if bom is not None:
         return bom
     header = _header_charset(content_type)
-    if header is not None and not (header == "utf-8" and not _decodes_cleanly(body, "utf-8")):
+    if header is not None and not (header == "utf-8" and _mostly_not_utf8(body)):
         return header, 0
     meta = _meta_charset(body)
     if meta is not None:
@@ -284,7 +299,7 @@ def decode_html(body: bytes, content_type: str | None) -> str:
     Order: BOM, then the ``charset`` of *content_type*, then ``<meta charset>``
     or ``<meta http-equiv=Content-Type>`` in the first 8 KB, then detection
     (UTF-8 if it decodes, else charset-normalizer). A header claiming UTF-8 for
-    bytes that are not UTF-8 is ignored. Undecodable bytes become U+FFFD.
+    bytes that are mostly not UTF-8 is ignored. Undecodable bytes become U+FFFD.
 
     >>> decode_html("<title>中文</title>".encode("gbk"), "text/html; charset=gb2312")
     '<title>中文</title>'
@@ -354,7 +369,7 @@ def extract_title(body: bytes, content_type: str | None, max_len: int = 1024) ->
     span = _find_title(text)
     if span is None:
         return None
-    raw = html.unescape(text[span[0] : span[1]])
+    raw = html.unescape(text[span[0] : span[1]]).replace("\x00", "\ufffd")
     title = " ".join(raw.split())
     if len(title) > max_len:
         title = title[:max_len].rstrip()
