@@ -44,7 +44,7 @@ from .stats import Stats
 __all__ = ["ProcessPool"]
 
 _LEN = struct.Struct(">I")
-_BATCH = 256
+_BATCH = 1024
 _MAX_RESPAWNS = 8
 
 
