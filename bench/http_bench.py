@@ -418,6 +418,7 @@ def _scale_run(
     note = f"{records:,}/{n:,} records"
     if not run.ok:
         note += f"; {run.failure()} ({records / run.wall:,.0f} records/s until then)"
+        FIGURES[f"scale.unfinished.w{w}.{n}"] = records
     else:
         FIGURES[f"scale.w{w}.{n}.us"] = run.wall / n * 1e6
         FIGURES[f"scale.w{w}.{n}.mb"] = run.peak_rss_mb

@@ -138,6 +138,13 @@ def verdicts() -> str:
             "<= +10%",
             growth <= 0.10,
         )
+    for key, records in f.items():
+        if key.startswith("scale.unfinished."):
+            w, n = key.split(".")[2:4]
+            shown = f"{records:,.0f}/{int(n):,} records, then killed"
+            check(
+                f"scaling -{w[0]} {w[1:]}: {int(n):,} targets finish", records, shown, "all", False
+            )
     if not rows:
         return ""
     return (
