@@ -140,11 +140,10 @@ def verdicts() -> str:
         )
     for key, records in f.items():
         if key.startswith("scale.unfinished."):
-            w, n = key.split(".")[2:4]
-            shown = f"{records:,.0f}/{int(n):,} records, then killed"
-            check(
-                f"scaling -{w[0]} {w[1:]}: {int(n):,} targets finish", records, shown, "all", False
-            )
+            wk, nk = key.split(".")[2:4]
+            shown = f"{records:,.0f}/{int(nk):,} records, then killed"
+            what = f"scaling -w {wk[1:]}: {int(nk):,} targets finish"
+            check(what, records, shown, "all", False)
     if not rows:
         return ""
     return (
