@@ -30,6 +30,7 @@ __all__ = [
     "OutputSpec",
     "common_options",
     "fail",
+    "input_identity",
     "parse_pairs",
     "parse_timeouts",
     "run_command",
@@ -205,6 +206,22 @@ def fingerprint(command: str, *parts: object) -> str:
     """A short hash of what determines item numbering (targets and expansion options)."""
     blob = repr((command, *parts)).encode("utf-8", "surrogatepass")
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def input_identity(path: str | None) -> object:
+    """What identifies an input file for resume: its path, size and modification time.
+
+    Resuming after the list was edited would count the wrong items as done, so
+    the checkpoint's fingerprint changes with the file and ``--resume`` refuses.
+    """
+    if path in (None, "-"):
+        return path
+    assert path is not None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return os.path.abspath(path)
+    return (os.path.abspath(path), st.st_size, st.st_mtime_ns)
 
 
 def _open_sinks(spec: OutputSpec) -> tuple[list[Sink], Checkpoint | None]:

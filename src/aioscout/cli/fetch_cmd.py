@@ -16,6 +16,7 @@ from ._common import (
     common_options,
     fail,
     fingerprint,
+    input_identity,
     parse_pairs,
     run_command,
     scan_config_from,
@@ -117,7 +118,7 @@ def fetch(**p: Any) -> None:
         fingerprint=fingerprint(
             "fetch",
             p["targets"],
-            os.path.abspath(list_file) if list_file not in (None, "-") else list_file,
+            input_identity(list_file),
             config.dedup,
         ),
     )

@@ -17,6 +17,7 @@ from ._common import (
     common_options,
     fail,
     fingerprint,
+    input_identity,
     parse_pairs,
     run_command,
     scan_config_from,
@@ -192,7 +193,7 @@ def http(**p: Any) -> None:
         fingerprint=fingerprint(
             "http",
             p["targets"],
-            _abs(p["list_file"]),
+            input_identity(p["list_file"]),
             options.ports,
             options.paths,
             config.dedup,
@@ -219,10 +220,6 @@ def make_http_probe(options: HttpOptions, limits: Limits, config: ScanConfig) ->
 
 
 _MATCHER_KEYS = ("mc", "fc", "ml", "fl", "ms", "fs", "mr", "fr", "mfav", "ffav", "mt", "ft")
-
-
-def _abs(path: str | None) -> str | None:
-    return os.path.abspath(path) if path not in (None, "-") else path
 
 
 def _keep_from(p: dict[str, Any]) -> Callable[[Record], bool] | None:
