@@ -164,6 +164,7 @@ async def test_resume_refuses_other_options(lab: Lab, tmp_path: Path) -> None:
     assert len(records(out)) == 50  # untouched
 
 
+@pytest.mark.timeout(240)  # about 30 s on an idle 2-core machine
 async def test_resume_100k_targets_killed_three_times(tmp_path: Path) -> None:
     lines = refused_targets(50_000) + refused_targets(50_000, net=92)
     started = asyncio.get_running_loop().time()
