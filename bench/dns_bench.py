@@ -1,21 +1,30 @@
-"""DNS benchmark: names/s and recall of aioscout's DNS prober against peers, on loopback.
+"""DNS benchmark: names/s and recall of ``aioscout dns`` against peers, on loopback.
 
 Usage::
 
-    .venv/bin/python bench/dns_bench.py [--names 100000] [--server lab|nsd] [--workers 2]
+    .venv/bin/python bench/dns_bench.py [--names 100000] [--quick] [--server lab|nsd]
+        [--workers 2] [--concurrency 2000] [--plain-sample 100000]
 
-Parts, all in one run against the same server:
+``--names N`` bulk names exist in the zone and the wordlist has 10 words per
+name (10% exist): the default is 1M words. ``--quick``: 10,000 names (100k
+words) and no codec part. All in one run against the same server:
 
 1. codec: the hand-written question encoder / answer parser against dnspython's
    ``dns.message`` (why the hot path is hand-written);
-2. the lab server alone (queries/s it answers);
-3. ``DnsProbe`` (FastResolver) in one process and in ``--workers`` processes;
-4. a plain aiodns + Semaphore script (the tutorial's approach);
-5. massdns, when a ``massdns`` binary is on PATH (never vendored).
+2. massdns, when a ``massdns`` binary is on PATH (never vendored; build it
+   yourself and put it on PATH), default settings (``-s 10000``);
+3. the ``aioscout dns`` command line with ``--workers 1`` and ``--workers N``;
+4. a plain aiodns + Semaphore script (the tutorial's approach) on the first
+   ``--plain-sample`` words.
 
-``--server nsd`` serves the same zone from Debian's ``nsd`` (``apt-get install nsd``)
-so the Python lab server is not the bottleneck; ``lab`` runs the lab server in
-its own process. Every loop is bounded in count and time; traffic stays on 127.0.0.1.
+Every tool runs as its own process, timed from spawn to exit (start-up
+included) with its peak RSS (largest of ``wait4``'s and the sampled process
+tree's); recall counts names found that exist, "not in zone" names reported
+that do not. The result is a Markdown table with ratios to massdns and to the
+plain script. ``--server nsd`` serves the zone from Debian's ``nsd``
+(``apt-get install nsd``, with response rate limiting off) so the Python lab
+server is not the bottleneck; ``lab`` runs the lab server in its own process.
+Every run is bounded in time; traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations

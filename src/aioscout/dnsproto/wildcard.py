@@ -123,6 +123,31 @@ class WildcardFilter:
         fut.set_result(data)
         return data
 
+    def decided(
+        self, name: str, answers: Iterable[tuple[str, int, int, str]], qtype: int, apex: str
+    ) -> bool | None:
+        """:meth:`is_wildcard`'s verdict when the cached levels settle it without a query.
+
+        ``None`` when a level is not sampled yet, or rotates or partly overlaps
+        the answers (then :meth:`is_wildcard` must ask more).
+        """
+        found = answer_set(answers)
+        if not found:
+            return False
+        for level in levels_of(name, apex):
+            fut = self._levels.get((level, qtype))
+            if fut is None or not fut.done():
+                return None
+            data = fut.result()
+            if data is None:
+                return None
+            if data.wildcard:
+                if found <= data.pool:
+                    return True
+                if data.rotating or found & data.pool:
+                    return None
+        return False
+
     async def is_wildcard(
         self, name: str, answers: Iterable[tuple[str, int, int, str]], qtype: int, apex: str
     ) -> bool:

@@ -160,11 +160,12 @@ class DnsProbe:
     def submit(self, line: str, target: str, done: Callable[[Record | None], None]) -> bool:
         """The engine's fast path: one query sent now, no coroutine per name.
 
-        ``done`` is called from the event loop with the record of a name that does
-        not exist (NXDOMAIN, the bulk of a brute force), or with ``None`` when the
-        name needs :meth:`probe` (it has answers to check for wildcards, or the
-        attempt timed out, failed or was truncated); a reply with answers is kept
-        so that :meth:`probe` does not ask again. Returns ``False`` when the name
+        ``done`` is called from the event loop with the record of the name when
+        one reply settles it (NXDOMAIN, the bulk of a brute force, or answers
+        whose wildcard levels are known already), or with ``None`` when the name
+        needs :meth:`probe` (a wildcard level to sample, or the attempt timed
+        out, failed or was truncated); a reply with answers is then kept so that
+        :meth:`probe` does not ask again. Returns ``False`` when the name
         cannot take the fast path (then the engine calls :meth:`probe`).
         """
         fast = self._fast
@@ -188,11 +189,26 @@ class DnsProbe:
                         time_ms=round((time.perf_counter() - t0) * 1000, 3),
                     )
                 )
-            else:
-                if res.rcode in (0, 3):
+            elif res.rcode in (0, 3):
+                reply = Reply(res.rcode, res.answers, label, 1)
+                wildcards = self._wildcards
+                verdict = (
+                    False
+                    if wildcards is None
+                    else wildcards.decided(target, res.answers, qtype, self._apex(target))
+                )
+                if verdict is None:  # a wildcard level to sample first: probe() does it
                     if len(self._prefetched) >= _PREFETCH_MAX:
                         self._prefetched.clear()
-                    self._prefetched[target] = Reply(res.rcode, res.answers, label, 1)
+                    self._prefetched[target] = reply
+                    done(None)
+                    return
+                result, _ = self._build(target, [(qtype, reply)])
+                result.input = line
+                result.wildcard = verdict and result.error is None
+                result.time_ms = round((time.perf_counter() - t0) * 1000, 3)
+                done(result)
+            else:
                 done(None)
 
         return fast.submit(target, qtype, landed)
@@ -250,19 +266,30 @@ class DnsProbe:
 
     async def _lookup(self, resolver: _Resolver, name: str) -> tuple[DnsResult, int]:
         """Resolve every asked type; returns the record and the first type that answered."""
+        outcomes: list[tuple[int, Reply | ResolveError]] = []
+        prefetched = self._prefetched.pop(name, None) if resolver is self._fast else None
+        for qtype in self.qtypes:
+            try:
+                outcomes.append((qtype, prefetched or await resolver.resolve(name, qtype)))
+            except ResolveError as exc:
+                outcomes.append((qtype, exc))
+        return self._build(name, outcomes)
+
+    @staticmethod
+    def _build(
+        name: str, outcomes: Sequence[tuple[int, Reply | ResolveError]]
+    ) -> tuple[DnsResult, int]:
+        """The record of a name from the outcome of each asked type; the first type answering."""
         result = DnsResult(input="", name=name)
         seen: set[tuple[str, str, str]] = set()
         first_type = 0
         error: ErrorInfo | None = None
         rcode: int | None = None
-        prefetched = self._prefetched.pop(name, None) if resolver is self._fast else None
-        for qtype in self.qtypes:
-            try:
-                reply = prefetched or await resolver.resolve(name, qtype)
-            except ResolveError as exc:
-                result.attempts += exc.attempts
-                result.resolver = result.resolver or exc.resolver
-                error = error or ErrorInfo(_KINDS.get(exc.kind, ErrorKind.DNS), exc.detail)
+        for qtype, reply in outcomes:
+            if isinstance(reply, ResolveError):
+                result.attempts += reply.attempts
+                result.resolver = result.resolver or reply.resolver
+                error = error or ErrorInfo(_KINDS.get(reply.kind, ErrorKind.DNS), reply.detail)
                 continue
             result.attempts += reply.attempts
             result.resolver = result.resolver or reply.resolver
