@@ -4,8 +4,9 @@ Exact within a window: the last ``window`` distinct keys are remembered in two
 generations (a new one starts when the current is full, the oldest is then
 dropped), so memory stays bounded on a ten-million-line input while
 duplicates closer than ``window`` distinct keys apart are always caught. Keys
-are reduced to 64-bit BLAKE2b digests: with a million keys remembered the
-chance that a new key collides with one of them is about 5e-14.
+are reduced to 64-bit hashes (the string's own SipHash, ``hash()`` on a 64-bit
+build): with a million keys remembered the chance that a new key collides with
+one of them is about 5e-14.
 
 Each generation is an open-addressing table of 64-bit integers in an
 ``array`` (linear probing, at most half full): 16 bytes per remembered key
@@ -16,9 +17,10 @@ a million keys takes 16 MB, not 70.
 from __future__ import annotations
 
 from array import array
-from hashlib import blake2b
 
 __all__ = ["Deduper"]
+
+_MASK64 = (1 << 64) - 1
 
 
 class _Table:
@@ -71,10 +73,9 @@ class Deduper:
 
     def seen(self, key: str) -> bool:
         """Record ``key``; return whether it was already seen."""
-        digest = int.from_bytes(
-            blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
-        )
-        digest = digest or 1  # 0 marks an empty slot
+        # The str's own 64-bit SipHash: computed in C and cached on the string, and
+        # only ever compared within this process (the window is not persisted).
+        digest = (hash(key) & _MASK64) or 1  # 0 marks an empty slot
         if digest in self._previous:
             return True
         if self._current.count >= self._half:
