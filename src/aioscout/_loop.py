@@ -14,12 +14,12 @@ __all__ = ["loop_factory", "run_loop"]
 
 R = TypeVar("R")
 
-# A scan allocates a few dozen short-lived objects per target; the default
-# young-generation threshold (700) runs the collector every few targets, each
-# run walking everything still alive. A larger threshold, with the objects of
-# start-up frozen out of the collector's sight, cuts that to a few percent
-# less CPU per target; reference counting still frees almost everything at once.
-_GC_THRESHOLD = (50_000, 20, 100)
+# The objects of start-up (modules, the technology data, ...) are frozen out of
+# the collector's sight, so its full passes during a scan only walk what the
+# scan made. The thresholds stay the defaults: a larger young generation saved
+# a few percent of CPU but let cyclic garbage (exceptions holding frames) pile up
+# in the old generation, so peak RSS grew with the input (121 MB at 10k targets,
+# 230 MB at 100k) instead of staying flat (83 MB and 84 MB with the defaults).
 
 
 def loop_factory(name: str = "auto") -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -38,13 +38,10 @@ def loop_factory(name: str = "auto") -> Callable[[], asyncio.AbstractEventLoop] 
 
 @contextmanager
 def _scan_gc() -> Iterator[None]:
-    before = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(*_GC_THRESHOLD)
     try:
         yield
     finally:
-        gc.set_threshold(*before)
         gc.unfreeze()
 
 
