@@ -78,7 +78,6 @@ class _Worker:
         self.process: multiprocessing.process.BaseProcess | None = None
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
-        self.feeder: asyncio.Task[None] | None = None
         self.alive = False
 
 
@@ -154,7 +153,7 @@ class ProcessPool:
         w.process = proc
         w.reader, w.writer = await asyncio.open_connection(sock=ours)
         w.alive = True
-        w.feeder = tg.create_task(self._feed(w))
+        tg.create_task(self._feed(w, tg))
         tg.create_task(self._collect(w, tg))
 
     async def _route(self, work: asyncio.Queue[Any], stopper: Any, tg: asyncio.TaskGroup) -> None:
@@ -207,22 +206,31 @@ class ProcessPool:
         w.queue = asyncio.Queue(_BATCH * 4)
         await self._spawn(w, tg)
 
-    async def _feed(self, w: _Worker) -> None:
+    async def _feed(self, w: _Worker, tg: asyncio.TaskGroup) -> None:
         assert w.writer is not None
         queue = w.queue
-        try:
-            while (first := await queue.get()) is not None:
-                batch = [first]
-                while len(batch) < _BATCH and not queue.empty():
-                    nxt = queue.get_nowait()
-                    if nxt is None:
-                        break
-                    batch.append(nxt)
-                for item in batch:
-                    w.inflight[item.seq] = item
+        while (first := await queue.get()) is not None:
+            batch = [first]
+            while len(batch) < _BATCH and not queue.empty():
+                nxt = queue.get_nowait()
+                if nxt is None:
+                    break
+                batch.append(nxt)
+            for item in batch:
+                w.inflight[item.seq] = item
+            failed = False
+            try:
                 await _send(w.writer, "items", [(i.seq, i.line, i.target) for i in batch])
-        except (ConnectionError, OSError):
-            return  # _collect notices the death and re-routes
+            except (ConnectionError, OSError, RuntimeError):  # uvloop: closed transport
+                failed = True
+            if not w.alive:
+                # _lost already re-routed what it saw; this batch came after it.
+                orphans = [w.inflight.pop(i.seq) for i in batch if i.seq in w.inflight]
+                for item in orphans:
+                    await self._dispatch(item, tg)
+                return
+            if failed:
+                return  # _collect notices the death and re-routes the batch
 
     async def _collect(self, w: _Worker, tg: asyncio.TaskGroup) -> None:
         assert w.reader is not None and self._results is not None and self._stats is not None
@@ -269,7 +277,9 @@ class ProcessPool:
         self._check_settled()
 
     def _check_settled(self) -> None:
-        if self._routing_done and all(not w.inflight and w.queue.empty() for w in self.workers):
+        if self._routing_done and all(
+            not w.inflight and (not w.alive or w.queue.empty()) for w in self.workers
+        ):
             self._settled.set()
 
     def _reap(self, *, wait: bool) -> None:
