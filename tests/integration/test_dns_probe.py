@@ -76,7 +76,7 @@ async def test_brute_force_recall_is_complete_and_answers_are_right(
 @pytest.mark.slow
 async def test_lossy_resolver_keeps_full_recall(zone: LabZone) -> None:
     async with DnsServer(zone, drop_every=3) as lossy:
-        opts = DnsOptions(resolvers=(lossy.address,), query_timeout=0.1)
+        opts = DnsOptions(resolvers=(lossy.address,), query_timeout=0.3)
         probe = DnsProbe(opts, domains=[zone.bulk_domain])
         results = await _run(probe, zone.wordlist(missing=300))
         assert lossy.queries > len(results)  # dropped queries were retried
