@@ -38,6 +38,7 @@ from .._models import ErrorKind, RedirectHop, TlsInfo
 from ..dnsproto.resolver import FastResolver, ResolveError
 from ._errors import ProbeError, classify
 from ._http_body import BodyHead, make_decoder
+from ._http_common import next_url
 
 if TYPE_CHECKING:
     import aiohttp
@@ -603,21 +604,6 @@ class FastHttp:
 
 def _cookie_header(jar: aiohttp.CookieJar, url: URL) -> str:
     return "; ".join(f"{name}={m.value}" for name, m in jar.filter_cookies(url).items())
-
-
-def next_url(current: URL, location: str) -> URL:
-    """The URL a Location leads to, or ProbeError (blocked scheme, unusable Location)."""
-    text = location.strip()
-    try:
-        nxt = current.join(URL(text))
-    except ValueError as exc:
-        raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}") from exc
-    if nxt.scheme.lower() not in ("http", "https"):
-        scheme = nxt.scheme or text.partition(":")[0]
-        raise ProbeError(ErrorKind.BLOCKED_SCHEME, f"redirect to {scheme}: not followed")
-    if not nxt.host:
-        raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}")
-    return nxt
 
 
 def _tls_facts(sslobj: ssl.SSLObject) -> TlsInfo:

@@ -17,12 +17,15 @@ from yarl import URL
 
 from .._config import HttpOptions
 from .._exceptions import ConfigError
+from .._models import ErrorKind
+from ._errors import ProbeError
 
 __all__ = [
     "DEFAULT_USER_AGENT",
     "USER_AGENTS",
     "ProxyPlan",
     "make_ssl_context",
+    "next_url",
     "pick_user_agent",
     "plan_proxy",
 ]
@@ -131,3 +134,21 @@ def plan_proxy(options: HttpOptions) -> ProxyPlan:
     except ValueError as exc:
         raise ConfigError("proxy credentials: the user name must not contain ':'") from exc
     return ProxyPlan(url=bare, auth=auth, secrets=(*secrets, *((auth,) if auth else ())))
+
+
+def next_url(current: URL, location: str) -> URL:
+    """The URL a Location leads to, or ProbeError (blocked scheme, unusable Location).
+
+    The one redirect rule of every HTTP path: only http(s) targets with a host.
+    """
+    text = location.strip()
+    try:
+        nxt = current.join(URL(text))
+    except ValueError as exc:
+        raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}") from exc
+    if nxt.scheme.lower() not in ("http", "https"):
+        scheme = nxt.scheme or text.partition(":")[0]
+        raise ProbeError(ErrorKind.BLOCKED_SCHEME, f"redirect to {scheme}: not followed")
+    if not nxt.host:
+        raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}")
+    return nxt

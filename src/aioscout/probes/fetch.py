@@ -71,6 +71,7 @@ from .._models import ErrorInfo, ErrorKind, FetchResult
 from ..targets._types import HttpTarget
 from ..targets.parse import parse_http_target
 from ._errors import ProbeError, Redactor, classify, map_exceptions
+from ._http_common import next_url
 from ._http_session import (
     PeerResponse,
     make_connector,
@@ -591,22 +592,8 @@ class FetchProbe:
                     ErrorKind.TOO_MANY_REDIRECTS,
                     f"more than {self._limits.max_redirects} redirects",
                 )
-            nxt = _next_url(current, location)
+            nxt = next_url(current, location)
             if (nxt.scheme, nxt.host, nxt.port) != (current.scheme, current.host, current.port):
                 for name in ("Authorization", "Cookie"):
                     headers.popall(name, None)
             current = nxt
-
-
-def _next_url(current: URL, location: str) -> URL:
-    text = location.strip()
-    try:
-        nxt = current.join(URL(text))
-    except ValueError as exc:
-        raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}") from exc
-    if nxt.scheme.lower() not in ("http", "https"):
-        scheme = nxt.scheme or text.partition(":")[0]
-        raise ProbeError(ErrorKind.BLOCKED_SCHEME, f"redirect to {scheme}: not followed")
-    if not nxt.host:
-        raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}")
-    return nxt

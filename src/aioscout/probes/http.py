@@ -61,7 +61,7 @@ from ..targets.ports import parse_ports
 from ._errors import ProbeError, Redactor, classify, map_exceptions
 from ._fast_http import FastHttp, LazyJar, fast_path_applies
 from ._http_body import BodyHead, read_head
-from ._http_common import ProxyPlan, make_ssl_context, pick_user_agent, plan_proxy
+from ._http_common import ProxyPlan, make_ssl_context, next_url, pick_user_agent, plan_proxy
 from ._http_extras import WebsocketCheck, cdn_of, extra_hooks
 
 if TYPE_CHECKING:
@@ -541,7 +541,7 @@ class HttpProbe:
                 location = resp.headers.get("Location")
                 if opts.follow_redirects and resp.status in _REDIRECTS and location is not None:
                     att.chain.append(RedirectHop(str(resp.url), resp.status, location))
-                    nxt = self._next_url(resp.url, location)
+                    nxt = next_url(resp.url, location)
                     if len(att.chain) > limits.max_redirects:
                         raise ProbeError(
                             ErrorKind.TOO_MANY_REDIRECTS,
@@ -577,19 +577,6 @@ class HttpProbe:
         att.headers = resp.headers
         if sslobj is not None:
             att.tls = _tls_facts(sslobj)
-
-    def _next_url(self, current: URL, location: str) -> URL:
-        text = location.strip()
-        try:
-            nxt = current.join(URL(text))
-        except ValueError as exc:
-            raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}") from exc
-        if nxt.scheme.lower() not in ("http", "https"):
-            scheme = nxt.scheme or text.partition(":")[0]
-            raise ProbeError(ErrorKind.BLOCKED_SCHEME, f"redirect to {scheme}: not followed")
-        if not nxt.host:
-            raise ProbeError(ErrorKind.PROTOCOL, f"invalid Location: {text[:200]!r}")
-        return nxt
 
     # -- the record --------------------------------------------------------
 
