@@ -7,9 +7,10 @@ must stay stable. Optional probe fields default to ``None``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = [
     "DnsAnswer",
@@ -19,6 +20,7 @@ __all__ = [
     "FetchResult",
     "HttpResult",
     "Record",
+    "Records",
     "RedirectHop",
     "TlsInfo",
 ]
@@ -61,6 +63,26 @@ class Record(Protocol):
 
     @property
     def error(self) -> ErrorInfo | None: ...
+
+
+class Records(list[Any]):
+    """Several records answering one item: an ``--all-ips`` host gives one per address.
+
+    The engine writes them together (so a checkpoint covers all or none) and
+    never retries the group as a whole: each record keeps its own error, and
+    the group's ``error`` is always ``None``.
+    """
+
+    error: ErrorInfo | None = None
+
+    def __init__(self, input: str, records: Iterable[Record]) -> None:
+        super().__init__(records)
+        self.input = input
+
+
+def records_of(record: Record) -> list[Record]:
+    """The records ``record`` stands for: itself, or a :class:`Records` group's members."""
+    return record if isinstance(record, Records) else [record]
 
 
 @dataclass(slots=True, frozen=True)

@@ -11,7 +11,7 @@ import pytest
 
 from aioscout._config import ScanConfig, Timeouts
 from aioscout._exceptions import InvalidTarget
-from aioscout._models import ErrorInfo, ErrorKind, Record
+from aioscout._models import ErrorInfo, ErrorKind, Record, Records
 from aioscout.engine import Checkpoint, Deduper, HostLimiter, Stopper, TokenBucket, run_scan
 
 
@@ -59,6 +59,9 @@ class EchoProbe:
                 raise RuntimeError("probe bug")
             if target.startswith("hang"):
                 await asyncio.Event().wait()
+            if target.startswith("many"):  # one record per "address", like --all-ips
+                down = Echo(line, value=f"{target}#2", error=ErrorInfo(ErrorKind.REFUSED, "x"))
+                return Records(line, [Echo(line, f"{target}#0"), Echo(line, f"{target}#1"), down])
             return Echo(line, value=target)
         finally:
             self.active[host] -= 1
@@ -133,6 +136,24 @@ async def test_keep_filter_drops_but_counts() -> None:
     )
     assert sorted(r.input for r in sink.records) == ["x", "z"]
     assert stats.done == 3 and stats.filtered == 1
+
+
+async def test_a_record_group_is_written_whole_and_counted_per_record(tmp_path: object) -> None:
+    sink = ListSink()
+    path = os.path.join(str(tmp_path), "c")
+    ckpt = Checkpoint.open(path, resume=True, fingerprint="x")
+
+    def keep(record: Record) -> bool:
+        return not str(getattr(record, "value", "")).endswith("#1")
+
+    stats = await run_scan(EchoProbe(), ["many", "x"], [sink], FAST, keep=keep, checkpoint=ckpt)
+    ckpt.close()
+    values = sorted(r.value or "" for r in sink.records)  # type: ignore[attr-defined]
+    assert values == ["many#0", "many#2", "x"]
+    assert (stats.done, stats.ok, stats.filtered, stats.errors["refused"]) == (4, 3, 1, 1)
+    again = Checkpoint.open(path, resume=True, fingerprint="x")
+    assert again.is_done(0) and again.is_done(1) and not again.is_done(2)
+    again.close()
 
 
 async def test_dedup_can_be_disabled() -> None:

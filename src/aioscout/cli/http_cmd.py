@@ -136,7 +136,9 @@ _METHODS = click.Choice(
     help="Ports to probe on each host: 80,443,8000-8100,https:8443.",
 )
 @click.option("--path", multiple=True, metavar="PATH|FILE", help="Path(s) tried on every host.")
-@click.option("--all-ips", is_flag=True, help="Probe every A/AAAA address of a host.")
+@click.option(
+    "--all-ips", is_flag=True, help="Probe every A/AAAA address of a host: a record per address."
+)
 @click.option("--include-headers", is_flag=True, help="Add response headers to records.")
 @click.option("--favicon", is_flag=True, help="Favicon mmh3 hash (Shodan convention).")
 @click.option("--tech", is_flag=True, help="Technology detection.")
@@ -174,8 +176,8 @@ def http(**p: Any) -> None:
     """
     from ..targets.sources import open_source
 
-    if p["all_ips"]:
-        fail("--all-ips is not supported yet: list each address of the host as a target")
+    if p["all_ips"] and p["proxy"]:
+        fail("--all-ips cannot be combined with --proxy: the proxy resolves the names")
     options = http_options_from(p)
     limits = Limits(
         max_body=p["max_body"], max_redirects=p["max_redirects"], max_cidr_hosts=p["max_cidr"]
@@ -211,10 +213,15 @@ def http(**p: Any) -> None:
 
 
 def make_http_probe(options: HttpOptions, limits: Limits, config: ScanConfig) -> Probe[Any]:
-    """Build an :class:`HttpProbe` for ``config`` (a picklable factory for worker processes)."""
-    from ..probes.http import HttpProbe
+    """Build an :class:`HttpProbe` for ``config`` (a picklable factory for worker processes).
 
-    return HttpProbe(
+    With ``--all-ips`` it is wrapped so each host gives one record per address.
+    """
+    if options.all_ips:
+        from ..probes.all_ips import AllAddressesProbe as cls
+    else:
+        from ..probes.http import HttpProbe as cls  # type: ignore[assignment]
+    return cls(
         options, config.timeouts, limits, concurrency=config.concurrency, per_host=config.per_host
     )
 

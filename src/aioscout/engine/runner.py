@@ -27,7 +27,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from .._config import ScanConfig
 from .._exceptions import InvalidTarget
-from .._models import ErrorInfo, ErrorKind, Record
+from .._models import ErrorInfo, ErrorKind, Record, records_of
 from .._redact import redact
 from ._protocols import Clock, Probe, Sink
 from ._stream import Submitting, stream_work
@@ -419,16 +419,17 @@ class _Run(Generic[T]):
                 seqs += record.seqs
                 continue
             seqs.append(seq)
-            stats.done += 1
-            err = record.error
-            if err is None:
-                stats.ok += 1
-            else:
-                stats.errors[str(err.kind)] += 1
-            if keep is None or keep(record):
-                out.append(record)
-            else:
-                stats.filtered += 1
+            for rec in records_of(record):
+                stats.done += 1
+                err = rec.error
+                if err is None:
+                    stats.ok += 1
+                else:
+                    stats.errors[str(err.kind)] += 1
+                if keep is None or keep(rec):
+                    out.append(rec)
+                else:
+                    stats.filtered += 1
         if out:
             for sink in self.sinks:
                 await sink.write(out)

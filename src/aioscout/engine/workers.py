@@ -35,7 +35,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from .._config import ScanConfig
-from .._models import ErrorKind, Record
+from .._models import ErrorKind, Record, Records
 from ._protocols import Probe
 from .limits import TokenBucket
 from .runner import Filtered
@@ -345,7 +345,8 @@ async def _serve(
         kept: list[tuple[int, Record | Filtered]] = []
         filtered: dict[str | None, list[int]] = {}
         for seq, record in batch:
-            if isinstance(record, Filtered) or keep(record):
+            # A group of records goes back whole: the writer filters and counts its members.
+            if isinstance(record, Filtered | Records) or keep(record):
                 kept.append((seq, record))
             else:
                 err = record.error

@@ -16,7 +16,7 @@ from typing import Any, Self
 
 from aioscout.lab.certs import LabCertificates, generate_lab_certificates, server_context
 from aioscout.lab.http import HttpServer, Router
-from aioscout.lab.sites import ORIGIN, Catalogue, Expectation
+from aioscout.lab.sites import DEAD_ADDRESS, ORIGIN, Catalogue, Expectation
 
 __all__ = ["DEFAULT_ADDRESSES", "Lab", "check_loopback"]
 
@@ -178,6 +178,10 @@ class Lab:
                 continue
             site = self.sites.get(name)
             assert site is not None
+            if site.all_addresses:
+                for address in (*self.addresses, DEAD_ADDRESS):
+                    zone.add(name, "A", address)
+                continue
             zone.add(name, "A", site.ip if site.ip in listening else self.addresses[0])
         self.dns_server = dns.DnsServer(zone, host=self.addresses[0], port=port)
         await self.dns_server.start()

@@ -33,6 +33,7 @@ from urllib.parse import urljoin, urlsplit
 import mmh3
 
 __all__ = [
+    "DEAD_ADDRESS",
     "ORIGIN",
     "Catalogue",
     "Expectation",
@@ -48,6 +49,7 @@ ORIGIN = "lab.test"
 
 _SENTINEL_PORTS = {"http": 1080, "https": 1443}
 _UNKNOWN_HOST_TITLE = "aioscout lab: unknown host"
+DEAD_ADDRESS = "127.0.0.254"  # never bound by the lab: connections there are refused
 _NOT_FOUND_TITLE = "aioscout lab: not found"
 
 
@@ -82,7 +84,8 @@ class Site:
     ``label`` is the short key of a special site (``"gbk-meta"``) or
     ``"generated"``. ``dynamic`` names a behaviour computed per request
     (``"echo"``: every path echoes the request; ``"websocket"``: ``/ws``
-    accepts a WebSocket upgrade).
+    accepts a WebSocket upgrade). ``all_addresses``: the lab's DNS answers
+    the name with every address the lab listens on plus :data:`DEAD_ADDRESS`.
     """
 
     name: str
@@ -97,6 +100,7 @@ class Site:
     favicon: bytes | None = None
     server: str | None = None
     tech: tuple[str, ...] = ()
+    all_addresses: bool = False
 
     def page(self, scheme: str, path: str) -> Page | None:
         """The page served at ``path`` (query included or not) over ``scheme``."""
@@ -594,6 +598,12 @@ def _special_sites(origin: str) -> list[Site]:
             "large",
             {"/": _html_page("Large page", body="<p>" + "0123456789abcdef" * 131072 + "</p>")},
             summary="a 2 MiB body after an early title",
+        ),
+        site(
+            "multi",
+            {"/": _html_page("Many addresses", head='<meta charset="utf-8">\n')},
+            all_addresses=True,
+            summary="A records for every lab address and one where nothing listens",
         ),
         site(
             "favicon",

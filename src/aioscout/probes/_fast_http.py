@@ -36,6 +36,7 @@ from yarl import URL
 from .._config import HttpOptions, Limits, Timeouts
 from .._models import ErrorKind, RedirectHop, TlsInfo
 from ..dnsproto.resolver import FastResolver, ResolveError
+from ._addresses import pinned_address
 from ._errors import ProbeError, classify
 from ._http_body import BodyHead, make_decoder
 from ._http_common import next_url
@@ -434,6 +435,9 @@ class FastHttp:
     # -- names -----------------------------------------------------------------
 
     async def _addresses(self, host: str, port: int) -> list[str]:
+        pinned = pinned_address(host)  # --all-ips: this probe connects to one address
+        if pinned is not None:
+            return [pinned]
         if _is_ip(host):
             return [host]
         cached = self._cache.get(host)

@@ -7,14 +7,16 @@ the record. ``verify`` switches to a verifying context (plus ``ca_file``).
 
 from __future__ import annotations
 
+import socket
 import ssl
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.connector import Connection
 from yarl import URL
 
 from .._config import HttpOptions, Limits, Timeouts
+from ._addresses import pinned_address
 from ._http_common import (
     DEFAULT_USER_AGENT,
     USER_AGENTS,
@@ -29,6 +31,7 @@ __all__ = [
     "DEFAULT_USER_AGENT",
     "USER_AGENTS",
     "PeerResponse",
+    "PinnedResolver",
     "ProxyPlan",
     "make_connector",
     "make_session",
@@ -58,7 +61,12 @@ def make_connector(
         "ttl_dns_cache": 60,
         "enable_cleanup_closed": False,
     }
-    if resolver is not None:
+    if options.all_ips:
+        # One probe per address: no cached answer or pooled connection may cross addresses.
+        common["resolver"] = PinnedResolver(resolver or aiohttp.DefaultResolver())
+        common["use_dns_cache"] = False
+        common["force_close"] = True
+    elif resolver is not None:
         common["resolver"] = resolver
     if proxy.socks is not None:
         from aiohttp_socks import ProxyConnector
@@ -70,6 +78,35 @@ def make_connector(
         connector: aiohttp.TCPConnector = ProxyConnector.from_url(url_text, rdns=rdns, **common)
         return connector
     return aiohttp.TCPConnector(**common)  # type: ignore[arg-type]
+
+
+_NUMERIC = socket.AI_NUMERICHOST
+
+
+class PinnedResolver(AbstractResolver):
+    """An aiohttp resolver that answers a pinned host with its pinned address.
+
+    Every other name goes to ``inner``. Use it with the connector's DNS cache
+    off and no keep-alive, so no cached answer or pooled connection crosses
+    from one pinned address to another.
+    """
+
+    def __init__(self, inner: AbstractResolver) -> None:
+        self._inner = inner
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addr = pinned_address(host)
+        if addr is None:
+            return await self._inner.resolve(host, port, family)
+        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        return [
+            ResolveResult(hostname=host, host=addr, port=port, family=fam, proto=0, flags=_NUMERIC)
+        ]
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 class PeerResponse(aiohttp.ClientResponse):

@@ -275,9 +275,8 @@ class HttpProbe:
     ) -> None:
         if concurrency < 1 or per_host < 1:
             raise ConfigError("concurrency and per_host must be at least 1")
-        if options.all_ips:
-            # One record per address needs expansion before the engine numbers items.
-            raise ConfigError("all_ips is not supported yet: list each address as a target")
+        if options.all_ips and options.proxy:
+            raise ConfigError("all_ips cannot be combined with a proxy: the proxy resolves names")
         self._options = replace(options, method=options.method.upper())
         self._timeouts = timeouts
         self._limits = limits
@@ -390,6 +389,10 @@ class HttpProbe:
 
     async def probe(self, line: str, target: HttpTarget) -> HttpResult:
         """Probe one target within ``Timeouts.total``; never raises for network trouble."""
+        return await self.probe_within(line, target, self._timeouts.total)
+
+    async def probe_within(self, line: str, target: HttpTarget, budget: float) -> HttpResult:
+        """:meth:`probe` with ``budget`` seconds instead of ``Timeouts.total``."""
         if not self._started:
             raise RuntimeError("HttpProbe.start() must be awaited before probe()")
         started = time.perf_counter()
@@ -398,7 +401,7 @@ class HttpProbe:
         chosen: _Attempt | None = None
         result: HttpResult | None = None
         try:
-            async with asyncio.timeout(self._timeouts.total):
+            async with asyncio.timeout(budget):
                 chosen = await self._decide(target, attempts, jar)
                 result = self._record(line, target, chosen)
                 if chosen.error is None:
