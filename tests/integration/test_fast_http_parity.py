@@ -64,6 +64,9 @@ async def test_every_lab_site_gives_the_same_record() -> None:
         assert lab.dns_address is not None
         lines = [url for url, _ in lab.truth()]
         lines += lab.host_port_targets("http") + lab.host_port_targets("https")
+        # A name with several addresses may connect to any of them: aiohttp rotates
+        # its cached answers, the fast path takes them in order (tests/.../test_all_ips).
+        lines = [line for line in lines if "//multi." not in line and not line.startswith("multi.")]
         options = HttpOptions(resolvers=(lab.dns_address,), include_headers=True)
         timeouts = Timeouts(connect=2.0, read=2.0, total=4.0)
         slow = await _probe_all(dataclasses.replace(options, fast_path=False), timeouts, lines)

@@ -180,7 +180,7 @@ class Lab:
             assert site is not None
             if site.all_addresses:
                 for address in (*self.addresses, DEAD_ADDRESS):
-                    zone.add(name, "A", address)
+                    zone.add(name, "AAAA" if ":" in address else "A", address)
                 continue
             zone.add(name, "A", site.ip if site.ip in listening else self.addresses[0])
         self.dns_server = dns.DnsServer(zone, host=self.addresses[0], port=port)
