@@ -1,0 +1,95 @@
+"""aioscout: asyncio network reconnaissance at scale, as a library.
+
+The names below load on first use, so ``import aioscout`` stays cheap. The
+entry points mirror the CLI commands (see :mod:`aioscout.api`)::
+
+    async for record in aioscout.scan_http(["127.0.0.1:8080"], options=aioscout.HttpOptions()):
+        print(record)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig, Timeouts
+    from ._exceptions import AioscoutError, ConfigError, InvalidTarget, SinkError
+    from ._models import (
+        DnsResult,
+        ErrorInfo,
+        ErrorKind,
+        FetchResult,
+        HttpResult,
+        Record,
+        Records,
+        RedirectHop,
+        TlsInfo,
+    )
+    from .api import fetch, scan, scan_dns, scan_http
+    from .engine import Checkpoint, Stats, Stopper, run_scan
+    from .sinks import CsvSink, JsonlSink, RedisSink, SqliteSink, open_sink
+
+_WHERE = {
+    "._config": ("DnsOptions", "FetchOptions", "HttpOptions", "Limits", "ScanConfig", "Timeouts"),
+    "._exceptions": ("AioscoutError", "ConfigError", "InvalidTarget", "SinkError"),
+    "._models": (
+        "DnsResult",
+        "ErrorInfo",
+        "ErrorKind",
+        "FetchResult",
+        "HttpResult",
+        "Record",
+        "Records",
+        "RedirectHop",
+        "TlsInfo",
+    ),
+    ".api": ("fetch", "scan", "scan_dns", "scan_http"),
+    ".engine": ("Checkpoint", "Stats", "Stopper", "run_scan"),
+    ".sinks": ("CsvSink", "JsonlSink", "RedisSink", "SqliteSink", "open_sink"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+
+__all__ = [
+    "AioscoutError",
+    "Checkpoint",
+    "ConfigError",
+    "CsvSink",
+    "DnsOptions",
+    "DnsResult",
+    "ErrorInfo",
+    "ErrorKind",
+    "FetchOptions",
+    "FetchResult",
+    "HttpOptions",
+    "HttpResult",
+    "InvalidTarget",
+    "JsonlSink",
+    "Limits",
+    "Record",
+    "Records",
+    "RedirectHop",
+    "RedisSink",
+    "ScanConfig",
+    "SinkError",
+    "SqliteSink",
+    "Stats",
+    "Stopper",
+    "Timeouts",
+    "TlsInfo",
+    "fetch",
+    "open_sink",
+    "run_scan",
+    "scan",
+    "scan_dns",
+    "scan_http",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aioscout' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

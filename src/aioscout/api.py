@@ -1,0 +1,156 @@
+"""The library's entry points: the commands of the CLI as async generators.
+
+Each takes the targets (any iterable or async iterable of lines, read lazily)
+and the same options the CLI's long flags set — the fields of
+:class:`HttpOptions`, :class:`DnsOptions`, :class:`FetchOptions` and
+:class:`ScanConfig` carry the flags' names (``follow_redirects``,
+``all_ips``, ``include_headers``, ``concurrency``, ``workers``, …) — and
+yields records in completion order as the run produces them, one per input
+item (an ``all_ips`` host yields one per address). ``sinks`` also receive
+every record (a JSON Lines file, SQLite, Redis…), ``keep`` drops records
+from both the stream and the sinks (still counted in ``stats``).
+
+Leaving the loop early stops the run: what is in flight is cancelled.
+
+Example::
+
+    import asyncio
+    import aioscout
+
+    async def main() -> None:
+        opts = aioscout.HttpOptions(follow_redirects=True, resolvers=("127.0.0.1:5353",))
+        async for rec in aioscout.scan_http(["127.0.0.1:8080", "lab.test"], options=opts):
+            print(rec.url, rec.status, rec.title)
+
+    asyncio.run(main())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
+
+from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
+from ._models import Record
+from .engine import Sink, Stats, run_scan
+
+__all__ = ["fetch", "scan", "scan_dns", "scan_http"]
+
+Lines = Iterable[str] | AsyncIterable[str]
+
+
+class _Handoff:
+    """A sink that hands each written batch to the consuming generator (bounded)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Sequence[Record] | None] = asyncio.Queue(4)
+
+    async def write(self, records: Sequence[Record]) -> None:
+        await self.queue.put(list(records))
+
+    async def flush(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def scan(
+    factory: Callable[[ScanConfig], Any],
+    targets: Lines,
+    *,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    keep: Callable[[Record], bool] | None = None,
+    stats: Stats | None = None,
+) -> AsyncIterator[Record]:
+    """Run any probe (a picklable ``factory(config)``) over ``targets``; yield its records."""
+    handoff = _Handoff()
+
+    async def run() -> None:
+        try:
+            await run_scan(
+                factory, targets, [*sinks, handoff], config or ScanConfig(), keep=keep, stats=stats
+            )
+        finally:
+            await handoff.queue.put(None)
+
+    # The run lives exactly as long as this generator: cancelled and awaited in
+    # ``finally`` if the caller stops early, awaited (errors raised) at the end.
+    task = asyncio.ensure_future(run())
+    try:
+        while (batch := await handoff.queue.get()) is not None:
+            for record in batch:
+                yield record
+        await task
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                while not task.done():  # drain so the run is never stuck on a full handoff
+                    with contextlib.suppress(asyncio.QueueEmpty):
+                        handoff.queue.get_nowait()
+                    await asyncio.sleep(0)
+                await task
+
+
+def scan_http(
+    targets: Lines,
+    *,
+    options: HttpOptions | None = None,
+    limits: Limits | None = None,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    keep: Callable[[Record], bool] | None = None,
+    stats: Stats | None = None,
+) -> AsyncIterator[Record]:
+    """``aioscout http``: one :class:`HttpResult` per target (per address with ``all_ips``)."""
+    from .cli.http_cmd import make_http_probe
+
+    factory = functools.partial(make_http_probe, options or HttpOptions(), limits or Limits())
+    return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+
+
+def scan_dns(
+    targets: Lines,
+    *,
+    domains: Sequence[str] = (),
+    options: DnsOptions | None = None,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    stats: Stats | None = None,
+) -> AsyncIterator[Record]:
+    """``aioscout dns``: names to resolve, or words to try under each of ``domains``.
+
+    With ``options.only_found`` (the default, as for a brute force) only names
+    that exist are yielded; ``stats`` counts every one.
+    """
+    from .cli.dns_cmd import make_dns_probe
+
+    opts = options or DnsOptions()
+    factory = functools.partial(make_dns_probe, opts, tuple(domains))
+    probe = factory(config or ScanConfig())
+    keep: Callable[[Record], bool] | None = probe.is_found if opts.only_found else None  # type: ignore[attr-defined]
+    return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+
+
+def fetch(
+    urls: Lines,
+    *,
+    options: FetchOptions | None = None,
+    http: HttpOptions | None = None,
+    limits: Limits | None = None,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    stats: Stats | None = None,
+) -> AsyncIterator[Record]:
+    """``aioscout fetch``: download each URL to ``options.directory``; a record per URL."""
+    from .cli.fetch_cmd import make_fetch_probe
+
+    factory = functools.partial(
+        make_fetch_probe, options or FetchOptions(), http or HttpOptions(), limits or Limits()
+    )
+    return scan(factory, urls, config=config, sinks=sinks, stats=stats)
