@@ -10,7 +10,8 @@ item (an ``all_ips`` host yields one per address). ``sinks`` also receive
 every record (a JSON Lines file, SQLite, Redis…), ``keep`` drops records
 from both the stream and the sinks (still counted in ``stats``).
 
-Leaving the loop early stops the run: what is in flight is cancelled.
+Closing a generator early (``contextlib.aclosing``, or ``aclose()``) stops the
+run: what is in flight is cancelled.
 
 Example::
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
 from typing import Any
 
 from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
@@ -66,7 +67,7 @@ async def scan(
     sinks: Sequence[Sink] = (),
     keep: Callable[[Record], bool] | None = None,
     stats: Stats | None = None,
-) -> AsyncIterator[Record]:
+) -> AsyncGenerator[Record, None]:
     """Run any probe (a picklable ``factory(config)``) over ``targets``; yield its records."""
     handoff = _Handoff()
 
@@ -106,7 +107,7 @@ def scan_http(
     sinks: Sequence[Sink] = (),
     keep: Callable[[Record], bool] | None = None,
     stats: Stats | None = None,
-) -> AsyncIterator[Record]:
+) -> AsyncGenerator[Record, None]:
     """``aioscout http``: one :class:`HttpResult` per target (per address with ``all_ips``)."""
     from .cli.http_cmd import make_http_probe
 
@@ -122,7 +123,7 @@ def scan_dns(
     config: ScanConfig | None = None,
     sinks: Sequence[Sink] = (),
     stats: Stats | None = None,
-) -> AsyncIterator[Record]:
+) -> AsyncGenerator[Record, None]:
     """``aioscout dns``: names to resolve, or words to try under each of ``domains``.
 
     With ``options.only_found`` (the default, as for a brute force) only names
@@ -146,7 +147,7 @@ def fetch(
     config: ScanConfig | None = None,
     sinks: Sequence[Sink] = (),
     stats: Stats | None = None,
-) -> AsyncIterator[Record]:
+) -> AsyncGenerator[Record, None]:
     """``aioscout fetch``: download each URL to ``options.directory``; a record per URL."""
     from .cli.fetch_cmd import make_fetch_probe
 

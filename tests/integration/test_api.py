@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,7 +63,12 @@ async def test_scan_dns_brute_force_yields_only_found_names_and_can_stop_early()
                 yield word
 
         seen = 0
-        async for _ in aioscout.scan_dns(words(), domains=["lab.test"], options=opts):
-            seen += 1
-            break  # leaving the loop stops the run
-    assert seen == 1 and read < 100_000
+        run = aioscout.scan_dns(words(), domains=["lab.test"], options=opts)
+        async with contextlib.aclosing(run):
+            async for _ in run:
+                seen += 1
+                break
+        at_close = read
+        for _ in range(50):
+            await asyncio.sleep(0)  # a run still going would read on in these turns
+    assert seen == 1 and read == at_close < 100_000
