@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import os
 import signal
+import stat
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import suppress
@@ -158,7 +159,8 @@ def common_options(
             "workers",
             type=click.IntRange(1, 256),
             default=None,
-            help="Worker processes, each with its own event loop (default: 1).",
+            help="Worker processes, each with its own event loop (default: one per core"
+            " for an input over 64 KiB or a pipe, else 1).",
         ),
         click.option(
             "--loop",
@@ -175,8 +177,42 @@ def common_options(
     )
 
 
-def scan_config_from(params: dict[str, Any], limits: Limits | None = None) -> ScanConfig:
-    """The :class:`ScanConfig` for a command's parsed options."""
+# Below about this many bytes of input (a couple of thousand targets), starting
+# worker processes costs more than a second core saves.
+_WORKERS_MIN_INPUT = 64 * 1024
+
+
+def default_workers(input_path: str | None, *, multiplier: int = 1) -> int:
+    """``-w`` when not given: one process per usable core for a large or streamed input.
+
+    ``input_path`` is the target list (``-`` for stdin, ``None`` when the targets
+    are command-line arguments only); ``multiplier`` scales its size (a brute
+    force tries every word under each domain). A small file, or targets given as
+    arguments, run in this process alone: spawning workers would cost more than
+    it saves. A pipe's size is unknown, so it gets every core.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    if cores == 1 or input_path is None:
+        return 1
+    try:
+        st = os.fstat(0) if input_path == "-" else os.stat(input_path)
+    except OSError:
+        return 1  # the command reports the unreadable input itself
+    if stat.S_ISREG(st.st_mode) and st.st_size * multiplier < _WORKERS_MIN_INPUT:
+        return 1
+    return cores
+
+
+def scan_config_from(
+    params: dict[str, Any],
+    limits: Limits | None = None,
+    *,
+    input_path: str | None = None,
+    multiplier: int = 1,
+) -> ScanConfig:
+    """The :class:`ScanConfig` for a command's parsed options (see :func:`default_workers`)."""
+    workers = params["workers"] or default_workers(input_path, multiplier=multiplier)
     return ScanConfig(
         concurrency=params["concurrency"],
         per_host=params["per_host"],
@@ -185,7 +221,7 @@ def scan_config_from(params: dict[str, Any], limits: Limits | None = None) -> Sc
         timeouts=parse_timeouts(params["timeout_spec"]),
         limits=limits or Limits(),
         dedup=not params["no_dedup"],
-        workers=params["workers"] or 1,
+        workers=workers,
         loop=params["loop_name"],
     )
 
