@@ -145,14 +145,14 @@ def child_pids(pid: int) -> list[int]:
 
 
 def worker_pids(pid: int) -> list[int]:
-    """The process workers of aioscout ``pid`` (spawned children, not the resource tracker)."""
+    """The process workers of aioscout ``pid`` (named ``aioscout-worker-N`` on their command line)."""
     found = []
     for child in child_pids(pid):
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except FileNotFoundError:
             continue
-        if b"spawn_main" in cmdline:
+        if b"aioscout-worker-" in cmdline:
             found.append(child)
     return found
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import multiprocessing
 import os
 import pickle
 import signal
 import socket
 import struct
+import subprocess
 import zlib
 from collections.abc import Callable, Collection
 from typing import Any
@@ -37,6 +37,7 @@ from typing import Any
 from .._config import ScanConfig
 from .._models import ErrorKind, Record, Records
 from ._protocols import Probe
+from ._spawn import spawn
 from .limits import TokenBucket
 from .runner import Filtered
 from .stats import Stats
@@ -75,7 +76,7 @@ class _Worker:
         self.index = index
         self.queue: asyncio.Queue[Any] = asyncio.Queue(_BATCH * 4)
         self.inflight: dict[int, Any] = {}
-        self.process: multiprocessing.process.BaseProcess | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.alive = False
@@ -140,16 +141,15 @@ class ProcessPool:
             self._reap(wait=clean)
 
     async def _spawn(self, w: _Worker, tg: asyncio.TaskGroup) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        ours, theirs = socket.socketpair()
-        proc = ctx.Process(
-            target=_child_main,
-            args=(theirs, self.factory, self.child_config, self.retry_on, self.keep_method),
+        proc, ours = await asyncio.to_thread(
+            spawn,
+            _child_main,
+            self.factory,
+            self.child_config,
+            self.retry_on,
+            self.keep_method,
             name=f"aioscout-worker-{w.index}",
-            daemon=True,
         )
-        await asyncio.to_thread(proc.start)
-        theirs.close()
         w.process = proc
         w.reader, w.writer = await asyncio.open_connection(sock=ours)
         w.alive = True
@@ -291,10 +291,12 @@ class ProcessPool:
             if proc is None:
                 continue
             if wait:
-                proc.join(timeout=5)
-            if proc.is_alive():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
+            if proc.poll() is None:
                 proc.kill()
-                proc.join(timeout=5)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
 
 
 # -- the worker process's side -------------------------------------------------
@@ -312,8 +314,16 @@ def _child_main(
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from .._loop import run_loop
 
-    with contextlib.suppress(KeyboardInterrupt, BrokenPipeError, ConnectionError):
+    # The parent going away (closed socket) ends the worker quietly.
+    gone = (KeyboardInterrupt, ConnectionError, asyncio.IncompleteReadError)
+    try:
         run_loop(_serve(sock, factory, config, retry_on, keep_method), config.loop)
+    except gone:
+        pass
+    except BaseExceptionGroup as group:
+        _, rest = group.split(gone)
+        if rest is not None:
+            raise rest from None
     os._exit(0)
 
 
