@@ -59,13 +59,20 @@ class _State:
         self.landed.append((item, record))
         self.wake.set()
 
-    def give_back(self) -> None:
-        self.free += 1
+    def give_back(self, n: int) -> None:
+        self.free += n
         self.room.set()
 
 
 async def stream_work(run: _Run[Any], submit: Any) -> None:
-    """Consume ``run.work`` through ``submit`` until its end marker; see the module docstring."""
+    """Consume ``run.work`` through ``submit`` until its end marker; see the module docstring.
+
+    An entry of ``run.work`` is one item or a block: a tuple of three parallel
+    lists (numbers, lines, targets). Finished records go to ``run.results`` as
+    lists, one per sweep of the drain task.
+    """
+    from .runner import _Item
+
     conc = run.config.concurrency
     st = _State(conc)
     slow: asyncio.Queue[_Item[Any] | None] = asyncio.Queue(conc)
@@ -90,14 +97,19 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
                 if st.inflight.pop(item.seq, None) is not None:
                     err = ErrorInfo(ErrorKind.TIMEOUT, f"no result within {run.deadline:g}s")
                     st.landed.append((item, run.probe.failed(item.line, item.target, err)))
-            while st.landed:
-                item, record = st.landed.popleft()
-                stats.in_flight -= 1
+            out: list[Any] = []
+            landed = st.landed
+            while landed:
+                item, record = landed.popleft()
                 if record is None or (record.error is not None and record.error.kind in retry_on):
+                    stats.in_flight -= 1
                     await slow.put(item)  # keeps its credit until the ordinary path is done
                     continue
-                await results.put((item.seq, record))
-                st.give_back()
+                out.append((item.seq, record))
+            if out:
+                stats.in_flight -= len(out)
+                await results.put(out)
+                st.give_back(len(out))
             while expiry and expiry[0][1].seq not in st.inflight:
                 expiry.popleft()  # finished: no deadline to watch
             if fed_all and not st.inflight and not st.landed:
@@ -107,29 +119,41 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
         while (item := await slow.get()) is not None:
             record = await run._attempts(item)
             await results.put((item.seq, record))
-            st.give_back()
+            st.give_back(1)
 
     async with asyncio.TaskGroup() as tg:
         drainer = tg.create_task(drain())
         for _ in range(conc):
             tg.create_task(ordinary())
         bucket, deadline = run.bucket, run.deadline
-        while (item := await run.work.get()) is not None:
-            if stopper.stopping:
-                if run.on_drop is not None:
-                    run.on_drop(item.seq)
-                continue  # not started: a resumed run will do it
-            while st.free <= 0:
-                st.room.clear()
-                await st.room.wait()
-            st.free -= 1
-            if bucket is not None:
-                await bucket.acquire()
-            stats.in_flight += 1
-            st.inflight[item.seq] = item
-            expiry.append((loop.time() + deadline, item))
-            if not submit(item.line, item.target, functools.partial(st.land, item)):
-                st.land(item, None)
+        inflight, land, partial = st.inflight, st.land, functools.partial
+        while (entry := await run.work.get()) is not None:
+            block: Any = (
+                zip(*entry, strict=True)
+                if type(entry) is tuple
+                else ((entry.seq, entry.line, entry.target),)
+            )
+            expires = loop.time() + deadline
+            for seq, line, target in block:
+                if stopper.stopping:
+                    if run.on_drop is not None:
+                        run.on_drop(seq)
+                    continue  # not started: a resumed run will do it
+                if st.free <= 0:
+                    while st.free <= 0:
+                        st.room.clear()
+                        await st.room.wait()
+                    expires = loop.time() + deadline
+                st.free -= 1
+                if bucket is not None:
+                    await bucket.acquire()
+                    expires = loop.time() + deadline
+                stats.in_flight += 1
+                item = _Item(seq, line, target)
+                inflight[seq] = item
+                expiry.append((expires, item))
+                if not submit(line, target, partial(land, item)):
+                    land(item, None)
         fed_all = True
         st.wake.set()
         await drainer

@@ -60,6 +60,22 @@ async def _recv(reader: asyncio.StreamReader) -> tuple[str, Any]:
     return str(tag), payload
 
 
+def block_child_config(config: ScanConfig) -> ScanConfig:
+    """A worker's config when items go out in blocks: its share of the budget.
+
+    Every target of a probe on the fast path is its own host, so no host needs
+    the whole budget: each worker enforces its share of the concurrency and
+    rate itself, and this process only bounds what each worker holds.
+    """
+    n = config.workers
+    return dataclasses.replace(
+        config,
+        concurrency=max(1, -(-config.concurrency // n)),
+        rate=config.rate / n,
+        workers=1,
+    )
+
+
 def child_config(config: ScanConfig) -> ScanConfig:
     """A worker's config: the whole budget, since this process hands out the credits.
 
@@ -92,12 +108,21 @@ class ProcessPool:
         retry_on: Collection[ErrorKind],
         *,
         keep_method: str | None = None,
+        takes_blocks: bool = False,
     ) -> None:
+        """``takes_blocks``: the work queue carries :class:`Block` entries (see ``runner``).
+
+        Then items are not routed by host, and the budget is split between the workers.
+        """
         self.factory = factory
         self.keep_method = keep_method
         self.host_of = host_of
         self.config = config
-        self.child_config = child_config(config)
+        self.takes_blocks = takes_blocks
+        self.child_config = block_child_config(config) if takes_blocks else child_config(config)
+        # A worker holds at most its share of the concurrency plus a few blocks waiting.
+        self.hold = self.child_config.concurrency + 4 * _BATCH
+        self._room = asyncio.Event()
         self.credits = asyncio.Semaphore(config.concurrency)
         self.bucket = (
             TokenBucket(config.rate, burst=max(1, int(config.rate // 10)))
@@ -160,6 +185,9 @@ class ProcessPool:
         while (item := await work.get()) is not None:
             if stopper.stopping:
                 continue
+            if self.takes_blocks:
+                await self._dispatch_block(item.seqs, item.lines, item.targets, tg)
+                continue
             await self.credits.acquire()  # released when its record (or drop) comes back
             if self.bucket is not None:
                 await self.bucket.acquire()
@@ -188,6 +216,37 @@ class ProcessPool:
             for orphan in self._drain(w):
                 await self._dispatch(orphan, tg)
             return
+
+    async def _dispatch_block(
+        self, seqs: list[int], lines: list[str], targets: list[Any], tg: asyncio.TaskGroup
+    ) -> None:
+        """Send a block to the live worker holding the fewest items, once it has room."""
+        while True:
+            alive = [w for w in self.workers if w.alive]
+            if not alive:
+                await self._respawn(tg)
+                continue
+            w = min(alive, key=lambda x: len(x.inflight))
+            if len(w.inflight) < self.hold:
+                break
+            self._room.clear()
+            await self._room.wait()
+        assert w.writer is not None
+        w.inflight.update(zip(seqs, zip(lines, targets, strict=True), strict=True))
+        # On a send error (uvloop: a closed transport is RuntimeError), _collect notices
+        # the death and re-routes what the worker held.
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+            await _send(w.writer, "block", (seqs, lines, targets))
+        if not w.alive:
+            # _lost already re-routed what it saw; this block may have come after it.
+            await self._redispatch([(s, w.inflight.pop(s)) for s in seqs if s in w.inflight], tg)
+
+    async def _redispatch(self, held: list[tuple[int, Any]], tg: asyncio.TaskGroup) -> None:
+        if held:
+            seqs = [s for s, _ in held]
+            lines = [p[0] for _, p in held]
+            targets = [p[1] for _, p in held]
+            await self._dispatch_block(seqs, lines, targets, tg)
 
     @staticmethod
     def _drain(w: _Worker) -> list[Any]:
@@ -238,25 +297,25 @@ class ProcessPool:
             while True:
                 tag, payload = await _recv(w.reader)
                 if tag == "results":
-                    for seq, record in payload:
-                        if w.inflight.pop(seq, None) is not None:
-                            self.credits.release()
-                            await self._results.put((seq, record))
+                    pop = w.inflight.pop
+                    mine = [(seq, record) for seq, record in payload if pop(seq, None) is not None]
+                    self._give_back(len(mine))
+                    if mine:
+                        await self._results.put(mine)
                     self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
                     self._check_settled()
                 elif tag == "filtered":
+                    pop = w.inflight.pop
                     for kind, seqs in payload:
-                        mine = [seq for seq in seqs if w.inflight.pop(seq, None) is not None]
-                        for _ in mine:
-                            self.credits.release()
-                        if mine:
-                            await self._results.put((mine[0], Filtered(kind, mine)))
+                        done = [seq for seq in seqs if pop(seq, None) is not None]
+                        self._give_back(len(done))
+                        if done:
+                            await self._results.put((done[0], Filtered(kind, done)))
                     self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
                     self._check_settled()
                 elif tag == "dropped":
-                    for seq in payload:
-                        if w.inflight.pop(seq, None) is not None:
-                            self.credits.release()
+                    pop = w.inflight.pop
+                    self._give_back(sum(1 for seq in payload if pop(seq, None) is not None))
                     self._check_settled()
                 elif tag == "retries":
                     self._stats.retries += int(payload)
@@ -264,11 +323,26 @@ class ProcessPool:
             pass
         await self._lost(w, tg)
 
+    def _give_back(self, n: int) -> None:
+        """``n`` items finished: their credits (item mode) or room in their worker (blocks)."""
+        if self.takes_blocks:
+            self._room.set()
+            return
+        for _ in range(n):
+            self.credits.release()
+
     async def _lost(self, w: _Worker, tg: asyncio.TaskGroup) -> None:
         """A worker's socket closed: re-route whatever it still owed."""
         w.alive = False
         if w.writer is not None:
             w.writer.close()
+        if self.takes_blocks:
+            held = list(w.inflight.items())
+            w.inflight.clear()
+            self._room.set()
+            await self._redispatch(held, tg)
+            self._check_settled()
+            return
         orphans = [*w.inflight.values(), *self._drain(w)]
         w.inflight.clear()
         w.queue.put_nowait(None)  # wake its feeder so it ends
@@ -367,11 +441,20 @@ async def _serve(
                 if dropped:
                     await _send(writer, "dropped", dropped[:])
                     dropped.clear()
+            elif tag == "block":
+                if stopper.stopping:
+                    dropped.extend(payload[0])
+                    await _send(writer, "dropped", dropped[:])
+                    dropped.clear()
+                else:
+                    await run.work.put(tuple(payload))
             elif tag == "stop":
                 stopper.stop()
                 while not run.work.empty():
                     item = run.work.get_nowait()
-                    if item is not None:
+                    if type(item) is tuple:
+                        dropped.extend(item[0])
+                    elif item is not None:
                         dropped.append(item.seq)
                 await _send(writer, "dropped", dropped[:])
                 dropped.clear()
@@ -386,13 +469,19 @@ async def _serve(
             first = await run.results.get()
             if first is None:
                 return
-            batch: list[tuple[int, Record | Filtered]] = [first]
+            # An entry is one (seq, record) or a list of them (the fast path's batches).
+            batch: list[tuple[int, Record | Filtered]] = (
+                list(first) if isinstance(first, list) else [first]
+            )
             while len(batch) < _BATCH and not run.results.empty():
                 nxt = run.results.get_nowait()
                 if nxt is None:
                     await send_results(batch)
                     return
-                batch.append(nxt)
+                if isinstance(nxt, list):
+                    batch += nxt
+                else:
+                    batch.append(nxt)
             if dropped:
                 await _send(writer, "dropped", dropped[:])
                 dropped.clear()
