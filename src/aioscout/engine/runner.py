@@ -30,7 +30,7 @@ from .._exceptions import InvalidTarget
 from .._models import ErrorInfo, ErrorKind, Record
 from .._redact import redact
 from ._protocols import Clock, Probe, Sink
-from ._stream import Submitting, stream_work
+from ._stream import AcceptsFilter, Submitting, stream_work
 from .checkpoint import Checkpoint
 from .dedup import Deduper
 from .limits import HostLimiter, MonotonicClock, TokenBucket
@@ -194,18 +194,18 @@ async def run_scan(
         instance: Probe[T] = probe
     else:
         instance = probe(config)
+        # A keep-filter that is a method of a probe of the factory's type (built
+        # from the same factory) runs in the workers, on their own probes, so
+        # dropped records never cross between processes (only their kind does).
+        owner = getattr(keep, "__self__", None)
+        method = (
+            keep.__name__
+            if keep is not None and owner is not None and type(owner) is type(instance)
+            else None
+        )
         if config.workers > 1:
             from .workers import ProcessPool
 
-            # A keep-filter that is a method of a probe of the factory's type (built
-            # from the same factory) runs in the workers, on their own probes, so
-            # dropped records never cross between processes (only their kind does).
-            owner = getattr(keep, "__self__", None)
-            method = (
-                keep.__name__
-                if keep is not None and owner is not None and type(owner) is type(instance)
-                else None
-            )
             executor = ProcessPool(
                 probe,
                 instance.host_of,
@@ -227,6 +227,7 @@ async def run_scan(
         executor,
     )
     if executor is None:
+        _tell_filter(instance, keep)
         await instance.start()
     try:
         await run.run(_aiter(lines))
@@ -235,6 +236,14 @@ async def run_scan(
         if executor is None:
             await instance.aclose()
     return run.stats
+
+
+def _tell_filter(instance: object, keep: Callable[[Record], bool] | None) -> None:
+    """Tell a probe its keep-filter when that is one of its type's methods (see AcceptsFilter)."""
+    owner = getattr(keep, "__self__", None)
+    if keep is None or type(owner) is not type(instance) or not isinstance(instance, AcceptsFilter):
+        return
+    instance.accept_filter(getattr(instance, keep.__name__))
 
 
 class _Run(Generic[T]):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import multiprocessing
 import os
 import pickle
@@ -37,6 +38,7 @@ from typing import Any
 from .._config import ScanConfig
 from .._models import ErrorKind, Record
 from ._protocols import Probe
+from ._stream import AcceptsFilter, Submitting
 from .limits import TokenBucket
 from .runner import Filtered
 from .stats import Stats
@@ -178,7 +180,8 @@ class ProcessPool:
         w.process = proc
         w.reader, w.writer = await asyncio.open_connection(sock=ours)
         w.alive = True
-        tg.create_task(self._feed(w, tg))
+        if not self.takes_blocks:  # blocks are sent by the router itself
+            tg.create_task(self._feed(w, tg))
         tg.create_task(self._collect(w, tg))
 
     async def _route(self, work: asyncio.Queue[Any], stopper: Any, tg: asyncio.TaskGroup) -> None:
@@ -410,7 +413,16 @@ async def _serve(
     run.on_drop = dropped.append
     consumers = 0
     await probe.start()
+    gc.freeze()  # the probe's modules and tables: out of the collector's sight, as at start-up
+    if isinstance(probe, Submitting):
+        # The fast path allocates a few short-lived objects per item, thousands in
+        # flight: with the default young generation they survive into the older ones
+        # and full collections walk them over and over (a quarter of a DNS worker's
+        # time). A larger young generation lets them die young; full passes still run.
+        gc.set_threshold(100_000, 10, 10)
     keep: Callable[[Record], bool] | None = getattr(probe, keep_method) if keep_method else None
+    if keep is not None and isinstance(probe, AcceptsFilter):
+        probe.accept_filter(keep)
 
     async def send_results(batch: list[tuple[int, Record | Filtered]]) -> None:
         if keep is None:

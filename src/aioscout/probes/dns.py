@@ -17,6 +17,7 @@ from typing import Protocol
 from .._config import DnsOptions
 from .._exceptions import ConfigError, InvalidTarget
 from .._models import DnsAnswer, DnsResult, ErrorInfo, ErrorKind, Record
+from ..dnsproto.resolver import NX_REPLY as _NX
 from ..dnsproto.resolver import FastResolver, Reply, ResolveError
 from ..dnsproto.wildcard import WildcardFilter
 from ..dnsproto.wire import RCODES, Message, type_code, type_name
@@ -36,6 +37,9 @@ _KINDS = {
 _Answer = tuple[str, int, int, str]
 _PREFETCH_MAX = 65_536  # replies held for probe() after a fast attempt found answers
 _NXDOMAIN_ERROR = ErrorInfo(ErrorKind.DNS, "NXDOMAIN")
+# What the fast path hands the engine for an NXDOMAIN when only its error kind
+# is counted (see DnsProbe.accept_filter): one shared record, no allocation.
+_NXDOMAIN_STANDIN = DnsResult(input="", name="", rcode="NXDOMAIN", error=_NXDOMAIN_ERROR)
 
 
 class _Resolver(Protocol):
@@ -121,6 +125,7 @@ class DnsProbe:
         self._trusted: FastResolver | None = None
         self._wildcards: WildcardFilter | None = None
         self._prefetched: dict[str, Reply] = {}
+        self._lean = False
 
     # -- the Probe protocol ---------------------------------------------------
 
@@ -157,6 +162,15 @@ class DnsProbe:
             and (self.options.keep_wildcards or not record.wildcard)
         )
 
+    def accept_filter(self, keep: Callable[[Record], bool]) -> None:
+        """The engine tells the probe that records ``keep`` rejects are counted, never written.
+
+        When ``keep`` is :meth:`is_found`, :meth:`submit` then hands over one
+        shared stand-in record for every plain NXDOMAIN (the bulk of a brute
+        force) instead of building a record per name.
+        """
+        self._lean = keep == self.is_found
+
     def submit(self, line: str, target: str, done: Callable[[Record | None], None]) -> bool:
         """The engine's fast path: one query sent now, no coroutine per name.
 
@@ -173,9 +187,12 @@ class DnsProbe:
             return False
         qtype = self.qtypes[0]
         t0 = time.perf_counter()
+        lean = self._lean
 
         def landed(res: Message | str | None, label: str) -> None:
-            if not isinstance(res, Message) or res.truncated:
+            if res is _NX and lean:
+                done(_NXDOMAIN_STANDIN)
+            elif not isinstance(res, Message) or res.truncated:
                 done(None)
             elif res.rcode == 3 and not res.answers:
                 done(
