@@ -161,6 +161,12 @@ class _Pending:
         self.question = b""
 
 
+def _buffered(transport: asyncio.DatagramTransport) -> int:
+    """Bytes waiting in a datagram transport's buffer (both loops have the method)."""
+    size: int = getattr(transport, "get_write_buffer_size")()  # noqa: B009 (not in the stubs)
+    return size
+
+
 class _Socket(asyncio.DatagramProtocol):
     """One UDP socket and the queries in flight on it."""
 
@@ -476,7 +482,7 @@ class FastResolver:
         up.sent += 1
         self.stats.sent += 1
         raw = sock.raw
-        if raw is not None and (not sock.backlog or not sock.transport.get_write_buffer_size()):
+        if raw is not None and (not sock.backlog or not _buffered(sock.transport)):
             sock.backlog = False
             # Straight to the socket: the transport's bookkeeping costs more than the
             # syscall's own overhead; only a full send buffer goes through it.
