@@ -94,8 +94,8 @@ async def test_kill_9_then_resume_with_workers(zone: LabZone, tmp_path: Path) ->
     words, lines = _words(zone, tmp_path, 12_000)
     out = tmp_path / "out.jsonl"
     async with DnsServer(zone) as server:
-        args = ("dns", zone.bulk_domain, "-w", str(words), "-r", server.address, "--all")
-        args += ("--workers", "2", "--per-resolver-rate", "4000", "-o", str(out), "--no-progress")
+        args = [*("dns", zone.bulk_domain, "-w", str(words), "-r", server.address, "--all")]
+        args += ["--workers", "2", "--per-resolver-rate", "4000", "-o", str(out), "--no-progress"]
         proc = await spawn_cli(*args)
         assert await wait_for_growth(out, 20_000, proc)
         assert kill_quietly(proc.pid, signal.SIGKILL)
