@@ -430,12 +430,18 @@ async def _serve(
             return
         kept: list[tuple[int, Record | Filtered]] = []
         filtered: dict[str | None, list[int]] = {}
+        shared: object = None  # a stand-in record seen last (see AcceptsFilter), and its seqs
+        shared_seqs: list[int] = []
         for seq, record in batch:
-            if isinstance(record, Filtered) or keep(record):
+            if record is shared:
+                shared_seqs.append(seq)
+            elif isinstance(record, Filtered) or keep(record):
                 kept.append((seq, record))
             else:
                 err = record.error
-                filtered.setdefault(None if err is None else str(err.kind), []).append(seq)
+                shared_seqs = filtered.setdefault(None if err is None else str(err.kind), [])
+                shared_seqs.append(seq)
+                shared = record
         if filtered:
             await _send(writer, "filtered", list(filtered.items()))
         if kept:
