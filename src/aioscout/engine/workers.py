@@ -15,6 +15,16 @@ survive), so each item yields exactly one record. Backpressure is end to end:
 a busy worker stops reading its socket, the send buffer fills, the router
 waits, the producer waits.
 
+For a probe on the fast path (``submit``: every target its own host, such as
+a DNS name) items travel in blocks instead (:class:`aioscout.engine.runner.Block`,
+a thousand numbered items in one frame): there is no host to route by, so a
+block goes to the worker holding the fewest items, each worker enforces its
+share of the concurrency and rate, and this process only caps what a worker
+holds. Its cost per item is then a few list and dict operations, not a queue
+hop, a credit and a pickled tuple each. The bookkeeping (every item remembered
+until its record or its drop comes back, re-routed when its worker dies) is
+the same.
+
 Frames are a 4-byte big-endian length and a pickle of ``(tag, payload)``;
 both ends are this program, over a private socketpair.
 """
