@@ -42,6 +42,28 @@ _NXDOMAIN_ERROR = ErrorInfo(ErrorKind.DNS, "NXDOMAIN")
 _NXDOMAIN_STANDIN = DnsResult(input="", name="", rcode="NXDOMAIN", error=_NXDOMAIN_ERROR)
 
 
+class _Landing:
+    """One name on the fast path: the resolver calls it with the attempt's outcome.
+
+    One small object per name in flight (a closure would cost a function and a
+    cell per captured variable, all tracked by the collector).
+    """
+
+    __slots__ = ("done", "line", "probe", "t0", "target")
+
+    def __init__(
+        self, probe: DnsProbe, line: str, target: str, done: Callable[[Record | None], None]
+    ) -> None:
+        self.probe = probe
+        self.line = line
+        self.target = target
+        self.done = done
+        self.t0 = time.perf_counter()
+
+    def __call__(self, res: Message | str | None, label: str) -> None:
+        self.probe._landed(self, res, label)
+
+
 class _Resolver(Protocol):
     async def resolve(self, name: str, qtype: int) -> Reply: ...
 
@@ -185,50 +207,49 @@ class DnsProbe:
         fast = self._fast
         if fast is None or self._trusted is not None or len(self.qtypes) != 1:
             return False
-        qtype = self.qtypes[0]
-        t0 = time.perf_counter()
-        lean = self._lean
+        return fast.submit(target, self.qtypes[0], _Landing(self, line, target, done))
 
-        def landed(res: Message | str | None, label: str) -> None:
-            if res is _NX and lean:
-                done(_NXDOMAIN_STANDIN)
-            elif not isinstance(res, Message) or res.truncated:
-                done(None)
-            elif res.rcode == 3 and not res.answers:
-                done(
-                    DnsResult(
-                        input=line,
-                        name=target,
-                        rcode="NXDOMAIN",
-                        resolver=label,
-                        attempts=1,
-                        error=_NXDOMAIN_ERROR,
-                        time_ms=round((time.perf_counter() - t0) * 1000, 3),
-                    )
+    def _landed(self, job: _Landing, res: Message | str | None, label: str) -> None:
+        """One fast-path attempt of ``job`` settled: its record, or ``None`` for :meth:`probe`."""
+        done, target = job.done, job.target
+        if res is _NX and self._lean:
+            done(_NXDOMAIN_STANDIN)
+        elif not isinstance(res, Message) or res.truncated:
+            done(None)
+        elif res.rcode == 3 and not res.answers:
+            done(
+                DnsResult(
+                    input=job.line,
+                    name=target,
+                    rcode="NXDOMAIN",
+                    resolver=label,
+                    attempts=1,
+                    error=_NXDOMAIN_ERROR,
+                    time_ms=round((time.perf_counter() - job.t0) * 1000, 3),
                 )
-            elif res.rcode in (0, 3):
-                reply = Reply(res.rcode, res.answers, label, 1)
-                wildcards = self._wildcards
-                verdict = (
-                    False
-                    if wildcards is None
-                    else wildcards.decided(target, res.answers, qtype, self._apex(target))
-                )
-                if verdict is None:  # a wildcard level to sample first: probe() does it
-                    if len(self._prefetched) >= _PREFETCH_MAX:
-                        self._prefetched.clear()
-                    self._prefetched[target] = reply
-                    done(None)
-                    return
-                result, _ = self._build(target, [(qtype, reply)])
-                result.input = line
-                result.wildcard = verdict and result.error is None
-                result.time_ms = round((time.perf_counter() - t0) * 1000, 3)
-                done(result)
-            else:
+            )
+        elif res.rcode in (0, 3):
+            qtype = self.qtypes[0]
+            reply = Reply(res.rcode, res.answers, label, 1)
+            wildcards = self._wildcards
+            verdict = (
+                False
+                if wildcards is None
+                else wildcards.decided(target, res.answers, qtype, self._apex(target))
+            )
+            if verdict is None:  # a wildcard level to sample first: probe() does it
+                if len(self._prefetched) >= _PREFETCH_MAX:
+                    self._prefetched.clear()
+                self._prefetched[target] = reply
                 done(None)
-
-        return fast.submit(target, qtype, landed)
+                return
+            result, _ = self._build(target, [(qtype, reply)])
+            result.input = job.line
+            result.wildcard = verdict and result.error is None
+            result.time_ms = round((time.perf_counter() - job.t0) * 1000, 3)
+            done(result)
+        else:
+            done(None)
 
     async def start(self) -> None:
         """Open the resolver sockets and health-check the resolvers."""
