@@ -145,7 +145,7 @@ def child_pids(pid: int) -> list[int]:
 
 
 def worker_pids(pid: int) -> list[int]:
-    """The process workers of aioscout ``pid`` (named ``aioscout-worker-N`` on their command line)."""
+    """The process workers of aioscout ``pid`` (``aioscout-worker-N`` on their command line)."""
     found = []
     for child in child_pids(pid):
         try:

@@ -42,7 +42,7 @@ from .wire import (
     random_label,
 )
 
-__all__ = ["FastResolver", "Reply", "ResolveError", "parse_resolver"]
+__all__ = ["NX_REPLY", "FastResolver", "Reply", "ResolveError", "parse_resolver"]
 
 log = logging.getLogger("aioscout")
 
@@ -132,7 +132,8 @@ class Upstream:
         return (1.0 - self.tokens) / self.rate
 
 
-_NX = Message(0, 0x8183, NXDOMAIN, "", 0, [])  # what a plain NXDOMAIN reply tells the hot path
+# What the hot path hands ``submit``'s callback for a plain NXDOMAIN reply (always this object).
+NX_REPLY = _NX = Message(0, 0x8183, NXDOMAIN, "", 0, [])
 Landed = Callable[[Message | str | None, str], None]
 
 
@@ -160,6 +161,12 @@ class _Pending:
         self.question = b""
 
 
+def _buffered(transport: asyncio.DatagramTransport) -> int:
+    """Bytes waiting in a datagram transport's buffer (both loops have the method)."""
+    size: int = getattr(transport, "get_write_buffer_size")()  # noqa: B009 (not in the stubs)
+    return size
+
+
 class _Socket(asyncio.DatagramProtocol):
     """One UDP socket and the queries in flight on it."""
 
@@ -168,6 +175,8 @@ class _Socket(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.ignored = 0
         self.connected = False
+        self.raw: socket.socket | None = None  # the socket itself, for sends without the transport
+        self.backlog = False  # datagrams wait in the transport: send through it to keep order
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -295,6 +304,7 @@ class FastResolver:
                     sock.connect((up.host, up.port))
                 sock.setblocking(False)
                 _, proto = await loop.create_datagram_endpoint(_Socket, sock=sock)
+                proto.raw = sock
                 self._socks.append(proto)
                 if up is not None:
                     proto.connected = True
@@ -471,6 +481,21 @@ class FastResolver:
         assert sock.transport is not None
         up.sent += 1
         self.stats.sent += 1
+        raw = sock.raw
+        if raw is not None and (not sock.backlog or not _buffered(sock.transport)):
+            sock.backlog = False
+            # Straight to the socket: the transport's bookkeeping costs more than the
+            # syscall's own overhead; only a full send buffer goes through it.
+            try:
+                if sock.connected:
+                    raw.send(query_for(qid, question))
+                else:
+                    raw.sendto(query_for(qid, question), (up.host, up.port))
+                return p
+            except (BlockingIOError, InterruptedError):
+                sock.backlog = True
+            except OSError:
+                return p  # as the transport does: the query times out and is retried
         if sock.connected:
             sock.transport.sendto(query_for(qid, question))
         else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .._models import ErrorInfo, ErrorKind, Record
@@ -31,7 +32,7 @@ from .._models import ErrorInfo, ErrorKind, Record
 if TYPE_CHECKING:
     from .runner import _Item, _Run
 
-__all__ = ["Submitting", "stream_work"]
+__all__ = ["AcceptsFilter", "Submitting", "stream_work"]
 
 _TICK = 0.25  # seconds between deadline sweeps when nothing lands
 
@@ -43,33 +44,55 @@ class Submitting(Protocol):
     def submit(self, line: str, target: Any, done: Any) -> bool: ...
 
 
+@runtime_checkable
+class AcceptsFilter(Protocol):
+    """A probe told which of its records are only counted, never written.
+
+    The engine calls ``accept_filter(keep)`` (``keep`` one of the probe's own
+    methods) before the run; the probe may then hand the engine a shared
+    stand-in carrying only the error kind for any record ``keep`` rejects.
+    """
+
+    def accept_filter(self, keep: Callable[[Record], bool]) -> None: ...
+
+
+_Entry = tuple[int, str, Any]  # an item in flight: (seq, line, target)
+
+
 class _State:
     __slots__ = ("free", "inflight", "landed", "room", "wake")
 
     def __init__(self, credits: int) -> None:
         self.free = credits
-        self.inflight: dict[int, _Item[Any]] = {}
-        self.landed: collections.deque[tuple[_Item[Any], Record | None]] = collections.deque()
+        self.inflight: dict[int, _Entry] = {}
+        self.landed: collections.deque[tuple[_Entry, Record | None]] = collections.deque()
         self.wake = asyncio.Event()
         self.room = asyncio.Event()
 
-    def land(self, item: _Item[Any], record: Record | None) -> None:
-        if self.inflight.pop(item.seq, None) is None:
+    def land(self, item: _Entry, record: Record | None) -> None:
+        if self.inflight.pop(item[0], None) is None:
             return  # its deadline passed: the record was made already
         self.landed.append((item, record))
         self.wake.set()
 
-    def give_back(self) -> None:
-        self.free += 1
+    def give_back(self, n: int) -> None:
+        self.free += n
         self.room.set()
 
 
 async def stream_work(run: _Run[Any], submit: Any) -> None:
-    """Consume ``run.work`` through ``submit`` until its end marker; see the module docstring."""
+    """Consume ``run.work`` through ``submit`` until its end marker; see the module docstring.
+
+    An entry of ``run.work`` is one item or a block: a tuple of three parallel
+    lists (numbers, lines, targets). Finished records go to ``run.results`` as
+    lists, one per sweep of the drain task.
+    """
+    from .runner import _Item
+
     conc = run.config.concurrency
     st = _State(conc)
     slow: asyncio.Queue[_Item[Any] | None] = asyncio.Queue(conc)
-    expiry: collections.deque[tuple[float, _Item[Any]]] = collections.deque()
+    expiry: collections.deque[tuple[float, _Entry]] = collections.deque()
     loop = asyncio.get_running_loop()
     stats, stopper, results = run.stats, run.stopper, run.results
     fed_all = False
@@ -87,18 +110,23 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
             now = loop.time()
             while expiry and expiry[0][0] <= now:
                 item = expiry.popleft()[1]
-                if st.inflight.pop(item.seq, None) is not None:
+                if st.inflight.pop(item[0], None) is not None:
                     err = ErrorInfo(ErrorKind.TIMEOUT, f"no result within {run.deadline:g}s")
-                    st.landed.append((item, run.probe.failed(item.line, item.target, err)))
-            while st.landed:
-                item, record = st.landed.popleft()
-                stats.in_flight -= 1
+                    st.landed.append((item, run.probe.failed(item[1], item[2], err)))
+            out: list[Any] = []
+            landed = st.landed
+            while landed:
+                item, record = landed.popleft()
                 if record is None or (record.error is not None and record.error.kind in retry_on):
-                    await slow.put(item)  # keeps its credit until the ordinary path is done
+                    stats.in_flight -= 1
+                    await slow.put(_Item(*item))  # keeps its credit until the ordinary path is done
                     continue
-                await results.put((item.seq, record))
-                st.give_back()
-            while expiry and expiry[0][1].seq not in st.inflight:
+                out.append((item[0], record))
+            if out:
+                stats.in_flight -= len(out)
+                await results.put(out)
+                st.give_back(len(out))
+            while expiry and expiry[0][1][0] not in st.inflight:
                 expiry.popleft()  # finished: no deadline to watch
             if fed_all and not st.inflight and not st.landed:
                 return
@@ -107,29 +135,41 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
         while (item := await slow.get()) is not None:
             record = await run._attempts(item)
             await results.put((item.seq, record))
-            st.give_back()
+            st.give_back(1)
 
     async with asyncio.TaskGroup() as tg:
         drainer = tg.create_task(drain())
         for _ in range(conc):
             tg.create_task(ordinary())
         bucket, deadline = run.bucket, run.deadline
-        while (item := await run.work.get()) is not None:
-            if stopper.stopping:
-                if run.on_drop is not None:
-                    run.on_drop(item.seq)
-                continue  # not started: a resumed run will do it
-            while st.free <= 0:
-                st.room.clear()
-                await st.room.wait()
-            st.free -= 1
-            if bucket is not None:
-                await bucket.acquire()
-            stats.in_flight += 1
-            st.inflight[item.seq] = item
-            expiry.append((loop.time() + deadline, item))
-            if not submit(item.line, item.target, functools.partial(st.land, item)):
-                st.land(item, None)
+        inflight, land, partial = st.inflight, st.land, functools.partial
+        while (entry := await run.work.get()) is not None:
+            block: Any = (
+                zip(*entry, strict=True)
+                if type(entry) is tuple
+                else ((entry.seq, entry.line, entry.target),)
+            )
+            expires = loop.time() + deadline
+            for seq, line, target in block:
+                if stopper.stopping:
+                    if run.on_drop is not None:
+                        run.on_drop(seq)
+                    continue  # not started: a resumed run will do it
+                if st.free <= 0:
+                    while st.free <= 0:
+                        st.room.clear()
+                        await st.room.wait()
+                    expires = loop.time() + deadline
+                st.free -= 1
+                if bucket is not None:
+                    await bucket.acquire()
+                    expires = loop.time() + deadline
+                stats.in_flight += 1
+                item = (seq, line, target)
+                inflight[seq] = item
+                expiry.append((expires, item))
+                if not submit(line, target, partial(land, item)):
+                    land(item, None)
         fed_all = True
         st.wake.set()
         await drainer

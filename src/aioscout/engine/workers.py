@@ -15,6 +15,16 @@ survive), so each item yields exactly one record. Backpressure is end to end:
 a busy worker stops reading its socket, the send buffer fills, the router
 waits, the producer waits.
 
+For a probe on the fast path (``submit``: every target its own host, such as
+a DNS name) items travel in blocks instead (:class:`aioscout.engine.runner.Block`,
+a thousand numbered items in one frame): there is no host to route by, so a
+block goes to the worker holding the fewest items, each worker enforces its
+share of the concurrency and rate, and this process only caps what a worker
+holds. Its cost per item is then a few list and dict operations, not a queue
+hop, a credit and a pickled tuple each. The bookkeeping (every item remembered
+until its record or its drop comes back, re-routed when its worker dies) is
+the same.
+
 Frames are a 4-byte big-endian length and a pickle of ``(tag, payload)``;
 both ends are this program, over a private socketpair.
 """
@@ -24,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import os
 import pickle
 import signal
@@ -38,6 +49,7 @@ from .._config import ScanConfig
 from .._models import ErrorKind, Record, Records
 from ._protocols import Probe
 from ._spawn import spawn
+from ._stream import AcceptsFilter, Submitting
 from .limits import TokenBucket
 from .runner import Filtered
 from .stats import Stats
@@ -59,6 +71,22 @@ async def _recv(reader: asyncio.StreamReader) -> tuple[str, Any]:
     size = _LEN.unpack(await reader.readexactly(_LEN.size))[0]
     tag, payload = pickle.loads(await reader.readexactly(size))
     return str(tag), payload
+
+
+def block_child_config(config: ScanConfig) -> ScanConfig:
+    """A worker's config when items go out in blocks: its share of the budget.
+
+    Every target of a probe on the fast path is its own host, so no host needs
+    the whole budget: each worker enforces its share of the concurrency and
+    rate itself, and this process only bounds what each worker holds.
+    """
+    n = config.workers
+    return dataclasses.replace(
+        config,
+        concurrency=max(1, -(-config.concurrency // n)),
+        rate=config.rate / n,
+        workers=1,
+    )
 
 
 def child_config(config: ScanConfig) -> ScanConfig:
@@ -93,12 +121,21 @@ class ProcessPool:
         retry_on: Collection[ErrorKind],
         *,
         keep_method: str | None = None,
+        takes_blocks: bool = False,
     ) -> None:
+        """``takes_blocks``: the work queue carries :class:`Block` entries (see ``runner``).
+
+        Then items are not routed by host, and the budget is split between the workers.
+        """
         self.factory = factory
         self.keep_method = keep_method
         self.host_of = host_of
         self.config = config
-        self.child_config = child_config(config)
+        self.takes_blocks = takes_blocks
+        self.child_config = block_child_config(config) if takes_blocks else child_config(config)
+        # A worker holds at most its share of the concurrency plus a few blocks waiting.
+        self.hold = self.child_config.concurrency + 4 * _BATCH
+        self._room = asyncio.Event()
         self.credits = asyncio.Semaphore(config.concurrency)
         self.bucket = (
             TokenBucket(config.rate, burst=max(1, int(config.rate // 10)))
@@ -153,12 +190,16 @@ class ProcessPool:
         w.process = proc
         w.reader, w.writer = await asyncio.open_connection(sock=ours)
         w.alive = True
-        tg.create_task(self._feed(w, tg))
+        if not self.takes_blocks:  # blocks are sent by the router itself
+            tg.create_task(self._feed(w, tg))
         tg.create_task(self._collect(w, tg))
 
     async def _route(self, work: asyncio.Queue[Any], stopper: Any, tg: asyncio.TaskGroup) -> None:
         while (item := await work.get()) is not None:
             if stopper.stopping:
+                continue
+            if self.takes_blocks:
+                await self._dispatch_block(item.seqs, item.lines, item.targets, tg)
                 continue
             await self.credits.acquire()  # released when its record (or drop) comes back
             if self.bucket is not None:
@@ -188,6 +229,37 @@ class ProcessPool:
             for orphan in self._drain(w):
                 await self._dispatch(orphan, tg)
             return
+
+    async def _dispatch_block(
+        self, seqs: list[int], lines: list[str], targets: list[Any], tg: asyncio.TaskGroup
+    ) -> None:
+        """Send a block to the live worker holding the fewest items, once it has room."""
+        while True:
+            alive = [w for w in self.workers if w.alive]
+            if not alive:
+                await self._respawn(tg)
+                continue
+            w = min(alive, key=lambda x: len(x.inflight))
+            if len(w.inflight) < self.hold:
+                break
+            self._room.clear()
+            await self._room.wait()
+        assert w.writer is not None
+        w.inflight.update(zip(seqs, zip(lines, targets, strict=True), strict=True))
+        # On a send error (uvloop: a closed transport is RuntimeError), _collect notices
+        # the death and re-routes what the worker held.
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+            await _send(w.writer, "block", (seqs, lines, targets))
+        if not w.alive:
+            # _lost already re-routed what it saw; this block may have come after it.
+            await self._redispatch([(s, w.inflight.pop(s)) for s in seqs if s in w.inflight], tg)
+
+    async def _redispatch(self, held: list[tuple[int, Any]], tg: asyncio.TaskGroup) -> None:
+        if held:
+            seqs = [s for s, _ in held]
+            lines = [p[0] for _, p in held]
+            targets = [p[1] for _, p in held]
+            await self._dispatch_block(seqs, lines, targets, tg)
 
     @staticmethod
     def _drain(w: _Worker) -> list[Any]:
@@ -238,25 +310,25 @@ class ProcessPool:
             while True:
                 tag, payload = await _recv(w.reader)
                 if tag == "results":
-                    for seq, record in payload:
-                        if w.inflight.pop(seq, None) is not None:
-                            self.credits.release()
-                            await self._results.put((seq, record))
+                    pop = w.inflight.pop
+                    mine = [(seq, record) for seq, record in payload if pop(seq, None) is not None]
+                    self._give_back(len(mine))
+                    if mine:
+                        await self._results.put(mine)
                     self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
                     self._check_settled()
                 elif tag == "filtered":
+                    pop = w.inflight.pop
                     for kind, seqs in payload:
-                        mine = [seq for seq in seqs if w.inflight.pop(seq, None) is not None]
-                        for _ in mine:
-                            self.credits.release()
-                        if mine:
-                            await self._results.put((mine[0], Filtered(kind, mine)))
+                        done = [seq for seq in seqs if pop(seq, None) is not None]
+                        self._give_back(len(done))
+                        if done:
+                            await self._results.put((done[0], Filtered(kind, done)))
                     self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
                     self._check_settled()
                 elif tag == "dropped":
-                    for seq in payload:
-                        if w.inflight.pop(seq, None) is not None:
-                            self.credits.release()
+                    pop = w.inflight.pop
+                    self._give_back(sum(1 for seq in payload if pop(seq, None) is not None))
                     self._check_settled()
                 elif tag == "retries":
                     self._stats.retries += int(payload)
@@ -264,11 +336,26 @@ class ProcessPool:
             pass
         await self._lost(w, tg)
 
+    def _give_back(self, n: int) -> None:
+        """``n`` items finished: their credits (item mode) or room in their worker (blocks)."""
+        if self.takes_blocks:
+            self._room.set()
+            return
+        for _ in range(n):
+            self.credits.release()
+
     async def _lost(self, w: _Worker, tg: asyncio.TaskGroup) -> None:
         """A worker's socket closed: re-route whatever it still owed."""
         w.alive = False
         if w.writer is not None:
             w.writer.close()
+        if self.takes_blocks:
+            held = list(w.inflight.items())
+            w.inflight.clear()
+            self._room.set()
+            await self._redispatch(held, tg)
+            self._check_settled()
+            return
         orphans = [*w.inflight.values(), *self._drain(w)]
         w.inflight.clear()
         w.queue.put_nowait(None)  # wake its feeder so it ends
@@ -346,7 +433,16 @@ async def _serve(
     run.on_drop = dropped.append
     consumers = 0
     await probe.start()
+    gc.freeze()  # the probe's modules and tables: out of the collector's sight, as at start-up
+    if isinstance(probe, Submitting):
+        # The fast path allocates a few short-lived objects per item, thousands in
+        # flight: with the default young generation they survive into the older ones
+        # and full collections walk them over and over (a quarter of a DNS worker's
+        # time). A larger young generation lets them die young; full passes still run.
+        gc.set_threshold(100_000, 10, 10)
     keep: Callable[[Record], bool] | None = getattr(probe, keep_method) if keep_method else None
+    if keep is not None and isinstance(probe, AcceptsFilter):
+        probe.accept_filter(keep)
 
     async def send_results(batch: list[tuple[int, Record | Filtered]]) -> None:
         if keep is None:
@@ -354,13 +450,19 @@ async def _serve(
             return
         kept: list[tuple[int, Record | Filtered]] = []
         filtered: dict[str | None, list[int]] = {}
+        shared: object = None  # a stand-in record seen last (see AcceptsFilter), and its seqs
+        shared_seqs: list[int] = []
         for seq, record in batch:
+            if record is shared:
+                shared_seqs.append(seq)
             # A group of records goes back whole: the writer filters and counts its members.
-            if isinstance(record, Filtered | Records) or keep(record):
+            elif isinstance(record, Filtered | Records) or keep(record):
                 kept.append((seq, record))
             else:
                 err = record.error
-                filtered.setdefault(None if err is None else str(err.kind), []).append(seq)
+                shared_seqs = filtered.setdefault(None if err is None else str(err.kind), [])
+                shared_seqs.append(seq)
+                shared = record
         if filtered:
             await _send(writer, "filtered", list(filtered.items()))
         if kept:
@@ -378,11 +480,20 @@ async def _serve(
                 if dropped:
                     await _send(writer, "dropped", dropped[:])
                     dropped.clear()
+            elif tag == "block":
+                if stopper.stopping:
+                    dropped.extend(payload[0])
+                    await _send(writer, "dropped", dropped[:])
+                    dropped.clear()
+                else:
+                    await run.work.put(tuple(payload))
             elif tag == "stop":
                 stopper.stop()
                 while not run.work.empty():
                     item = run.work.get_nowait()
-                    if item is not None:
+                    if type(item) is tuple:
+                        dropped.extend(item[0])
+                    elif item is not None:
                         dropped.append(item.seq)
                 await _send(writer, "dropped", dropped[:])
                 dropped.clear()
@@ -397,13 +508,19 @@ async def _serve(
             first = await run.results.get()
             if first is None:
                 return
-            batch: list[tuple[int, Record | Filtered]] = [first]
+            # An entry is one (seq, record) or a list of them (the fast path's batches).
+            batch: list[tuple[int, Record | Filtered]] = (
+                list(first) if isinstance(first, list) else [first]
+            )
             while len(batch) < _BATCH and not run.results.empty():
                 nxt = run.results.get_nowait()
                 if nxt is None:
                     await send_results(batch)
                     return
-                batch.append(nxt)
+                if isinstance(nxt, list):
+                    batch += nxt
+                else:
+                    batch.append(nxt)
             if dropped:
                 await _send(writer, "dropped", dropped[:])
                 dropped.clear()

@@ -17,6 +17,7 @@ from typing import Protocol
 from .._config import DnsOptions
 from .._exceptions import ConfigError, InvalidTarget
 from .._models import DnsAnswer, DnsResult, ErrorInfo, ErrorKind, Record
+from ..dnsproto.resolver import NX_REPLY as _NX
 from ..dnsproto.resolver import FastResolver, Reply, ResolveError
 from ..dnsproto.wildcard import WildcardFilter
 from ..dnsproto.wire import RCODES, Message, type_code, type_name
@@ -36,6 +37,31 @@ _KINDS = {
 _Answer = tuple[str, int, int, str]
 _PREFETCH_MAX = 65_536  # replies held for probe() after a fast attempt found answers
 _NXDOMAIN_ERROR = ErrorInfo(ErrorKind.DNS, "NXDOMAIN")
+# What the fast path hands the engine for an NXDOMAIN when only its error kind
+# is counted (see DnsProbe.accept_filter): one shared record, no allocation.
+_NXDOMAIN_STANDIN = DnsResult(input="", name="", rcode="NXDOMAIN", error=_NXDOMAIN_ERROR)
+
+
+class _Landing:
+    """One name on the fast path: the resolver calls it with the attempt's outcome.
+
+    One small object per name in flight (a closure would cost a function and a
+    cell per captured variable, all tracked by the collector).
+    """
+
+    __slots__ = ("done", "line", "probe", "t0", "target")
+
+    def __init__(
+        self, probe: DnsProbe, line: str, target: str, done: Callable[[Record | None], None]
+    ) -> None:
+        self.probe = probe
+        self.line = line
+        self.target = target
+        self.done = done
+        self.t0 = time.perf_counter()
+
+    def __call__(self, res: Message | str | None, label: str) -> None:
+        self.probe._landed(self, res, label)
 
 
 class _Resolver(Protocol):
@@ -121,6 +147,7 @@ class DnsProbe:
         self._trusted: FastResolver | None = None
         self._wildcards: WildcardFilter | None = None
         self._prefetched: dict[str, Reply] = {}
+        self._lean = False
 
     # -- the Probe protocol ---------------------------------------------------
 
@@ -157,6 +184,15 @@ class DnsProbe:
             and (self.options.keep_wildcards or not record.wildcard)
         )
 
+    def accept_filter(self, keep: Callable[[Record], bool]) -> None:
+        """The engine tells the probe that records ``keep`` rejects are counted, never written.
+
+        When ``keep`` is :meth:`is_found`, :meth:`submit` then hands over one
+        shared stand-in record for every plain NXDOMAIN (the bulk of a brute
+        force) instead of building a record per name.
+        """
+        self._lean = keep == self.is_found
+
     def submit(self, line: str, target: str, done: Callable[[Record | None], None]) -> bool:
         """The engine's fast path: one query sent now, no coroutine per name.
 
@@ -171,47 +207,49 @@ class DnsProbe:
         fast = self._fast
         if fast is None or self._trusted is not None or len(self.qtypes) != 1:
             return False
-        qtype = self.qtypes[0]
-        t0 = time.perf_counter()
+        return fast.submit(target, self.qtypes[0], _Landing(self, line, target, done))
 
-        def landed(res: Message | str | None, label: str) -> None:
-            if not isinstance(res, Message) or res.truncated:
-                done(None)
-            elif res.rcode == 3 and not res.answers:
-                done(
-                    DnsResult(
-                        input=line,
-                        name=target,
-                        rcode="NXDOMAIN",
-                        resolver=label,
-                        attempts=1,
-                        error=_NXDOMAIN_ERROR,
-                        time_ms=round((time.perf_counter() - t0) * 1000, 3),
-                    )
+    def _landed(self, job: _Landing, res: Message | str | None, label: str) -> None:
+        """One fast-path attempt of ``job`` settled: its record, or ``None`` for :meth:`probe`."""
+        done, target = job.done, job.target
+        if res is _NX and self._lean:
+            done(_NXDOMAIN_STANDIN)
+        elif not isinstance(res, Message) or res.truncated:
+            done(None)
+        elif res.rcode == 3 and not res.answers:
+            done(
+                DnsResult(
+                    input=job.line,
+                    name=target,
+                    rcode="NXDOMAIN",
+                    resolver=label,
+                    attempts=1,
+                    error=_NXDOMAIN_ERROR,
+                    time_ms=round((time.perf_counter() - job.t0) * 1000, 3),
                 )
-            elif res.rcode in (0, 3):
-                reply = Reply(res.rcode, res.answers, label, 1)
-                wildcards = self._wildcards
-                verdict = (
-                    False
-                    if wildcards is None
-                    else wildcards.decided(target, res.answers, qtype, self._apex(target))
-                )
-                if verdict is None:  # a wildcard level to sample first: probe() does it
-                    if len(self._prefetched) >= _PREFETCH_MAX:
-                        self._prefetched.clear()
-                    self._prefetched[target] = reply
-                    done(None)
-                    return
-                result, _ = self._build(target, [(qtype, reply)])
-                result.input = line
-                result.wildcard = verdict and result.error is None
-                result.time_ms = round((time.perf_counter() - t0) * 1000, 3)
-                done(result)
-            else:
+            )
+        elif res.rcode in (0, 3):
+            qtype = self.qtypes[0]
+            reply = Reply(res.rcode, res.answers, label, 1)
+            wildcards = self._wildcards
+            verdict = (
+                False
+                if wildcards is None
+                else wildcards.decided(target, res.answers, qtype, self._apex(target))
+            )
+            if verdict is None:  # a wildcard level to sample first: probe() does it
+                if len(self._prefetched) >= _PREFETCH_MAX:
+                    self._prefetched.clear()
+                self._prefetched[target] = reply
                 done(None)
-
-        return fast.submit(target, qtype, landed)
+                return
+            result, _ = self._build(target, [(qtype, reply)])
+            result.input = job.line
+            result.wildcard = verdict and result.error is None
+            result.time_ms = round((time.perf_counter() - job.t0) * 1000, 3)
+            done(result)
+        else:
+            done(None)
 
     async def start(self) -> None:
         """Open the resolver sockets and health-check the resolvers."""
