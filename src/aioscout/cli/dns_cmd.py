@@ -150,7 +150,11 @@ def dns(**p: Any) -> None:
         query_retries=p["query_retries"],
         per_resolver_rate=p["per_resolver_rate"],
     )
-    config = scan_config_from(p)
+    if brute:
+        config = scan_config_from(p, input_path=p["wordlist"], multiplier=len(domains))
+    else:
+        source = p["list_file"] or (None if p["targets"] else "-")
+        config = scan_config_from(p, input_path=source)
     factory = functools.partial(make_dns_probe, options, domains)
     try:
         probe = factory(config)
