@@ -123,7 +123,10 @@ class _Conn(asyncio.Protocol):
     ) -> None:
         self.loop = loop
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
+        # The parser holds this protocol's callbacks: a reference cycle, broken in
+        # _release() so that a finished connection is freed at once by reference
+        # counting instead of piling up for the cyclic collector.
+        self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self.max_body = limits.max_body
         self.max_field = limits.max_header_bytes
         self.max_headers = limits.max_headers
@@ -177,8 +180,11 @@ class _Conn(asyncio.Protocol):
         elif self.chunks:
             self.chunks = [data]
         self.early = head
+        parser = self.parser
+        if parser is None:
+            return  # finished: nothing more is wanted
         try:
-            self.parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
             inner = exc.__context__
             if isinstance(inner, _Done):
@@ -198,7 +204,14 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
         if self.body_waiter.done():
+            self._release()
             return
+        try:
+            self._lost(exc)
+        finally:
+            self._release()
+
+    def _lost(self, exc: Exception | None) -> None:
         if exc is not None and not isinstance(exc, ProbeError):
             if self.headers_done and self.out and isinstance(exc, ssl.SSLError):
                 self.cut = "bad body: connection lost"
@@ -242,6 +255,7 @@ class _Conn(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        assert self.parser is not None  # only called from its own feed_data
         self.status = self.parser.get_status_code()
         coding: str | None = None
         for name, value in self.raw_headers:
@@ -346,6 +360,13 @@ class _Conn(asyncio.Protocol):
         self._stop_timer()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.abort()
+        self._release()
+
+    def _release(self) -> None:
+        """Drop the parser and the transport: both refer back to this protocol."""
+        self.parser = None
+        self.transport = None
+        self.chunks = None
 
 
 def _aiohttp_error(
@@ -416,6 +437,8 @@ class FastHttp:
         self._resolver: FastResolver | None = None
         self._cache: OrderedDict[str, list[str]] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_headers: CIMultiDict[str] | None = None
+        self._block = ""
 
     async def start(self) -> None:
         """Open the DNS sockets when resolvers are given (inside the running loop)."""
@@ -479,12 +502,19 @@ class FastHttp:
 
     # -- one hop ---------------------------------------------------------------
 
-    async def _connect(self, url: URL) -> _Conn:
+    async def _connect(self, url: URL) -> tuple[_Conn, str | None]:
+        """A connected protocol, and the peer address when it is known without asking.
+
+        An address from DNS or getaddrinfo is already in the form ``getpeername``
+        gives; an IPv6 literal from the input may not be (``::ffff:1.2.3.4``,
+        zero-padding, a scope), so for those the socket is asked.
+        """
         loop = self._loop
         assert loop is not None
         host = url.raw_host or ""
         port = url.port or (443 if url.scheme == "https" else 80)
         addrs = await self._addresses(host, port)
+        known = not (":" in host or "%" in host)  # no IPv6 literal from the input
         tls = url.scheme == "https"
         server_hostname = (self._options.sni or host.rstrip(".")) if tls else None
         last: BaseException | None = None
@@ -499,7 +529,7 @@ class FastHttp:
                         ssl=self._ssl if tls else None,
                         server_hostname=server_hostname,
                     )
-                return conn
+                return conn, (addr if known and "%" not in addr else None)
             except TimeoutError as exc:
                 conn.close()
                 last = ProbeError(ErrorKind.TIMEOUT, "connect timed out", connect=True)
@@ -516,20 +546,25 @@ class FastHttp:
         raise err from last
 
     def _request(self, url: URL, headers: CIMultiDict[str], cookie: str) -> bytes:
-        lines = [f"GET {url.raw_path_qs} HTTP/1.1", f"Host: {url.host_port_subcomponent}"]
-        lines.extend(f"{name}: {value}" for name, value in headers.items())
-        if cookie:
-            lines.append(f"Cookie: {cookie}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+        # The header lines are the same for nearly every request of a run: kept
+        # from the last request and rebuilt only when the headers differ.
+        if headers != self._last_headers:
+            self._last_headers = headers.copy()
+            self._block = "".join(f"\r\n{name}: {value}" for name, value in headers.items())
+        head = f"GET {url.raw_path_qs} HTTP/1.1\r\nHost: {url.host_port_subcomponent}"
+        tail = f"\r\nCookie: {cookie}\r\n\r\n" if cookie else "\r\n\r\n"
+        return (head + self._block + tail).encode("utf-8", "surrogateescape")
 
     async def _hop(self, att: AttemptLike, url: URL, request: bytes) -> _Conn:
-        conn = await self._connect(url)
+        conn, ip = await self._connect(url)
         transport = conn.transport
         assert transport is not None
         try:
-            peer = transport.get_extra_info("peername")
-            ip = peer[0] if isinstance(peer, tuple) and peer and isinstance(peer[0], str) else None
-            sslobj = transport.get_extra_info("ssl_object")
+            if ip is None:
+                peer = transport.get_extra_info("peername")
+                if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
+                    ip = peer[0]
+            sslobj = transport.get_extra_info("ssl_object") if url.scheme == "https" else None
             transport.write(request)
             conn.start_timer()
             await conn.head_waiter

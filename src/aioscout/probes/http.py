@@ -135,6 +135,7 @@ class _Attempt:
     tls: TlsInfo | None = None
     body: BodyHead | None = None
     error: ProbeError | None = None
+    port: int | None = None  # the port of ``url`` when known (saves parsing it again)
 
     @property
     def tls_hint(self) -> bool:
@@ -153,6 +154,15 @@ def _plan(target: HttpTarget) -> list[tuple[str, int | None]]:
     if target.port in _TLS_PORTS:
         return [("https", target.port), ("http", target.port)]
     return [("http", target.port), ("https", target.port)]
+
+
+def _port_of(target: HttpTarget, scheme: str, port: int | None) -> int:
+    """The port of ``target.url(scheme, port)``, the scheme's default when none is given."""
+    if port is None:
+        port = target.port
+    if port is None:
+        return 443 if scheme == "https" else 80
+    return port
 
 
 def _should_fall_back(first: _Attempt, same_port: bool) -> bool:
@@ -296,6 +306,7 @@ class HttpProbe:
         self._started = False
         self._fast: FastHttp | None = None
         self._h2_context: ssl.SSLContext | None = None
+        self._fixed_headers: CIMultiDict[str] | None = None
 
     # -- the engine's side -------------------------------------------------
 
@@ -424,7 +435,7 @@ class HttpProbe:
     async def _decide(self, target: HttpTarget, attempts: list[_Attempt], jar: LazyJar) -> _Attempt:
         plan = _plan(target)
         scheme, port = plan[0]
-        first = _Attempt(scheme, target.url(scheme, port))
+        first = _Attempt(scheme, target.url(scheme, port), port=_port_of(target, scheme, port))
         attempts.append(first)
         await self._attempt(first, jar)
         if len(plan) == 1:
@@ -432,7 +443,9 @@ class HttpProbe:
         scheme2, port2 = plan[1]
         if not _should_fall_back(first, same_port=port == port2):
             return first
-        second = _Attempt(scheme2, target.url(scheme2, port2))
+        second = _Attempt(
+            scheme2, target.url(scheme2, port2), port=_port_of(target, scheme2, port2)
+        )
         attempts.append(second)
         await self._attempt(second, jar)
         return _pick(first, second)
@@ -460,6 +473,14 @@ class HttpProbe:
             att.error = classify(exc)
 
     def _base_headers(self) -> CIMultiDict[str]:
+        if self._fixed_headers is not None:
+            return self._fixed_headers.copy()
+        headers = self._make_headers()
+        if not self._options.random_agent or self._options.user_agent:
+            self._fixed_headers = headers.copy()  # the same for every probe of the run
+        return headers
+
+    def _make_headers(self) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
         for name, value in self._options.headers:
             headers.add(name.strip(), value.strip())
@@ -581,7 +602,6 @@ class HttpProbe:
     # -- the record --------------------------------------------------------
 
     def _record(self, line: str, target: HttpTarget, att: _Attempt) -> HttpResult:
-        url = URL(att.url)
         result = HttpResult(
             input=line,
             url=att.url,
@@ -589,7 +609,7 @@ class HttpProbe:
             scheme=att.scheme,
             host=target.host,
             ip=att.ip,
-            port=url.port,
+            port=att.port if att.port is not None else URL(att.url).port,
             status=att.status,
             chain=list(att.chain),
             tls=att.tls,
