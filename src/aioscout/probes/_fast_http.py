@@ -144,6 +144,7 @@ class _Conn(asyncio.Protocol):
         self.out = bytearray()
         self.raw = 0
         self.complete = False
+        self.ended = False  # the response's last byte was parsed
         self.cut: str | None = None
         self.error: ProbeError | None = None
         self.last_data = 0.0
@@ -186,16 +187,29 @@ class _Conn(asyncio.Protocol):
         try:
             parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
-            inner = exc.__context__
-            if isinstance(inner, _Done):
-                self._finish()
-            elif isinstance(inner, ProbeError):
-                self._fail(inner)
-            else:
-                self._parser_failed(exc)
+            self._callback_failed(exc)
+            return
         except httptools.HttpParserUpgrade:
             self._finish()
+            return
         except httptools.HttpParserError as exc:
+            if self.ended:
+                self._finish()  # bytes after the response: not wanted, as aiohttp ignores them
+            else:
+                self._parser_failed(exc)
+            return
+        if self.ended:
+            self._finish()
+
+    def _callback_failed(self, exc: httptools.HttpParserCallbackError) -> None:
+        # A method of its own: the inner exception's traceback holds data_received's
+        # frame, so a local there naming it would make a cycle per response.
+        inner = exc.__context__
+        if isinstance(inner, _Done):
+            self._finish()
+        elif isinstance(inner, ProbeError):
+            self._fail(inner)
+        else:
             self._parser_failed(exc)
 
     def eof_received(self) -> bool:
@@ -245,6 +259,8 @@ class _Conn(asyncio.Protocol):
     # -- httptools callbacks -------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.ended:
+            return  # a second message after the response: ignored
         if len(name) > self.max_field:
             raise _too_long(name, self.max_field)
         if len(value) > self.max_field:
@@ -254,6 +270,8 @@ class _Conn(asyncio.Protocol):
         self.raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.ended:
+            return
         self.headers_done = True
         assert self.parser is not None  # only called from its own feed_data
         self.status = self.parser.get_status_code()
@@ -269,7 +287,7 @@ class _Conn(asyncio.Protocol):
             self.head_waiter.set_result(None)
 
     def on_body(self, body: bytes) -> None:
-        if self.body_waiter.done():
+        if self.ended or self.body_waiter.done():
             return
         self.raw += len(body)
         want = self.max_body - len(self.out)
@@ -285,11 +303,14 @@ class _Conn(asyncio.Protocol):
             raise _Done
 
     def on_message_complete(self) -> None:
-        if self.body_waiter.done():
+        # No exception to stop the parser (an exception, two tracebacks and three
+        # frames per response): data_received finishes once feed_data returns, and
+        # the callbacks ignore anything that follows in the same read.
+        if self.ended or self.body_waiter.done():
             return
         self.complete = True
         self._flush()
-        raise _Done
+        self.ended = True
 
     # -- helpers -------------------------------------------------------------
 
