@@ -191,6 +191,23 @@ def _pick(first: _Attempt, second: _Attempt) -> _Attempt:
     return first
 
 
+def _detached(exc: ProbeError) -> ProbeError:
+    """``exc`` with the tracebacks of its chain dropped, as kept in an attempt.
+
+    A kept exception's traceback holds the frames it passed through, and those
+    frames hold the attempt (and the exception itself): a reference cycle per
+    failed probe, freed only by the cyclic collector. The record needs the kind
+    and the detail, never the frames.
+    """
+    seen: set[int] = set()
+    err: BaseException | None = exc
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        err.__traceback__ = None
+        err = err.__cause__ or err.__context__
+    return exc
+
+
 def _redirected_method(status: int, method: str) -> tuple[str, bool]:
     """(method, keep body) for the next hop, as browsers do."""
     if status == 303 and method != "HEAD":
@@ -456,9 +473,9 @@ class HttpProbe:
             try:
                 await self._fast.run_chain(att, self._base_headers(), jar)
             except ProbeError as exc:
-                att.error = exc
+                att.error = _detached(exc)
             except (OSError, ValueError) as exc:
-                att.error = classify(exc)
+                att.error = _detached(classify(exc))
             return
         import aiohttp  # loaded with the session
 
@@ -468,9 +485,9 @@ class HttpProbe:
             if opts.proxy and isinstance(exc.__cause__, EOFError):
                 # A SOCKS proxy hanging up mid-handshake (bad or missing credentials).
                 exc = ProbeError(ErrorKind.PROXY, "the proxy closed the connection")
-            att.error = exc
+            att.error = _detached(exc)
         except (aiohttp.ClientError, OSError, ValueError) as exc:
-            att.error = classify(exc)
+            att.error = _detached(classify(exc))
 
     def _base_headers(self) -> CIMultiDict[str]:
         if self._fixed_headers is not None:
