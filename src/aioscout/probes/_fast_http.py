@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import ssl
 import zlib
@@ -52,6 +53,73 @@ _UNSAFE_HEADERS = frozenset(
 _DNS_CACHE = 65536
 _A, _AAAA = 1, 28
 _KEEP = 256 * 1024  # head bytes kept for naming a parser error
+
+
+# A URL yarl would give back unchanged: scheme, lower-case name (no trailing dot:
+# yarl drops it from the Host value) or IPv4 address, no port or a port other
+# than the scheme's default, a path and query of
+# characters yarl never re-quotes (no %, no dot segment: checked apart).
+_SIMPLE_URL = re.compile(
+    r"(https?)://([a-z0-9][a-z0-9.-]*[a-z0-9])(?::([1-9][0-9]{0,4}))?"
+    r"(/[A-Za-z0-9_~/.-]*(?:\?[A-Za-z0-9_~/.=&-]+)?)"
+)
+
+
+class _Where:
+    """What one hop needs of its URL, without building a yarl URL for plain ones.
+
+    Parsing a URL and computing its parts with yarl cost about 20 us a host;
+    the fast path needs only the scheme, host, port, request target and Host
+    value, which are plain slices of a simple URL. Anything else (and any
+    redirect or cookie) goes through yarl, so the parts are always yarl's.
+    """
+
+    __slots__ = ("_url", "authority", "host", "path_qs", "port", "scheme", "text")
+
+    def __init__(
+        self, text: str, scheme: str, host: str, port: int, path_qs: str, authority: str
+    ) -> None:
+        self.text = text
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.path_qs = path_qs
+        self.authority = authority
+        self._url: URL | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> _Where:
+        """The parts of ``text`` (by slicing when it is simple, else through yarl)."""
+        m = _SIMPLE_URL.fullmatch(text)
+        if m is not None and "/." not in m[4]:
+            scheme, host, given, path_qs = m.groups()
+            default = 443 if scheme == "https" else 80
+            port = int(given) if given else default
+            if port != default and port < 65536:
+                return cls(text, scheme, host, port, path_qs, f"{host}:{port}")
+            if given is None:
+                return cls(text, scheme, host, port, path_qs, host)
+        return cls.of(URL(text))
+
+    @classmethod
+    def of(cls, url: URL) -> _Where:
+        """The parts of a yarl URL."""
+        where = cls(
+            str(url),
+            url.scheme,
+            url.raw_host or "",
+            url.port or (443 if url.scheme == "https" else 80),
+            url.raw_path_qs,
+            url.host_port_subcomponent or "",
+        )
+        where._url = url
+        return where
+
+    def url(self) -> URL:
+        """The yarl URL (built on first use: redirects and cookies need it)."""
+        if self._url is None:
+            self._url = URL(self.text)
+        return self._url
 
 
 def fast_path_applies(options: HttpOptions) -> bool:
@@ -523,7 +591,7 @@ class FastHttp:
 
     # -- one hop ---------------------------------------------------------------
 
-    async def _connect(self, url: URL) -> tuple[_Conn, str | None]:
+    async def _connect(self, url: _Where) -> tuple[_Conn, str | None]:
         """A connected protocol, and the peer address when it is known without asking.
 
         An address from DNS or getaddrinfo is already in the form ``getpeername``
@@ -532,8 +600,7 @@ class FastHttp:
         """
         loop = self._loop
         assert loop is not None
-        host = url.raw_host or ""
-        port = url.port or (443 if url.scheme == "https" else 80)
+        host, port = url.host, url.port
         addrs = await self._addresses(host, port)
         known = not (":" in host or "%" in host)  # no IPv6 literal from the input
         tls = url.scheme == "https"
@@ -566,17 +633,17 @@ class FastHttp:
             err.connect = True
         raise err from last
 
-    def _request(self, url: URL, headers: CIMultiDict[str], cookie: str) -> bytes:
+    def _request(self, url: _Where, headers: CIMultiDict[str], cookie: str) -> bytes:
         # The header lines are the same for nearly every request of a run: kept
         # from the last request and rebuilt only when the headers differ.
         if headers != self._last_headers:
             self._last_headers = headers.copy()
             self._block = "".join(f"\r\n{name}: {value}" for name, value in headers.items())
-        head = f"GET {url.raw_path_qs} HTTP/1.1\r\nHost: {url.host_port_subcomponent}"
+        head = f"GET {url.path_qs} HTTP/1.1\r\nHost: {url.authority}"
         tail = f"\r\nCookie: {cookie}\r\n\r\n" if cookie else "\r\n\r\n"
         return (head + self._block + tail).encode("utf-8", "surrogateescape")
 
-    async def _hop(self, att: AttemptLike, url: URL, request: bytes) -> _Conn:
+    async def _hop(self, att: AttemptLike, url: _Where, request: bytes) -> _Conn:
         conn, ip = await self._connect(url)
         transport = conn.transport
         assert transport is not None
@@ -595,7 +662,7 @@ class FastHttp:
                 att.ip = ip
             att.last_ip = ip
             att.status = conn.status
-            att.final_url = str(url)
+            att.final_url = url.text
             att.headers = CIMultiDictProxy(
                 CIMultiDict(
                     (n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
@@ -615,13 +682,13 @@ class FastHttp:
         ``jar`` is the probe's cookie jar (shared with any later hook fetch).
         """
         opts, limits = self._options, self._limits
-        url = URL(att.url)
+        url = _Where.parse(att.url)
         seen: set[tuple[str, str, str]] = set()
         while True:
-            cookie = _cookie_header(jar.get(), url) if len(jar) else ""
-            key = ("GET", str(url), cookie)
+            cookie = _cookie_header(jar.get(), url.url()) if len(jar) else ""
+            key = ("GET", url.text, cookie)
             if key in seen:
-                raise ProbeError(ErrorKind.REDIRECT_LOOP, f"redirect back to {url}")
+                raise ProbeError(ErrorKind.REDIRECT_LOOP, f"redirect back to {url.text}")
             seen.add(key)
             conn = await self._hop(att, url, self._request(url, headers, cookie))
             try:
@@ -630,24 +697,27 @@ class FastHttp:
                 if set_cookies:
                     from aiohttp._cookie_helpers import parse_set_cookie_headers
 
-                    jar.get().update_cookies(parse_set_cookie_headers(tuple(set_cookies)), url)
+                    jar.get().update_cookies(
+                        parse_set_cookie_headers(tuple(set_cookies)), url.url()
+                    )
                 location = att.headers.get("Location")
                 status = conn.status
                 if opts.follow_redirects and status in _REDIRECTS and location is not None:
-                    att.chain.append(RedirectHop(str(url), status, location))
-                    nxt = next_url(url, location)
+                    att.chain.append(RedirectHop(url.text, status, location))
+                    here = url.url()
+                    nxt = next_url(here, location)
                     if len(att.chain) > limits.max_redirects:
                         raise ProbeError(
                             ErrorKind.TOO_MANY_REDIRECTS,
                             f"more than {limits.max_redirects} redirects",
                         )
-                    if (nxt.scheme, nxt.host, nxt.port) != (url.scheme, url.host, url.port):
+                    if (nxt.scheme, nxt.host, nxt.port) != (here.scheme, here.host, here.port):
                         for name in ("Authorization", "Cookie"):
                             headers.popall(name, None)
-                    url = nxt
+                    url = _Where.of(nxt)
                     continue
                 if not opts.follow_redirects and status in _REDIRECTS and location:
-                    att.chain.append(RedirectHop(str(url), status, location))
+                    att.chain.append(RedirectHop(url.text, status, location))
                 await conn.body_waiter
                 if conn.error is not None:
                     raise conn.error
