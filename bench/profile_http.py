@@ -53,7 +53,13 @@ def _free_port() -> int:
 
 
 def _nginx_config(
-    tmp: Path, port: int, names: list[str], titles: list[str], workers: int, latency: float = 0.0
+    tmp: Path,
+    port: int,
+    names: list[str],
+    titles: list[str],
+    workers: int,
+    latency: float = 0.0,
+    not_found: str | None = None,
 ) -> str:
     listen = "".join(f"    listen {a}:{port}{{flag}};\n" for a in ADDRESSES)
     temp = "".join(
@@ -81,23 +87,42 @@ def _nginx_config(
         answer = (
             f"echo_sleep {latency:g}; echo -n '{page}';" if latency else f"return 200 '{page}';"
         )
+        other = ""
+        if not_found is not None:  # every other path: 404 with this title, delayed alike
+            missing = f"<!DOCTYPE html>\\n<html><head><title>{not_found}</title></head></html>\\n"
+            other = (
+                f"        location / {{ echo_status 404; echo_sleep {latency:g}; "
+                f"echo -n '{missing}'; }}\n"
+                if latency
+                else f"        location / {{ return 404 '{missing}'; }}\n"
+            )
         out.append(
             "    server {\n" + listen.format(flag="") + f"        server_name {name};\n"
-            f"        location = / {{ {answer} }}\n    }}\n"
+            f"        location = / {{ {answer} }}\n{other}    }}\n"
         )
     out.append("}\n")
     return "".join(out)
 
 
+def nginx_with_echo() -> bool:
+    """True when nginx and its echo module (for delayed answers) are installed."""
+    return bool(shutil.which("nginx") or Path("/usr/sbin/nginx").exists()) and ECHO_MODULE.exists()
+
+
 def _start_nginx(
-    tmp: Path, names: list[str], titles: list[str], workers: int, latency: float = 0.0
+    tmp: Path,
+    names: list[str],
+    titles: list[str],
+    workers: int,
+    latency: float = 0.0,
+    not_found: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     exe = shutil.which("nginx") or "/usr/sbin/nginx"
     port = _free_port()
     conf = Path(tmp, "nginx.conf")
     if latency and not ECHO_MODULE.exists():
         raise SystemExit(f"--latency with nginx needs {ECHO_MODULE} (libnginx-mod-http-echo)")
-    conf.write_text(_nginx_config(Path(tmp), port, names, titles, workers, latency))
+    conf.write_text(_nginx_config(Path(tmp), port, names, titles, workers, latency, not_found))
     proc = subprocess.Popen(
         [exe, "-p", str(tmp), "-e", str(Path(tmp, "error.log")), "-c", str(conf)],
         stdout=subprocess.DEVNULL,
@@ -114,6 +139,27 @@ def _start_nginx(
                 proc.kill()
                 raise SystemExit("nginx did not start within 30 s") from None
             time.sleep(0.05)
+
+
+def start_nginx(
+    tmp: Path,
+    names: list[str],
+    titles: list[str],
+    *,
+    latency: float = 0.0,
+    not_found: str | None = None,
+    workers: int = 1,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Serve ``names`` (title i at ``/``, ``not_found`` elsewhere) from nginx; (process, port).
+
+    Stop it with :func:`stop_nginx`.
+    """
+    return _start_nginx(tmp, names, titles, workers, latency, not_found)
+
+
+def stop_nginx(proc: subprocess.Popen[bytes]) -> None:
+    """Stop an nginx started by :func:`start_nginx`."""
+    _stop_nginx(proc)
 
 
 def _stop_nginx(proc: subprocess.Popen[bytes]) -> None:
