@@ -179,6 +179,37 @@ class LazyJar:
         return 0 if self._jar is None else len(self._jar)
 
 
+class _Deadline:
+    """A cancellation of ``task`` after ``delay`` seconds, told apart from any other.
+
+    The same bookkeeping as :func:`asyncio.timeout` (the task's cancel count)
+    for a caller that has the loop and the task at hand already.
+    """
+
+    __slots__ = ("_cancelling", "_fired", "_handle", "_task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[object], delay: float):
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._fired = False
+        self._handle: asyncio.TimerHandle | None = loop.call_at(loop.time() + delay, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._fired = True
+        self._task.cancel()
+
+    def expired(self) -> bool:
+        """Disarm; True when this deadline's own cancellation is the one pending.
+
+        Call it once, when the guarded await is over (whatever its outcome).
+        """
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        return self._fired and self._task.uncancel() <= self._cancelling
+
+
 class _Done(Exception):
     """Internal: the response (or as much of it as wanted) is in."""
 
@@ -606,25 +637,38 @@ class FastHttp:
         tls = url.scheme == "https"
         server_hostname = (self._options.sni or host.rstrip(".")) if tls else None
         last: BaseException | None = None
+        task = asyncio.current_task(loop)
+        assert task is not None
         for addr in addrs:
             conn = _Conn(loop, self._limits, self._timeouts.read)
+            # asyncio.timeout's work, without its lookups of the loop and the task
+            # (three getpid calls and a few objects per use in Python 3.11).
+            deadline = _Deadline(loop, task, self._timeouts.connect)
             try:
-                async with asyncio.timeout(self._timeouts.connect):
-                    await loop.create_connection(
-                        lambda c=conn: c,
-                        addr,
-                        port,
-                        ssl=self._ssl if tls else None,
-                        server_hostname=server_hostname,
-                    )
-                return conn, (addr if known and "%" not in addr else None)
-            except TimeoutError as exc:
+                await loop.create_connection(
+                    lambda c=conn: c,
+                    addr,
+                    port,
+                    ssl=self._ssl if tls else None,
+                    server_hostname=server_hostname,
+                )
+            except asyncio.CancelledError:
                 conn.close()
+                if not deadline.expired():
+                    raise
                 last = ProbeError(ErrorKind.TIMEOUT, "connect timed out", connect=True)
-                last.__cause__ = exc
+                continue
             except (OSError, ssl.SSLError, ssl.CertificateError) as exc:
+                deadline.expired()
                 conn.close()
                 last = exc
+                continue
+            except BaseException:
+                deadline.expired()
+                conn.close()
+                raise
+            deadline.expired()
+            return conn, (addr if known and "%" not in addr else None)
         if isinstance(last, ProbeError):
             raise last
         assert last is not None
