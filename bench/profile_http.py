@@ -12,11 +12,17 @@ caps the figure): a generated config in a temporary directory, one
 ``server_name`` vhost per site on 127.0.0.1-3 (the lab's addresses), run in
 the foreground by this script and stopped at the end. The lab still answers
 DNS. Needs ``nginx`` on PATH or in /usr/sbin (``apt-get install nginx-light``).
+With ``--latency S`` nginx delays every answer by S seconds with the echo
+module's ``echo_sleep`` (``apt-get install libnginx-mod-http-echo``): a
+timer in C, so the server keeps up with thousands of waiting connections
+where the lab's single Python process does not, and the wall time measures
+the prober. The ideal wall time (targets x latency / concurrency) is printed.
 
 Example::
 
     .venv/bin/python bench/profile_http.py -n 10240 -c 200 -w 1
     .venv/bin/python bench/profile_http.py -n 10240 -c 200 -w 1 --server nginx
+    .venv/bin/python bench/profile_http.py -n 20000 -c 1000 -w 2 --server nginx --latency 0.1
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from aioscout.lab.sites import generated_title
 BIN = Path(sys.executable).parent
 ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")  # where the lab puts its sites
 VHOSTS = 20000  # beyond this, one catch-all vhost answers (titles not checked)
+ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
 
 
 def _free_port() -> int:
@@ -45,13 +52,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _nginx_config(tmp: Path, port: int, names: list[str], titles: list[str], workers: int) -> str:
+def _nginx_config(
+    tmp: Path,
+    port: int,
+    names: list[str],
+    titles: list[str],
+    workers: int,
+    latency: float = 0.0,
+    not_found: str | None = None,
+) -> str:
     listen = "".join(f"    listen {a}:{port}{{flag}};\n" for a in ADDRESSES)
     temp = "".join(
         f"    {kind}_temp_path {tmp}/{kind};\n"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     out = [
+        f"load_module {ECHO_MODULE};\n" if latency else "",
         f"worker_processes {workers};\ndaemon off;\nmaster_process on;\n",
         f"pid {tmp}/nginx.pid;\nerror_log {tmp}/error.log warn;\n",
         "events { worker_connections 8192; multi_accept on; }\n",
@@ -68,21 +84,45 @@ def _nginx_config(tmp: Path, port: int, names: list[str], titles: list[str], wor
             f"<title>{title}</title>\\n</head>\\n<body>\\n<h1>{title}</h1>\\n"
             "</body>\\n</html>\\n"
         )
+        answer = (
+            f"echo_sleep {latency:g}; echo -n '{page}';" if latency else f"return 200 '{page}';"
+        )
+        other = ""
+        if not_found is not None:  # every other path: 404 with this title, delayed alike
+            missing = f"<!DOCTYPE html>\\n<html><head><title>{not_found}</title></head></html>\\n"
+            other = (
+                f"        location / {{ echo_status 404; echo_sleep {latency:g}; "
+                f"echo -n '{missing}'; }}\n"
+                if latency
+                else f"        location / {{ return 404 '{missing}'; }}\n"
+            )
         out.append(
             "    server {\n" + listen.format(flag="") + f"        server_name {name};\n"
-            f"        location = / {{ return 200 '{page}'; }}\n    }}\n"
+            f"        location = / {{ {answer} }}\n{other}    }}\n"
         )
     out.append("}\n")
     return "".join(out)
 
 
+def nginx_with_echo() -> bool:
+    """True when nginx and its echo module (for delayed answers) are installed."""
+    return bool(shutil.which("nginx") or Path("/usr/sbin/nginx").exists()) and ECHO_MODULE.exists()
+
+
 def _start_nginx(
-    tmp: Path, names: list[str], titles: list[str], workers: int
+    tmp: Path,
+    names: list[str],
+    titles: list[str],
+    workers: int,
+    latency: float = 0.0,
+    not_found: str | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     exe = shutil.which("nginx") or "/usr/sbin/nginx"
     port = _free_port()
     conf = Path(tmp, "nginx.conf")
-    conf.write_text(_nginx_config(Path(tmp), port, names, titles, workers))
+    if latency and not ECHO_MODULE.exists():
+        raise SystemExit(f"--latency with nginx needs {ECHO_MODULE} (libnginx-mod-http-echo)")
+    conf.write_text(_nginx_config(Path(tmp), port, names, titles, workers, latency, not_found))
     proc = subprocess.Popen(
         [exe, "-p", str(tmp), "-e", str(Path(tmp, "error.log")), "-c", str(conf)],
         stdout=subprocess.DEVNULL,
@@ -99,6 +139,27 @@ def _start_nginx(
                 proc.kill()
                 raise SystemExit("nginx did not start within 30 s") from None
             time.sleep(0.05)
+
+
+def start_nginx(
+    tmp: Path,
+    names: list[str],
+    titles: list[str],
+    *,
+    latency: float = 0.0,
+    not_found: str | None = None,
+    workers: int = 1,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Serve ``names`` (title i at ``/``, ``not_found`` elsewhere) from nginx; (process, port).
+
+    Stop it with :func:`stop_nginx`.
+    """
+    return _start_nginx(tmp, names, titles, workers, latency, not_found)
+
+
+def stop_nginx(proc: subprocess.Popen[bytes]) -> None:
+    """Stop an nginx started by :func:`start_nginx`."""
+    _stop_nginx(proc)
 
 
 def _stop_nginx(proc: subprocess.Popen[bytes]) -> None:
@@ -127,7 +188,7 @@ def main() -> int:
         state = Path(tmp, "lab.json")
         up = [str(BIN / "aioscout"), "lab", "up", "--no-hostile", "--state-file", str(state)]
         up += ["--sites", str(args.targets), "--dns-names", "0"]
-        if args.latency:
+        if args.latency and args.server == "lab":
             up += ["--latency", str(args.latency)]
         subprocess.run(up, check=True, stdout=subprocess.DEVNULL, timeout=120)
         nginx: subprocess.Popen[bytes] | None = None
@@ -137,10 +198,10 @@ def main() -> int:
             titles = [generated_title(i) for i in range(1, args.targets + 1)]
             port = lab[f"{args.scheme}_port"]
             if args.server == "nginx":
-                if args.scheme != "http" or args.latency:
-                    raise SystemExit("--server nginx serves plain http without latency")
+                if args.scheme != "http":
+                    raise SystemExit("--server nginx serves plain http")
                 nginx, port = _start_nginx(
-                    Path(tmp), names[:VHOSTS], titles[:VHOSTS], args.nginx_workers
+                    Path(tmp), names[:VHOSTS], titles[:VHOSTS], args.nginx_workers, args.latency
                 )
             targets = Path(tmp, "targets.txt")
             with targets.open("w") as f:
@@ -182,6 +243,11 @@ def main() -> int:
                 "exact_title": exact,
                 "server": args.server,
                 "wall_s": round(wall, 2),
+                **(
+                    {"x_ideal": round(wall / (args.targets * args.latency / args.concurrency), 2)}
+                    if args.latency
+                    else {}
+                ),
                 "hosts_per_s": round(len(records) / wall),
                 "cpu_s": round(cpu, 2),
                 "peak_rss_mb": round(after.ru_maxrss / 1024, 1),

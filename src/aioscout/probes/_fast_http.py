@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import ssl
 import zlib
@@ -53,6 +54,73 @@ _UNSAFE_HEADERS = frozenset(
 _DNS_CACHE = 65536
 _A, _AAAA = 1, 28
 _KEEP = 256 * 1024  # head bytes kept for naming a parser error
+
+
+# A URL yarl would give back unchanged: scheme, lower-case name (no trailing dot:
+# yarl drops it from the Host value) or IPv4 address, no port or a port other
+# than the scheme's default, a path and query of
+# characters yarl never re-quotes (no %, no dot segment: checked apart).
+_SIMPLE_URL = re.compile(
+    r"(https?)://([a-z0-9][a-z0-9.-]*[a-z0-9])(?::([1-9][0-9]{0,4}))?"
+    r"(/[A-Za-z0-9_~/.-]*(?:\?[A-Za-z0-9_~/.=&-]+)?)"
+)
+
+
+class _Where:
+    """What one hop needs of its URL, without building a yarl URL for plain ones.
+
+    Parsing a URL and computing its parts with yarl cost about 20 us a host;
+    the fast path needs only the scheme, host, port, request target and Host
+    value, which are plain slices of a simple URL. Anything else (and any
+    redirect or cookie) goes through yarl, so the parts are always yarl's.
+    """
+
+    __slots__ = ("_url", "authority", "host", "path_qs", "port", "scheme", "text")
+
+    def __init__(
+        self, text: str, scheme: str, host: str, port: int, path_qs: str, authority: str
+    ) -> None:
+        self.text = text
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.path_qs = path_qs
+        self.authority = authority
+        self._url: URL | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> _Where:
+        """The parts of ``text`` (by slicing when it is simple, else through yarl)."""
+        m = _SIMPLE_URL.fullmatch(text)
+        if m is not None and "/." not in m[4]:
+            scheme, host, given, path_qs = m.groups()
+            default = 443 if scheme == "https" else 80
+            port = int(given) if given else default
+            if port != default and port < 65536:
+                return cls(text, scheme, host, port, path_qs, f"{host}:{port}")
+            if given is None:
+                return cls(text, scheme, host, port, path_qs, host)
+        return cls.of(URL(text))
+
+    @classmethod
+    def of(cls, url: URL) -> _Where:
+        """The parts of a yarl URL."""
+        where = cls(
+            str(url),
+            url.scheme,
+            url.raw_host or "",
+            url.port or (443 if url.scheme == "https" else 80),
+            url.raw_path_qs,
+            url.host_port_subcomponent or "",
+        )
+        where._url = url
+        return where
+
+    def url(self) -> URL:
+        """The yarl URL (built on first use: redirects and cookies need it)."""
+        if self._url is None:
+            self._url = URL(self.text)
+        return self._url
 
 
 def fast_path_applies(options: HttpOptions) -> bool:
@@ -112,6 +180,37 @@ class LazyJar:
         return 0 if self._jar is None else len(self._jar)
 
 
+class _Deadline:
+    """A cancellation of ``task`` after ``delay`` seconds, told apart from any other.
+
+    The same bookkeeping as :func:`asyncio.timeout` (the task's cancel count)
+    for a caller that has the loop and the task at hand already.
+    """
+
+    __slots__ = ("_cancelling", "_fired", "_handle", "_task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[object], delay: float):
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._fired = False
+        self._handle: asyncio.TimerHandle | None = loop.call_at(loop.time() + delay, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._fired = True
+        self._task.cancel()
+
+    def expired(self) -> bool:
+        """Disarm; True when this deadline's own cancellation is the one pending.
+
+        Call it once, when the guarded await is over (whatever its outcome).
+        """
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        return self._fired and self._task.uncancel() <= self._cancelling
+
+
 class _Done(Exception):
     """Internal: the response (or as much of it as wanted) is in."""
 
@@ -124,7 +223,10 @@ class _Conn(asyncio.Protocol):
     ) -> None:
         self.loop = loop
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
+        # The parser holds this protocol's callbacks: a reference cycle, broken in
+        # _release() so that a finished connection is freed at once by reference
+        # counting instead of piling up for the cyclic collector.
+        self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self.max_body = limits.max_body
         self.max_field = limits.max_header_bytes
         self.max_headers = limits.max_headers
@@ -142,6 +244,7 @@ class _Conn(asyncio.Protocol):
         self.out = bytearray()
         self.raw = 0
         self.complete = False
+        self.ended = False  # the response's last byte was parsed
         self.cut: str | None = None
         self.error: ProbeError | None = None
         self.last_data = 0.0
@@ -178,19 +281,35 @@ class _Conn(asyncio.Protocol):
         elif self.chunks:
             self.chunks = [data]
         self.early = head
+        parser = self.parser
+        if parser is None:
+            return  # finished: nothing more is wanted
         try:
-            self.parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
-            inner = exc.__context__
-            if isinstance(inner, _Done):
-                self._finish()
-            elif isinstance(inner, ProbeError):
-                self._fail(inner)
-            else:
-                self._parser_failed(exc)
+            self._callback_failed(exc)
+            return
         except httptools.HttpParserUpgrade:
             self._finish()
+            return
         except httptools.HttpParserError as exc:
+            if self.ended:
+                self._finish()  # bytes after the response: not wanted, as aiohttp ignores them
+            else:
+                self._parser_failed(exc)
+            return
+        if self.ended:
+            self._finish()
+
+    def _callback_failed(self, exc: httptools.HttpParserCallbackError) -> None:
+        # A method of its own: the inner exception's traceback holds data_received's
+        # frame, so a local there naming it would make a cycle per response.
+        inner = exc.__context__
+        if isinstance(inner, _Done):
+            self._finish()
+        elif isinstance(inner, ProbeError):
+            self._fail(inner)
+        else:
             self._parser_failed(exc)
 
     def eof_received(self) -> bool:
@@ -199,7 +318,14 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
         if self.body_waiter.done():
+            self._release()
             return
+        try:
+            self._lost(exc)
+        finally:
+            self._release()
+
+    def _lost(self, exc: Exception | None) -> None:
         if exc is not None and not isinstance(exc, ProbeError):
             if self.headers_done and self.out and isinstance(exc, ssl.SSLError):
                 self.cut = "bad body: connection lost"
@@ -233,6 +359,8 @@ class _Conn(asyncio.Protocol):
     # -- httptools callbacks -------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.ended:
+            return  # a second message after the response: ignored
         if len(name) > self.max_field:
             raise _too_long(name, self.max_field)
         if len(value) > self.max_field:
@@ -242,7 +370,10 @@ class _Conn(asyncio.Protocol):
         self.raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.ended:
+            return
         self.headers_done = True
+        assert self.parser is not None  # only called from its own feed_data
         self.status = self.parser.get_status_code()
         coding: str | None = None
         for name, value in self.raw_headers:
@@ -256,7 +387,7 @@ class _Conn(asyncio.Protocol):
             self.head_waiter.set_result(None)
 
     def on_body(self, body: bytes) -> None:
-        if self.body_waiter.done():
+        if self.ended or self.body_waiter.done():
             return
         self.raw += len(body)
         want = self.max_body - len(self.out)
@@ -272,11 +403,14 @@ class _Conn(asyncio.Protocol):
             raise _Done
 
     def on_message_complete(self) -> None:
-        if self.body_waiter.done():
+        # No exception to stop the parser (an exception, two tracebacks and three
+        # frames per response): data_received finishes once feed_data returns, and
+        # the callbacks ignore anything that follows in the same read.
+        if self.ended or self.body_waiter.done():
             return
         self.complete = True
         self._flush()
-        raise _Done
+        self.ended = True
 
     # -- helpers -------------------------------------------------------------
 
@@ -347,6 +481,13 @@ class _Conn(asyncio.Protocol):
         self._stop_timer()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.abort()
+        self._release()
+
+    def _release(self) -> None:
+        """Drop the parser and the transport: both refer back to this protocol."""
+        self.parser = None
+        self.transport = None
+        self.chunks = None
 
 
 def _aiohttp_error(
@@ -417,6 +558,8 @@ class FastHttp:
         self._resolver: FastResolver | None = None
         self._cache: OrderedDict[str, list[str]] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_headers: CIMultiDict[str] | None = None
+        self._block = ""
 
     async def start(self) -> None:
         """Open the DNS sockets when resolvers are given (inside the running loop)."""
@@ -483,34 +626,53 @@ class FastHttp:
 
     # -- one hop ---------------------------------------------------------------
 
-    async def _connect(self, url: URL) -> _Conn:
+    async def _connect(self, url: _Where) -> tuple[_Conn, str | None]:
+        """A connected protocol, and the peer address when it is known without asking.
+
+        An address from DNS or getaddrinfo is already in the form ``getpeername``
+        gives; an IPv6 literal from the input may not be (``::ffff:1.2.3.4``,
+        zero-padding, a scope), so for those the socket is asked.
+        """
         loop = self._loop
         assert loop is not None
-        host = url.raw_host or ""
-        port = url.port or (443 if url.scheme == "https" else 80)
+        host, port = url.host, url.port
         addrs = await self._addresses(host, port)
+        known = not (":" in host or "%" in host)  # no IPv6 literal from the input
         tls = url.scheme == "https"
         server_hostname = (self._options.sni or host.rstrip(".")) if tls else None
         last: BaseException | None = None
+        task = asyncio.current_task(loop)
+        assert task is not None
         for addr in addrs:
             conn = _Conn(loop, self._limits, self._timeouts.read)
+            # asyncio.timeout's work, without its lookups of the loop and the task
+            # (three getpid calls and a few objects per use in Python 3.11).
+            deadline = _Deadline(loop, task, self._timeouts.connect)
             try:
-                async with asyncio.timeout(self._timeouts.connect):
-                    await loop.create_connection(
-                        lambda c=conn: c,
-                        addr,
-                        port,
-                        ssl=self._ssl if tls else None,
-                        server_hostname=server_hostname,
-                    )
-                return conn
-            except TimeoutError as exc:
+                await loop.create_connection(
+                    lambda c=conn: c,
+                    addr,
+                    port,
+                    ssl=self._ssl if tls else None,
+                    server_hostname=server_hostname,
+                )
+            except asyncio.CancelledError:
                 conn.close()
+                if not deadline.expired():
+                    raise
                 last = ProbeError(ErrorKind.TIMEOUT, "connect timed out", connect=True)
-                last.__cause__ = exc
+                continue
             except (OSError, ssl.SSLError, ssl.CertificateError) as exc:
+                deadline.expired()
                 conn.close()
                 last = exc
+                continue
+            except BaseException:
+                deadline.expired()
+                conn.close()
+                raise
+            deadline.expired()
+            return conn, (addr if known and "%" not in addr else None)
         if isinstance(last, ProbeError):
             raise last
         assert last is not None
@@ -519,21 +681,26 @@ class FastHttp:
             err.connect = True
         raise err from last
 
-    def _request(self, url: URL, headers: CIMultiDict[str], cookie: str) -> bytes:
-        lines = [f"GET {url.raw_path_qs} HTTP/1.1", f"Host: {url.host_port_subcomponent}"]
-        lines.extend(f"{name}: {value}" for name, value in headers.items())
-        if cookie:
-            lines.append(f"Cookie: {cookie}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+    def _request(self, url: _Where, headers: CIMultiDict[str], cookie: str) -> bytes:
+        # The header lines are the same for nearly every request of a run: kept
+        # from the last request and rebuilt only when the headers differ.
+        if headers != self._last_headers:
+            self._last_headers = headers.copy()
+            self._block = "".join(f"\r\n{name}: {value}" for name, value in headers.items())
+        head = f"GET {url.path_qs} HTTP/1.1\r\nHost: {url.authority}"
+        tail = f"\r\nCookie: {cookie}\r\n\r\n" if cookie else "\r\n\r\n"
+        return (head + self._block + tail).encode("utf-8", "surrogateescape")
 
-    async def _hop(self, att: AttemptLike, url: URL, request: bytes) -> _Conn:
-        conn = await self._connect(url)
+    async def _hop(self, att: AttemptLike, url: _Where, request: bytes) -> _Conn:
+        conn, ip = await self._connect(url)
         transport = conn.transport
         assert transport is not None
         try:
-            peer = transport.get_extra_info("peername")
-            ip = peer[0] if isinstance(peer, tuple) and peer and isinstance(peer[0], str) else None
-            sslobj = transport.get_extra_info("ssl_object")
+            if ip is None:
+                peer = transport.get_extra_info("peername")
+                if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
+                    ip = peer[0]
+            sslobj = transport.get_extra_info("ssl_object") if url.scheme == "https" else None
             transport.write(request)
             conn.start_timer()
             await conn.head_waiter
@@ -543,7 +710,7 @@ class FastHttp:
                 att.ip = ip
             att.last_ip = ip
             att.status = conn.status
-            att.final_url = str(url)
+            att.final_url = url.text
             att.headers = CIMultiDictProxy(
                 CIMultiDict(
                     (n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
@@ -563,13 +730,13 @@ class FastHttp:
         ``jar`` is the probe's cookie jar (shared with any later hook fetch).
         """
         opts, limits = self._options, self._limits
-        url = URL(att.url)
+        url = _Where.parse(att.url)
         seen: set[tuple[str, str, str]] = set()
         while True:
-            cookie = _cookie_header(jar.get(), url) if len(jar) else ""
-            key = ("GET", str(url), cookie)
+            cookie = _cookie_header(jar.get(), url.url()) if len(jar) else ""
+            key = ("GET", url.text, cookie)
             if key in seen:
-                raise ProbeError(ErrorKind.REDIRECT_LOOP, f"redirect back to {url}")
+                raise ProbeError(ErrorKind.REDIRECT_LOOP, f"redirect back to {url.text}")
             seen.add(key)
             conn = await self._hop(att, url, self._request(url, headers, cookie))
             try:
@@ -578,24 +745,27 @@ class FastHttp:
                 if set_cookies:
                     from aiohttp._cookie_helpers import parse_set_cookie_headers
 
-                    jar.get().update_cookies(parse_set_cookie_headers(tuple(set_cookies)), url)
+                    jar.get().update_cookies(
+                        parse_set_cookie_headers(tuple(set_cookies)), url.url()
+                    )
                 location = att.headers.get("Location")
                 status = conn.status
                 if opts.follow_redirects and status in _REDIRECTS and location is not None:
-                    att.chain.append(RedirectHop(str(url), status, location))
-                    nxt = next_url(url, location)
+                    att.chain.append(RedirectHop(url.text, status, location))
+                    here = url.url()
+                    nxt = next_url(here, location)
                     if len(att.chain) > limits.max_redirects:
                         raise ProbeError(
                             ErrorKind.TOO_MANY_REDIRECTS,
                             f"more than {limits.max_redirects} redirects",
                         )
-                    if (nxt.scheme, nxt.host, nxt.port) != (url.scheme, url.host, url.port):
+                    if (nxt.scheme, nxt.host, nxt.port) != (here.scheme, here.host, here.port):
                         for name in ("Authorization", "Cookie"):
                             headers.popall(name, None)
-                    url = nxt
+                    url = _Where.of(nxt)
                     continue
                 if not opts.follow_redirects and status in _REDIRECTS and location:
-                    att.chain.append(RedirectHop(str(url), status, location))
+                    att.chain.append(RedirectHop(url.text, status, location))
                 await conn.body_waiter
                 if conn.error is not None:
                     raise conn.error

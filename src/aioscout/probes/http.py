@@ -135,6 +135,7 @@ class _Attempt:
     tls: TlsInfo | None = None
     body: BodyHead | None = None
     error: ProbeError | None = None
+    port: int | None = None  # the port of ``url`` when known (saves parsing it again)
 
     @property
     def tls_hint(self) -> bool:
@@ -153,6 +154,15 @@ def _plan(target: HttpTarget) -> list[tuple[str, int | None]]:
     if target.port in _TLS_PORTS:
         return [("https", target.port), ("http", target.port)]
     return [("http", target.port), ("https", target.port)]
+
+
+def _port_of(target: HttpTarget, scheme: str, port: int | None) -> int:
+    """The port of ``target.url(scheme, port)``, the scheme's default when none is given."""
+    if port is None:
+        port = target.port
+    if port is None:
+        return 443 if scheme == "https" else 80
+    return port
 
 
 def _should_fall_back(first: _Attempt, same_port: bool) -> bool:
@@ -179,6 +189,23 @@ def _pick(first: _Attempt, second: _Attempt) -> _Attempt:
     if first.error.kind in _WEAK_ERRORS and second.error.kind not in _WEAK_ERRORS:
         return second
     return first
+
+
+def _detached(exc: ProbeError) -> ProbeError:
+    """``exc`` with the tracebacks of its chain dropped, as kept in an attempt.
+
+    A kept exception's traceback holds the frames it passed through, and those
+    frames hold the attempt (and the exception itself): a reference cycle per
+    failed probe, freed only by the cyclic collector. The record needs the kind
+    and the detail, never the frames.
+    """
+    seen: set[int] = set()
+    err: BaseException | None = exc
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        err.__traceback__ = None
+        err = err.__cause__ or err.__context__
+    return exc
 
 
 def _redirected_method(status: int, method: str) -> tuple[str, bool]:
@@ -295,6 +322,7 @@ class HttpProbe:
         self._started = False
         self._fast: FastHttp | None = None
         self._h2_context: ssl.SSLContext | None = None
+        self._fixed_headers: CIMultiDict[str] | None = None
 
     # -- the engine's side -------------------------------------------------
 
@@ -427,7 +455,7 @@ class HttpProbe:
     async def _decide(self, target: HttpTarget, attempts: list[_Attempt], jar: LazyJar) -> _Attempt:
         plan = _plan(target)
         scheme, port = plan[0]
-        first = _Attempt(scheme, target.url(scheme, port))
+        first = _Attempt(scheme, target.url(scheme, port), port=_port_of(target, scheme, port))
         attempts.append(first)
         await self._attempt(first, jar)
         if len(plan) == 1:
@@ -435,7 +463,9 @@ class HttpProbe:
         scheme2, port2 = plan[1]
         if not _should_fall_back(first, same_port=port == port2):
             return first
-        second = _Attempt(scheme2, target.url(scheme2, port2))
+        second = _Attempt(
+            scheme2, target.url(scheme2, port2), port=_port_of(target, scheme2, port2)
+        )
         attempts.append(second)
         await self._attempt(second, jar)
         return _pick(first, second)
@@ -446,9 +476,9 @@ class HttpProbe:
             try:
                 await self._fast.run_chain(att, self._base_headers(), jar)
             except ProbeError as exc:
-                att.error = exc
+                att.error = _detached(exc)
             except (OSError, ValueError) as exc:
-                att.error = classify(exc)
+                att.error = _detached(classify(exc))
             return
         import aiohttp  # loaded with the session
 
@@ -458,11 +488,19 @@ class HttpProbe:
             if opts.proxy and isinstance(exc.__cause__, EOFError):
                 # A SOCKS proxy hanging up mid-handshake (bad or missing credentials).
                 exc = ProbeError(ErrorKind.PROXY, "the proxy closed the connection")
-            att.error = exc
+            att.error = _detached(exc)
         except (aiohttp.ClientError, OSError, ValueError) as exc:
-            att.error = classify(exc)
+            att.error = _detached(classify(exc))
 
     def _base_headers(self) -> CIMultiDict[str]:
+        if self._fixed_headers is not None:
+            return self._fixed_headers.copy()
+        headers = self._make_headers()
+        if not self._options.random_agent or self._options.user_agent:
+            self._fixed_headers = headers.copy()  # the same for every probe of the run
+        return headers
+
+    def _make_headers(self) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
         for name, value in self._options.headers:
             headers.add(name.strip(), value.strip())
@@ -584,7 +622,6 @@ class HttpProbe:
     # -- the record --------------------------------------------------------
 
     def _record(self, line: str, target: HttpTarget, att: _Attempt) -> HttpResult:
-        url = URL(att.url)
         result = HttpResult(
             input=line,
             url=att.url,
@@ -592,7 +629,7 @@ class HttpProbe:
             scheme=att.scheme,
             host=target.host,
             ip=att.ip,
-            port=url.port,
+            port=att.port if att.port is not None else URL(att.url).port,
             status=att.status,
             chain=list(att.chain),
             tls=att.tls,
