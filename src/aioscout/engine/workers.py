@@ -59,6 +59,11 @@ __all__ = ["ProcessPool"]
 _LEN = struct.Struct(">I")
 _BATCH = 1024
 _MAX_RESPAWNS = 8
+# A frame of fewer entries than _SMALL waits _LINGER seconds for more: a frame (a
+# pickle, a syscall and a wake-up at each end) per item or record was a large
+# share of both processes' work when items trickle in as credits come back.
+_SMALL = _BATCH // 8
+_LINGER = 0.002
 
 
 async def _send(writer: asyncio.StreamWriter, tag: str, payload: object) -> None:
@@ -287,6 +292,8 @@ class ProcessPool:
         assert w.writer is not None
         queue = w.queue
         while (first := await queue.get()) is not None:
+            if queue.qsize() < _SMALL:
+                await asyncio.sleep(_LINGER)
             batch = [first]
             while len(batch) < _BATCH and not queue.empty():
                 nxt = queue.get_nowait()
@@ -544,6 +551,8 @@ async def _serve(
             first = await run.results.get()
             if first is None:
                 return
+            if run.results.qsize() < _SMALL:
+                await asyncio.sleep(_LINGER)
             # An entry is one (seq, record) or a list of them (the fast path's batches).
             batch: list[tuple[int, Record | Filtered]] = (
                 list(first) if isinstance(first, list) else [first]
