@@ -8,10 +8,13 @@ connections and answers each request with a scripted response.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from aioscout._config import Limits
+from aioscout.lab.certs import self_signed_certificate, write_pair
 from tests.integration.test_http_probe_servers import open_probe, target
 
 Answer = Callable[[int, int], bytes | None]  # (connection number, request number on it)
@@ -54,9 +57,9 @@ class Server:
 
 
 @asynccontextmanager
-async def serving(answer: Answer) -> AsyncIterator[Server]:
+async def serving(answer: Answer, tls: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
     server = Server(answer)
-    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=tls)
     server.port = listener.sockets[0].getsockname()[1]
     try:
         yield server
@@ -64,8 +67,10 @@ async def serving(answer: Answer) -> AsyncIterator[Server]:
         listener.close()
 
 
-async def probe_twice(server: Server, limits: Limits | None = None) -> list[object]:
-    urls = [f"http://127.0.0.1:{server.port}/a", f"http://127.0.0.1:{server.port}/b"]
+async def probe_twice(
+    server: Server, limits: Limits | None = None, scheme: str = "http"
+) -> list[object]:
+    urls = [f"{scheme}://127.0.0.1:{server.port}/{p}" for p in ("a", "b")]
     async with open_probe(limits=limits) as probe:
         return [await probe.probe(u, target(u)) for u in urls]
 
@@ -117,3 +122,14 @@ async def test_an_idle_connection_the_server_dropped_is_replaced() -> None:
     assert getattr(first, "error", None) is None
     assert getattr(second, "error", None) is None
     assert getattr(second, "title", None) == "kept"
+
+
+async def test_a_tls_connection_is_reused_with_its_certificate_facts(tmp_path: Path) -> None:
+    pair = write_pair(tmp_path, "server", *self_signed_certificate(["lab.test"], ["127.0.0.1"]))
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(pair.cert, pair.key)
+    async with serving(lambda c, n: page(TITLED), tls) as server:
+        first, second = await probe_twice(server, scheme="https")
+    assert (server.connections, server.requests) == (1, 2)
+    assert getattr(second, "title", None) == "kept"
+    assert getattr(second, "tls", None) == getattr(first, "tls", None) is not None
