@@ -25,8 +25,15 @@ hop, a credit and a pickled tuple each. The bookkeeping (every item remembered
 until its record or its drop comes back, re-routed when its worker dies) is
 the same.
 
+When every sink takes the same encoding (:class:`~.runner.TakesEncoded`, the
+JSON Lines sink) and no keep-filter must run here, a worker sends its records
+already encoded, with only their error kinds beside them for the statistics:
+this process then joins and writes bytes instead of unpickling and encoding
+each record.
+
 Frames are a 4-byte big-endian length and a pickle of ``(tag, payload)``;
-both ends are this program, over a private socketpair.
+both ends are this program, over a private socketpair. A small frame waits a
+moment for company (``_LINGER``).
 """
 
 from __future__ import annotations
