@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import AsyncIterable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from .._config import ScanConfig
 from .._exceptions import InvalidTarget
@@ -36,7 +36,7 @@ from .dedup import Deduper
 from .limits import HostLimiter, MonotonicClock, TokenBucket
 from .stats import Stats
 
-__all__ = ["DEFAULT_RETRY_ON", "Positioned", "Stopper", "run_scan"]
+__all__ = ["DEFAULT_RETRY_ON", "Positioned", "Stopper", "TakesEncoded", "run_scan"]
 
 T = TypeVar("T")
 
@@ -122,7 +122,46 @@ class Filtered:
         self.seqs = seqs
 
 
+@runtime_checkable
+class TakesEncoded(Protocol):
+    """A sink that also takes records already encoded, by its ``encode_lines``.
+
+    ``encode_lines(records) -> [bytes, ...]`` must be a picklable function:
+    process workers encode their records with it, and this process hands the
+    joined bytes to ``write_encoded`` instead of decoding and re-encoding them.
+    """
+
+    @property
+    def encode_lines(self) -> Callable[[Sequence[Record]], list[bytes]]: ...
+
+    async def write_encoded(self, data: bytes, count: int) -> None: ...
+
+
+class Encoded:
+    """Records of items ``seqs`` a worker process encoded (see :class:`TakesEncoded`).
+
+    ``kinds`` holds each record's error kind (``None`` for a success), for the
+    statistics; ``data`` the records' joined lines.
+    """
+
+    __slots__ = ("data", "kinds", "seqs")
+
+    def __init__(self, seqs: list[int], kinds: list[str | None], data: bytes) -> None:
+        self.seqs = seqs
+        self.kinds = kinds
+        self.data = data
+
+
+def shared_encoder(sinks: Sequence[Sink]) -> Callable[[Sequence[Record]], list[bytes]] | None:
+    """The encoder every sink takes (``None`` unless all take the same one)."""
+    if not sinks or not all(isinstance(s, TakesEncoded) for s in sinks):
+        return None
+    encoders = {cast(TakesEncoded, s).encode_lines for s in sinks}
+    return encoders.pop() if len(encoders) == 1 else None
+
+
 _Result = tuple[int, Record | Filtered]
+_Written = tuple[int, Record | Filtered | Encoded]  # what the writer takes
 _BLOCK = 1024  # items per block when the executor takes blocks
 _BLOCK_AGE = 0.05  # seconds a partial block may wait for more input before it is shipped
 
@@ -206,13 +245,20 @@ async def run_scan(
         if config.workers > 1:
             from .workers import ProcessPool
 
+            blocks = isinstance(instance, Submitting)
+            # Records cross back already encoded when the writer would only encode
+            # them: every sink takes the same encoding and no filter runs here.
+            encoder = (
+                None if blocks or (keep is not None and method is None) else shared_encoder(sinks)
+            )
             executor = ProcessPool(
                 probe,
                 instance.host_of,
                 config,
                 retry_on,
                 keep_method=method,
-                takes_blocks=isinstance(instance, Submitting),
+                takes_blocks=blocks,
+                encoder=encoder,
             )
     run = _Run(
         instance,
@@ -472,7 +518,7 @@ class _Run(Generic[T]):
         finished = False
         while not finished:
             first = await self.results.get()
-            batch: list[_Result] = []
+            batch: list[_Written] = []
             if first is None:
                 finished = True
             else:
@@ -496,11 +542,25 @@ class _Run(Generic[T]):
                 await self._sync()
                 last_sync = loop.time()
 
-    async def _commit(self, batch: list[_Result]) -> None:
+    async def _commit(self, batch: list[_Written]) -> None:
         stats, keep = self.stats, self.keep
         out: list[Record] = []
         seqs: list[int] = []
+        encoded: list[bytes] = []
+        n_encoded = 0
         for seq, record in batch:
+            if isinstance(record, Encoded):
+                n = len(record.seqs)
+                stats.done += n
+                kinds = record.kinds
+                ok = kinds.count(None)
+                stats.ok += ok
+                if ok != n:
+                    stats.errors.update(k for k in kinds if k is not None)
+                encoded.append(record.data)
+                n_encoded += n
+                seqs += record.seqs
+                continue
             if isinstance(record, Filtered):
                 n = len(record.seqs)
                 stats.done += n
@@ -527,6 +587,11 @@ class _Run(Generic[T]):
             for sink in self.sinks:
                 await sink.write(out)
             stats.written += len(out)
+        if encoded:
+            data = b"".join(encoded)
+            for sink in self.sinks:
+                await cast(TakesEncoded, sink).write_encoded(data, n_encoded)
+            stats.written += n_encoded
         if self.checkpoint is not None:
             pos = self.positioned.position() if self.positioned is not None else None
             self.checkpoint.commit(seqs, pos)

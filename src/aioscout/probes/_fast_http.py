@@ -4,12 +4,21 @@ Why it exists: for the plain probe (GET, no proxy, no request body, no
 hooks) aiohttp's per-request machinery (connector bookkeeping, request and
 response objects, stream readers, timers, the thread-pool or per-query DNS
 resolver) costs several times the work of the probe itself. This path opens
-one connection per hop, writes the same request bytes aiohttp writes, parses
+a connection per hop (or reuses an idle one, below), writes the same request
+bytes aiohttp writes, parses
 the answer with httptools (llhttp), decodes the body with the same bounded
 decoders (:mod:`._http_body`) as it arrives, and closes the connection as soon
 as ``max_body`` decoded bytes are held: a huge or endless body is never
 drained. Names are resolved through :class:`~aioscout.dnsproto.FastResolver`
 with a small per-run cache.
+
+Keep-alive: a connection whose response was read to its end (no cut at
+``max_body``, no bytes after it, HTTP/1.1 without ``Connection: close``) waits
+idle for the next request to the same (scheme, address, port, SNI), for at
+most ``_IDLE_FOR`` seconds and ``_IDLE_MAX`` connections (the oldest go first).
+Anything arriving on an idle connection, an error or a partial read closes it
+instead. A reused connection the server dropped as the request went out
+(reset, nothing read) is replaced by a new one once.
 
 It fills the same attempt fields the aiohttp path fills (status, headers,
 peer address, TLS facts, body head, redirect chain) and raises the same
@@ -54,6 +63,8 @@ _UNSAFE_HEADERS = frozenset(
 _DNS_CACHE = 65536
 _A, _AAAA = 1, 28
 _KEEP = 256 * 1024  # head bytes kept for naming a parser error
+_IDLE_MAX = 2048  # idle keep-alive connections held, at most (also capped by the fd limit)
+_IDLE_FOR = 4.0  # seconds an idle connection may wait for its next request
 
 
 # A URL yarl would give back unchanged: scheme, lower-case name (no trailing dot:
@@ -256,6 +267,12 @@ class _Conn(asyncio.Protocol):
         self.kept = 0
         self.early = False  # this read began before the end of the headers
         self.failed_early = False  # a parser error in the read that ended the headers
+        self.reusable = False  # the response was read to its end and the server keeps it open
+        self.trailing = False  # another message began after the response
+        self.keep_alive = False  # the response did not ask to close (HTTP/1.1, no "close")
+        self.pool_key: _PoolKey | None = None  # (scheme, address, port, SNI) when reusable
+        self.peer: str | None = None
+        self.reused = False  # an idle connection carrying its next request
 
     # -- asyncio.Protocol ----------------------------------------------------
 
@@ -263,6 +280,11 @@ class _Conn(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
+        if self.reusable:  # bytes on an idle connection: it can no longer be trusted
+            self.reusable = False
+            if self.transport is not None:
+                self.transport.abort()
+            return
         self.last_data = self.loop.time()
         head = not self.headers_done
         if head:
@@ -294,6 +316,7 @@ class _Conn(asyncio.Protocol):
             return
         except httptools.HttpParserError as exc:
             if self.ended:
+                self.trailing = True
                 self._finish()  # bytes after the response: not wanted, as aiohttp ignores them
             else:
                 self._parser_failed(exc)
@@ -316,6 +339,7 @@ class _Conn(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.reusable = False
         self._stop_timer()
         if self.body_waiter.done():
             self._release()
@@ -357,6 +381,10 @@ class _Conn(asyncio.Protocol):
         )
 
     # -- httptools callbacks -------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.ended:
+            self.trailing = True  # bytes past the response: the connection is not reused
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.ended:
@@ -411,6 +439,9 @@ class _Conn(asyncio.Protocol):
         self.complete = True
         self._flush()
         self.ended = True
+        # Asked now: once the message is over the parser forgets its framing.
+        assert self.parser is not None  # only called from its own feed_data
+        self.keep_alive = self.parser.should_keep_alive()
 
     # -- helpers -------------------------------------------------------------
 
@@ -440,6 +471,16 @@ class _Conn(asyncio.Protocol):
             self.head_waiter.set_result(None)
         if not self.body_waiter.done():
             self.body_waiter.set_result(None)
+        if (
+            self.ended
+            and self.keep_alive
+            and not self.trailing
+            and self.cut is None
+            and self.error is None
+            and self.parser is not None
+        ):
+            self.reusable = True  # read to its end and not closing: may carry another request
+            return
         if self.transport is not None:
             # Reset rather than close: nothing more is wanted from this connection,
             # and a reset leaves no TIME_WAIT socket behind on this side (at tens
@@ -478,6 +519,7 @@ class _Conn(asyncio.Protocol):
             self.timer = None
 
     def close(self) -> None:
+        self.reusable = False
         self._stop_timer()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.abort()
@@ -488,6 +530,22 @@ class _Conn(asyncio.Protocol):
         self.parser = None
         self.transport = None
         self.chunks = None
+
+
+_PoolKey = tuple[str, str, int, str | None]
+
+
+def _idle_cap() -> int:
+    """Idle connections a process may hold: a quarter of its file descriptors at most."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 64
+    if soft == resource.RLIM_INFINITY:
+        return _IDLE_MAX
+    return max(0, min(_IDLE_MAX, soft // 4))
 
 
 def _aiohttp_error(
@@ -560,6 +618,11 @@ class FastHttp:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_headers: CIMultiDict[str] | None = None
         self._block = ""
+        # Keep-alive: connections whose last response was read to its end, by
+        # (scheme, address, port, SNI); the oldest go first past the cap or _IDLE_FOR.
+        self._idle: OrderedDict[_PoolKey, list[tuple[_Conn, float]]] = OrderedDict()
+        self._idle_count = 0
+        self._idle_max = _idle_cap()
 
     async def start(self) -> None:
         """Open the DNS sockets when resolvers are given (inside the running loop)."""
@@ -570,7 +633,11 @@ class FastHttp:
             await self._resolver.start()
 
     async def aclose(self) -> None:
-        """Close the DNS sockets."""
+        """Close the idle connections and the DNS sockets."""
+        idle, self._idle, self._idle_count = self._idle, OrderedDict(), 0
+        for entries in idle.values():
+            for conn, _ in entries:
+                conn.close()
         resolver, self._resolver = self._resolver, None
         if resolver is not None:
             await resolver.aclose()
@@ -624,9 +691,71 @@ class FastHttp:
             raise ProbeError(ErrorKind.DNS, f"cannot resolve {host}: {detail}"[:300], connect=True)
         return addrs
 
+    # -- idle connections --------------------------------------------------------
+
+    def _take_idle(self, key: _PoolKey) -> _Conn | None:
+        """A fresh protocol on an idle connection to ``key``, or None."""
+        entries = self._idle.get(key)
+        if not entries:
+            return None
+        assert self._loop is not None
+        now = self._loop.time()
+        while entries:
+            old, since = entries.pop()
+            self._idle_count -= 1
+            transport = old.transport
+            if (
+                old.reusable
+                and transport is not None
+                and not transport.is_closing()
+                and now - since < _IDLE_FOR
+            ):
+                conn = _Conn(self._loop, self._limits, self._timeouts.read)
+                conn.transport, conn.pool_key, conn.peer = transport, key, old.peer
+                conn.reused = True
+                old.reusable = False
+                old._release()
+                transport.set_protocol(conn)
+                if not entries:
+                    del self._idle[key]
+                return conn
+            old.close()
+        del self._idle[key]
+        return None
+
+    def _done_with(self, conn: _Conn) -> None:
+        """Keep ``conn`` for the next request to its peer when it may carry one, else close it."""
+        key, transport = conn.pool_key, conn.transport
+        if (
+            not conn.reusable
+            or key is None
+            or transport is None
+            or transport.is_closing()
+            or not self._idle_max
+        ):
+            conn.close()
+            return
+        assert self._loop is not None
+        now = self._loop.time()
+        self._idle.setdefault(key, []).append((conn, now))
+        self._idle.move_to_end(key)
+        self._idle_count += 1
+        idle = self._idle
+        while idle:  # the oldest first: past the cap, or idle too long
+            first = next(iter(idle))
+            entries = idle[first]
+            old, since = entries[0]
+            if self._idle_count <= self._idle_max and now - since < _IDLE_FOR:
+                break
+            del entries[0]
+            self._idle_count -= 1
+            old.close()
+            if not entries:
+                del idle[first]
+
     # -- one hop ---------------------------------------------------------------
 
-    async def _connect(self, url: _Where) -> tuple[_Conn, str | None]:
+    async def _connect(self, url: _Where, *, fresh: bool = False) -> tuple[_Conn, str | None]:
         """A connected protocol, and the peer address when it is known without asking.
 
         An address from DNS or getaddrinfo is already in the form ``getpeername``
@@ -641,10 +770,16 @@ class FastHttp:
         tls = url.scheme == "https"
         server_hostname = (self._options.sni or host.rstrip(".")) if tls else None
         last: BaseException | None = None
+        if self._idle and not fresh:
+            for addr in addrs:
+                reused = self._take_idle((url.scheme, addr, port, server_hostname))
+                if reused is not None:
+                    return reused, reused.peer
         task = asyncio.current_task(loop)
         assert task is not None
         for addr in addrs:
             conn = _Conn(loop, self._limits, self._timeouts.read)
+            conn.pool_key = (url.scheme, addr, port, server_hostname)
             # asyncio.timeout's work, without its lookups of the loop and the task
             # (three getpid calls and a few objects per use in Python 3.11).
             deadline = _Deadline(loop, task, self._timeouts.connect)
@@ -672,7 +807,8 @@ class FastHttp:
                 conn.close()
                 raise
             deadline.expired()
-            return conn, (addr if known and "%" not in addr else None)
+            conn.peer = addr if known and "%" not in addr else None
+            return conn, conn.peer
         if isinstance(last, ProbeError):
             raise last
         assert last is not None
@@ -691,8 +827,10 @@ class FastHttp:
         tail = f"\r\nCookie: {cookie}\r\n\r\n" if cookie else "\r\n\r\n"
         return (head + self._block + tail).encode("utf-8", "surrogateescape")
 
-    async def _hop(self, att: AttemptLike, url: _Where, request: bytes) -> _Conn:
-        conn, ip = await self._connect(url)
+    async def _hop(
+        self, att: AttemptLike, url: _Where, request: bytes, *, fresh: bool = False
+    ) -> _Conn:
+        conn, ip = await self._connect(url, fresh=fresh)
         transport = conn.transport
         assert transport is not None
         try:
@@ -700,11 +838,16 @@ class FastHttp:
                 peer = transport.get_extra_info("peername")
                 if isinstance(peer, tuple) and peer and isinstance(peer[0], str):
                     ip = peer[0]
+                    conn.peer = ip
             sslobj = transport.get_extra_info("ssl_object") if url.scheme == "https" else None
             transport.write(request)
             conn.start_timer()
             await conn.head_waiter
             if conn.error is not None and (not conn.headers_done or conn.failed_early):
+                if conn.reused and conn.kept == 0 and conn.error.kind is ErrorKind.RESET:
+                    # The server closed the idle connection as the request went out.
+                    conn.close()
+                    return await self._hop(att, url, request, fresh=True)
                 raise conn.error
             if att.status is None:
                 att.ip = ip
@@ -773,7 +916,7 @@ class FastHttp:
                 att.body = BodyHead(out, conn.raw, conn.complete, conn.cut)
                 return
             finally:
-                conn.close()
+                self._done_with(conn)
 
 
 def _cookie_header(jar: aiohttp.CookieJar, url: URL) -> str:

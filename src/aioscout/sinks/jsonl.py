@@ -19,7 +19,7 @@ from .._models import Record
 from ._file import OutputFile, truncate_torn_tail
 from ._retry import RetryPolicy
 
-__all__ = ["JsonlSink", "encode_batch", "encode_record", "truncate_torn_tail"]
+__all__ = ["JsonlSink", "encode_batch", "encode_lines", "encode_record", "truncate_torn_tail"]
 
 
 def encode_record(record: Record) -> bytes:
@@ -43,6 +43,19 @@ def encode_batch(records: Sequence[Record]) -> bytes:
         return b"\n".join([dumps(r) for r in records]) + b"\n"
     except orjson.JSONEncodeError:
         return b"\n".join([encode_record(r) for r in records]) + b"\n"
+
+
+def encode_lines(records: Sequence[Record]) -> list[bytes]:
+    """Records as JSON Lines, one ``bytes`` each (ending in ``\\n``).
+
+    What :meth:`JsonlSink.write_encoded` takes, joined: process workers encode
+    their records with it, so the writing process only joins and writes them.
+    """
+    dumps = orjson.dumps
+    try:
+        return [dumps(r) + b"\n" for r in records]
+    except orjson.JSONEncodeError:
+        return [encode_record(r) + b"\n" for r in records]
 
 
 def _plain(value: object) -> object:
@@ -112,6 +125,14 @@ class JsonlSink:
     async def write(self, records: Sequence[Record]) -> None:
         """Append a batch of records; all of them reach the output or SinkError is raised."""
         await self._out.write(encode_batch(records))
+
+    encode_lines = staticmethod(encode_lines)
+    """How :meth:`write_encoded` wants records encoded (a picklable function)."""
+
+    async def write_encoded(self, data: bytes, count: int) -> None:
+        """Append ``count`` records already encoded by :attr:`encode_lines` and joined."""
+        if data:
+            await self._out.write(data)
 
     async def flush(self) -> None:
         """fsync the file (no-op for a pipe or terminal)."""
