@@ -133,3 +133,19 @@ async def test_a_tls_connection_is_reused_with_its_certificate_facts(tmp_path: P
     assert (server.connections, server.requests) == (1, 2)
     assert getattr(second, "title", None) == "kept"
     assert getattr(second, "tls", None) == getattr(first, "tls", None) is not None
+
+
+async def test_two_names_on_one_address_never_share_a_connection() -> None:
+    from aioscout.probes._addresses import PINNED
+
+    async with serving(lambda c, n: page(TITLED)) as server, open_probe() as probe:
+        records = []
+        for name in ("a.example", "b.example", "a.example"):
+            url = f"http://{name}:{server.port}/"
+            token = PINNED.set((name, "127.0.0.1"))  # resolves without any DNS
+            try:
+                records.append(await probe.probe(url, target(url)))
+            finally:
+                PINNED.reset(token)
+    assert [getattr(r, "status", None) for r in records] == [200, 200, 200]
+    assert (server.connections, server.requests) == (2, 3)  # a.example's second request reuses

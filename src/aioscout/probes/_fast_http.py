@@ -14,7 +14,9 @@ with a small per-run cache.
 
 Keep-alive: a connection whose response was read to its end (no cut at
 ``max_body``, no bytes after it, HTTP/1.1 without ``Connection: close``) waits
-idle for the next request to the same (scheme, address, port, SNI), for at
+idle for the next request to the same origin on the same address (scheme,
+address, port, host name and SNI): a name's connection never carries another
+name's request, even where many names share one address. It waits at
 most ``_IDLE_FOR`` seconds and ``_IDLE_MAX`` connections (the oldest go first).
 Anything arriving on an idle connection, an error or a partial read closes it
 instead. A reused connection the server dropped as the request went out
@@ -270,7 +272,7 @@ class _Conn(asyncio.Protocol):
         self.reusable = False  # the response was read to its end and the server keeps it open
         self.trailing = False  # another message began after the response
         self.keep_alive = False  # the response did not ask to close (HTTP/1.1, no "close")
-        self.pool_key: _PoolKey | None = None  # (scheme, address, port, SNI) when reusable
+        self.pool_key: _PoolKey | None = None  # (scheme, address, port, host|SNI) if reusable
         self.peer: str | None = None
         self.reused = False  # an idle connection carrying its next request
 
@@ -532,7 +534,7 @@ class _Conn(asyncio.Protocol):
         self.chunks = None
 
 
-_PoolKey = tuple[str, str, int, str | None]
+_PoolKey = tuple[str, str, int, str]
 
 
 def _idle_cap() -> int:
@@ -619,7 +621,7 @@ class FastHttp:
         self._last_headers: CIMultiDict[str] | None = None
         self._block = ""
         # Keep-alive: connections whose last response was read to its end, by
-        # (scheme, address, port, SNI); the oldest go first past the cap or _IDLE_FOR.
+        # (scheme, address, port, host|SNI); the oldest go first past the cap or _IDLE_FOR.
         self._idle: OrderedDict[_PoolKey, list[tuple[_Conn, float]]] = OrderedDict()
         self._idle_count = 0
         self._idle_max = _idle_cap()
@@ -770,16 +772,17 @@ class FastHttp:
         tls = url.scheme == "https"
         server_hostname = (self._options.sni or host.rstrip(".")) if tls else None
         last: BaseException | None = None
+        origin = f"{host}|{server_hostname}" if tls else host  # never shared between names
         if self._idle and not fresh:
             for addr in addrs:
-                reused = self._take_idle((url.scheme, addr, port, server_hostname))
+                reused = self._take_idle((url.scheme, addr, port, origin))
                 if reused is not None:
                     return reused, reused.peer
         task = asyncio.current_task(loop)
         assert task is not None
         for addr in addrs:
             conn = _Conn(loop, self._limits, self._timeouts.read)
-            conn.pool_key = (url.scheme, addr, port, server_hostname)
+            conn.pool_key = (url.scheme, addr, port, origin)
             # asyncio.timeout's work, without its lookups of the loop and the task
             # (three getpid calls and a few objects per use in Python 3.11).
             deadline = _Deadline(loop, task, self._timeouts.connect)
