@@ -58,6 +58,8 @@ __all__ = ["ProcessPool"]
 
 _LEN = struct.Struct(">I")
 _BATCH = 1024
+_FRAME = 1024  # records at most in one frame back to the parent
+_LINGER = 0.01  # seconds a fast-path worker lets records gather before a small frame
 _MAX_RESPAWNS = 8
 
 
@@ -317,13 +319,19 @@ class ProcessPool:
                         await self._results.put(mine)
                     self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
                     self._check_settled()
-                elif tag == "filtered":
+                elif tag == "settled":
                     pop = w.inflight.pop
-                    for kind, seqs in payload:
+                    filtered, kept = payload
+                    out = [(seq, record) for seq, record in kept if pop(seq, None) is not None]
+                    n = len(out)
+                    for kind, seqs in filtered:
                         done = [seq for seq in seqs if pop(seq, None) is not None]
-                        self._give_back(len(done))
                         if done:
-                            await self._results.put((done[0], Filtered(kind, done)))
+                            out.append((done[0], Filtered(kind, done)))
+                            n += len(done)
+                    self._give_back(n)
+                    if out:
+                        await self._results.put(out)
                     self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
                     self._check_settled()
                 elif tag == "dropped":
@@ -440,6 +448,9 @@ async def _serve(
         # and full collections walk them over and over (a quarter of a DNS worker's
         # time). A larger young generation lets them die young; full passes still run.
         gc.set_threshold(100_000, 10, 10)
+    # Records of the fast path wait a moment to travel together (see emit); an item
+    # of the ordinary path holds one of the parent's credits until its record is back.
+    linger = isinstance(probe, Submitting)
     keep: Callable[[Record], bool] | None = getattr(probe, keep_method) if keep_method else None
     if keep is not None and isinstance(probe, AcceptsFilter):
         probe.accept_filter(keep)
@@ -463,10 +474,8 @@ async def _serve(
                 shared_seqs = filtered.setdefault(None if err is None else str(err.kind), [])
                 shared_seqs.append(seq)
                 shared = record
-        if filtered:
-            await _send(writer, "filtered", list(filtered.items()))
-        if kept:
-            await _send(writer, "results", kept)
+        # One frame for both: the parent settles them in one wake-up.
+        await _send(writer, "settled", (list(filtered.items()), kept))
 
     async def feed() -> None:
         while True:
@@ -504,19 +513,26 @@ async def _serve(
 
     async def emit() -> None:
         retries = 0
+        results = run.results
         while True:
-            first = await run.results.get()
+            first = await results.get()
             if first is None:
                 return
             # An entry is one (seq, record) or a list of them (the fast path's batches).
             batch: list[tuple[int, Record | Filtered]] = (
                 list(first) if isinstance(first, list) else [first]
             )
-            while len(batch) < _BATCH and not run.results.empty():
-                nxt = run.results.get_nowait()
+            if linger and len(batch) < _BATCH and results.empty():
+                # Let a frame's worth gather: the fast path's records land a few dozen
+                # per loop turn, and each frame costs a pickle, a write and a wake-up
+                # of the parent. Its credits are back already (see _stream).
+                await asyncio.sleep(_LINGER)
+            end = False
+            while len(batch) < _FRAME and not results.empty():
+                nxt = results.get_nowait()
                 if nxt is None:
-                    await send_results(batch)
-                    return
+                    end = True
+                    break
                 if isinstance(nxt, list):
                     batch += nxt
                 else:
@@ -528,6 +544,8 @@ async def _serve(
                 await _send(writer, "retries", stats.retries - retries)
                 retries = stats.retries
             await send_results(batch)
+            if end:
+                return
 
     try:
         async with asyncio.TaskGroup() as tg:
