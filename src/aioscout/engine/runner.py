@@ -146,15 +146,16 @@ class Block:
         return len(self.seqs)
 
 
-async def _aiter(lines: AsyncIterable[str] | Iterable[str]) -> AsyncIterable[str]:
-    if isinstance(lines, AsyncIterable):
-        async for line in lines:
-            yield line
-    else:
-        for n, line in enumerate(lines):
-            yield line
-            if n % 1024 == 1023:
-                await asyncio.sleep(0)
+def _aiter(lines: AsyncIterable[str] | Iterable[str]) -> AsyncIterable[str]:
+    # An async source is used as it is: a pass-through layer costs a step per line.
+    return lines if isinstance(lines, AsyncIterable) else _from_iterable(lines)
+
+
+async def _from_iterable(lines: Iterable[str]) -> AsyncIterable[str]:
+    for n, line in enumerate(lines):
+        yield line
+        if n % 1024 == 1023:
+            await asyncio.sleep(0)
 
 
 ProbeFactory = Callable[[ScanConfig], Probe[T]]
