@@ -69,16 +69,27 @@ _MAX_RESPAWNS = 8
 
 def _rebuild(cls: type[Any], values: tuple[Any, ...]) -> Any:
     """A record from its field values (see :func:`_dumps`), without ``__init__``."""
-    setters = _SETTERS.get(cls)
-    if setters is None:
-        setters = _SETTERS[cls] = [cls.__dict__[f.name].__set__ for f in dataclasses.fields(cls)]
-    obj = object.__new__(cls)
-    for setter, value in zip(setters, values, strict=True):
-        setter(obj, value)
-    return obj
+    make = _MAKERS.get(cls)
+    if make is None:
+        make = _MAKERS[cls] = _maker(cls)
+    return make(values)
 
 
-_SETTERS: dict[type[Any], list[Callable[[Any, Any], None]]] = {}
+_MAKERS: dict[type[Any], Callable[[tuple[Any, ...]], Any]] = {}
+
+
+def _maker(cls: type[Any]) -> Callable[[tuple[Any, ...]], Any]:
+    """A function setting each slot of a new ``cls`` from a tuple, unrolled (as dataclasses
+    writes ``__init__``): a third of the time of a loop over the fields."""
+    ns: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    body = ["def make(v):", "    o = new(cls)"]
+    for i, f in enumerate(dataclasses.fields(cls)):
+        ns[f"set{i}"] = cls.__dict__[f.name].__set__  # the slot's descriptor: frozen or not
+        body.append(f"    set{i}(o, v[{i}])")
+    body.append("    return o")
+    exec("\n".join(body), ns)
+    make: Callable[[tuple[Any, ...]], Any] = ns["make"]
+    return make
 
 
 def _reducer(cls: type[Any]) -> Callable[[Any], tuple[Any, ...]]:

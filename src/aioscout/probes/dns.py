@@ -159,6 +159,10 @@ class DnsProbe:
         if not self.domains:
             return (_normalise(line, "name"),)
         word = _normalise(line, "word")
+        if len(self.domains) == 1:
+            name = f"{word}.{self.domains[0]}"
+            if len(name) <= 253:
+                return (name,)
         names = [f"{word}.{domain}" for domain in self.domains]
         if max(map(len, names)) > 253:
             return self._expand_long(names)
