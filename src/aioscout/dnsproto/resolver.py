@@ -445,13 +445,18 @@ class FastResolver:
         loop = self._loop
         if loop is None:
             raise RuntimeError("FastResolver.start() was not awaited")
-        try:
-            up = self._pick(None)
-        except ResolveError:
+        ups = self.upstreams
+        up = ups[0]
+        if len(ups) != 1 or up.dropped or up.backoff_until:
+            try:
+                up = self._pick(None)
+            except ResolveError:
+                return False
+        if up.sent % _CANARY_EVERY == _CANARY_EVERY - 1 or (up.rate > 0 and up.take(loop.time())):
             return False
-        if up.sent % _CANARY_EVERY == _CANARY_EVERY - 1 or up.take(loop.time()) > 0:
-            return False
-        self._launch(loop, up, name.rstrip(".").lower(), qtype, None).cb = landed
+        if name[-1:] == "." or not name.islower():
+            name = name.rstrip(".").lower()
+        self._launch(loop, up, name, qtype, None).cb = landed
         return True
 
     def _launch(

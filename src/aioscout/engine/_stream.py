@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["AcceptsFilter", "Submitting", "stream_work"]
 
 _TICK = 0.25  # seconds between deadline sweeps when nothing lands
+_UNSEEN = object()
 
 
 @runtime_checkable
@@ -115,12 +116,17 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
                     st.landed.append((item, run.probe.failed(item[1], item[2], err)))
             out: list[Any] = []
             landed = st.landed
+            final: object = _UNSEEN  # the last record seen to be final: a shared stand-in repeats
             while landed:
                 item, record = landed.popleft()
-                if record is None or (record.error is not None and record.error.kind in retry_on):
-                    stats.in_flight -= 1
-                    await slow.put(_Item(*item))  # keeps its credit until the ordinary path is done
-                    continue
+                if record is not final:
+                    if record is None or (
+                        record.error is not None and record.error.kind in retry_on
+                    ):
+                        stats.in_flight -= 1
+                        await slow.put(_Item(*item))  # keeps its credit until that path is done
+                        continue
+                    final = record
                 out.append((item[0], record))
             if out:
                 stats.in_flight -= len(out)
