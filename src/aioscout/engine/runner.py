@@ -372,7 +372,9 @@ class _Run(Generic[T]):
 
     async def _produce_items(self, lines: AsyncIterable[str]) -> None:
         seq = 0
-        probe, ckpt, dedup, stats = self.probe, self.checkpoint, self.dedup, self.stats
+        probe, dedup, stats = self.probe, self.dedup, self.stats
+        # A fresh checkpoint has nothing done yet: no look-up per item.
+        ckpt = self.checkpoint if self.checkpoint is not None and self.checkpoint.resumed else None
         blocks = self.blocks
         async for line in lines:
             if self.stopper.stopping:
