@@ -61,20 +61,26 @@ _Entry = tuple[int, str, Any]  # an item in flight: (seq, line, target)
 
 
 class _State:
-    __slots__ = ("free", "inflight", "landed", "room", "wake")
+    __slots__ = ("free", "inflight", "landed", "room", "waiter")
 
     def __init__(self, credits: int) -> None:
         self.free = credits
         self.inflight: dict[int, _Entry] = {}
         self.landed: collections.deque[tuple[_Entry, Record | None]] = collections.deque()
-        self.wake = asyncio.Event()
+        self.waiter: asyncio.Future[None] | None = None  # the drain task, asleep
         self.room = asyncio.Event()
 
     def land(self, item: _Entry, record: Record | None) -> None:
         if self.inflight.pop(item[0], None) is None:
             return  # its deadline passed: the record was made already
         self.landed.append((item, record))
-        self.wake.set()
+        if self.waiter is not None:  # an attribute test per item, not an Event.set() call
+            self.wake()
+
+    def wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def give_back(self, n: int) -> None:
         self.free += n
@@ -102,10 +108,10 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
         retry_on = run.retry_on if run.config.retries > 0 else frozenset()
         while True:
             if not st.landed:
-                st.wake.clear()
+                st.waiter = loop.create_future()
                 try:
                     async with asyncio.timeout(_TICK):
-                        await st.wake.wait()
+                        await st.waiter
                 except TimeoutError:
                     pass
             now = loop.time()
@@ -177,7 +183,7 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
                 if not submit(line, target, partial(land, item)):
                     land(item, None)
         fed_all = True
-        st.wake.set()
+        st.wake()
         await drainer
         for _ in range(conc):
             await slow.put(None)

@@ -61,7 +61,10 @@ class _Landing:
         self.t0 = time.perf_counter()
 
     def __call__(self, res: Message | str | None, label: str) -> None:
-        self.probe._landed(self, res, label)
+        if res is _NX and self.probe._lean:
+            self.done(_NXDOMAIN_STANDIN)  # the bulk of a brute force, one call shorter
+        else:
+            self.probe._landed(self, res, label)
 
 
 class _Resolver(Protocol):
