@@ -162,7 +162,8 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
                 else ((entry.seq, entry.line, entry.target),)
             )
             expires = loop.time() + deadline
-            for seq, line, target in block:
+            for item in block:  # each (seq, line, target): kept as the item in flight
+                seq, line, target = item
                 if stopper.stopping:
                     if run.on_drop is not None:
                         run.on_drop(seq)
@@ -177,7 +178,6 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
                     await bucket.acquire()
                     expires = loop.time() + deadline
                 stats.in_flight += 1
-                item = (seq, line, target)
                 inflight[seq] = item
                 expiry.append((expires, item))
                 if not submit(line, target, partial(land, item)):
