@@ -189,13 +189,17 @@ class _Socket(asyncio.DatagramProtocol):
         if p is None or (not self.connected and (addr[0] != p.up.host or addr[1] != p.up.port)):
             self.ignored += 1  # unknown ID or spoofed source: keep waiting for the real one
             return
-        if p.cb is not None and is_plain_nxdomain(data, p.question):
+        cb = p.cb
+        if cb is not None and is_plain_nxdomain(data, p.question):
             del self.pending[p.qid]
+            # The query waits in the deadline FIFO until its deadline: without its
+            # callback it no longer holds the name's objects meanwhile.
+            p.cb = None
             up = p.up
             up.answered += 1
             up.timeouts_in_row = 0
             up.backoff = 0.5
-            p.cb(_NX, up.label)
+            cb(_NX, up.label)
             return
         result: Message | str
         try:
@@ -217,12 +221,13 @@ class _Socket(asyncio.DatagramProtocol):
                 self.ignored += 1  # an answer to another question: keep waiting
                 return
         del self.pending[p.qid]
-        if p.cb is not None:
+        if cb is not None:
+            p.cb = None
             if isinstance(result, Message):
                 p.up.answered += 1
                 p.up.timeouts_in_row = 0
                 p.up.backoff = 0.5
-            p.cb(result, p.up.label)
+            cb(result, p.up.label)
         elif p.fut is not None and not p.fut.done():
             p.fut.set_result(result)
 
