@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aioscout._exceptions import ConfigError, InvalidTarget
 from aioscout.targets import (
@@ -20,6 +22,7 @@ from aioscout.targets import (
     stdin_lines,
     stream_lines,
 )
+from aioscout.targets.sources import _decode, _decode_lines
 
 
 async def collect(lines: AsyncIterator[str]) -> list[str]:
@@ -220,3 +223,18 @@ async def test_a_fifo_is_still_read_in_a_thread(tmp_path: Path) -> None:
             assert line == "a.example"
     writer.join(5)
     assert threads == [True]
+
+
+@given(
+    st.lists(
+        st.sampled_from([b"a", b"\n", b"\r", b"\xe4\xbe\x8b", b"\xe4\xbe", b"\xff", b"\xf0\x9f"]),
+        max_size=60,
+    ),
+    st.integers(1, 12),
+)
+def test_chunk_decode_is_line_by_line_decode(pieces: list[bytes], max_line: int) -> None:
+    """Decoding a chunk at once gives exactly what decoding each line of it gives."""
+    raw = b"".join(pieces)
+    cap = 4 * (max_line + 1)
+    expected = [_decode(part, max_line, cap) for part in raw.split(b"\n")]
+    assert _decode_lines(raw, max_line, cap) == expected

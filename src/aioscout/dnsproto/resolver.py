@@ -189,13 +189,17 @@ class _Socket(asyncio.DatagramProtocol):
         if p is None or (not self.connected and (addr[0] != p.up.host or addr[1] != p.up.port)):
             self.ignored += 1  # unknown ID or spoofed source: keep waiting for the real one
             return
-        if p.cb is not None and is_plain_nxdomain(data, p.question):
+        cb = p.cb
+        if cb is not None and is_plain_nxdomain(data, p.question):
             del self.pending[p.qid]
+            # The query waits in the deadline FIFO until its deadline: without its
+            # callback it no longer holds the name's objects meanwhile.
+            p.cb = None
             up = p.up
             up.answered += 1
             up.timeouts_in_row = 0
             up.backoff = 0.5
-            p.cb(_NX, up.label)
+            cb(_NX, up.label)
             return
         result: Message | str
         try:
@@ -217,12 +221,13 @@ class _Socket(asyncio.DatagramProtocol):
                 self.ignored += 1  # an answer to another question: keep waiting
                 return
         del self.pending[p.qid]
-        if p.cb is not None:
+        if cb is not None:
+            p.cb = None
             if isinstance(result, Message):
                 p.up.answered += 1
                 p.up.timeouts_in_row = 0
                 p.up.backoff = 0.5
-            p.cb(result, p.up.label)
+            cb(result, p.up.label)
         elif p.fut is not None and not p.fut.done():
             p.fut.set_result(result)
 
@@ -445,13 +450,18 @@ class FastResolver:
         loop = self._loop
         if loop is None:
             raise RuntimeError("FastResolver.start() was not awaited")
-        try:
-            up = self._pick(None)
-        except ResolveError:
+        ups = self.upstreams
+        up = ups[0]
+        if len(ups) != 1 or up.dropped or up.backoff_until:
+            try:
+                up = self._pick(None)
+            except ResolveError:
+                return False
+        if up.sent % _CANARY_EVERY == _CANARY_EVERY - 1 or (up.rate > 0 and up.take(loop.time())):
             return False
-        if up.sent % _CANARY_EVERY == _CANARY_EVERY - 1 or up.take(loop.time()) > 0:
-            return False
-        self._launch(loop, up, name.rstrip(".").lower(), qtype, None).cb = landed
+        if name[-1:] == "." or not name.islower():
+            name = name.rstrip(".").lower()
+        self._launch(loop, up, name, qtype, None).cb = landed
         return True
 
     def _launch(

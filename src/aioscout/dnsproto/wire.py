@@ -100,6 +100,8 @@ def random_label(n: int = 12) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
+_LENGTH_BYTE = [bytes((n,)) for n in range(64)]  # a label's length octet
+_QTAILS: dict[int, bytes] = {}  # a question's type and class, by type
 _SUFFIXES: dict[str, bytes] = {}  # wire form of recent parents: a brute force shares one
 _SUFFIXES_MAX = 4096
 
@@ -116,9 +118,10 @@ def encode_name(name: str) -> bytes:
                 _SUFFIXES.clear()
             _SUFFIXES[rest] = tail
         label = head.encode("ascii")
-        if not 0 < len(label) < 64 or len(label) + len(tail) > 254:
+        n = len(label)
+        if not 0 < n < 64 or n + len(tail) > 254:
             raise ValueError(f"invalid DNS name {name!r}")
-        return bytes((len(label),)) + label + tail
+        return _LENGTH_BYTE[n] + label + tail
     return _encode_name(name)
 
 
@@ -171,7 +174,10 @@ def is_plain_nxdomain(data: bytes, question: bytes) -> bool:
 
 def build_question(name: str, qtype: int) -> bytes:
     """The question section of a query for ``name`` (class IN)."""
-    return encode_name(name) + _QTAIL.pack(qtype, 1)
+    tail = _QTAILS.get(qtype)
+    if tail is None:
+        tail = _QTAILS[qtype] = _QTAIL.pack(qtype, 1)  # at most 65,536 of them
+    return encode_name(name) + tail
 
 
 _RD_EDNS_HEAD = _HEADER.pack(0, 0x0100, 1, 0, 0, 1)[2:]

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["AcceptsFilter", "Submitting", "stream_work"]
 
 _TICK = 0.25  # seconds between deadline sweeps when nothing lands
+_UNSEEN = object()
 
 
 @runtime_checkable
@@ -60,20 +61,26 @@ _Entry = tuple[int, str, Any]  # an item in flight: (seq, line, target)
 
 
 class _State:
-    __slots__ = ("free", "inflight", "landed", "room", "wake")
+    __slots__ = ("free", "inflight", "landed", "room", "waiter")
 
     def __init__(self, credits: int) -> None:
         self.free = credits
         self.inflight: dict[int, _Entry] = {}
         self.landed: collections.deque[tuple[_Entry, Record | None]] = collections.deque()
-        self.wake = asyncio.Event()
+        self.waiter: asyncio.Future[None] | None = None  # the drain task, asleep
         self.room = asyncio.Event()
 
     def land(self, item: _Entry, record: Record | None) -> None:
         if self.inflight.pop(item[0], None) is None:
             return  # its deadline passed: the record was made already
         self.landed.append((item, record))
-        self.wake.set()
+        if self.waiter is not None:  # an attribute test per item, not an Event.set() call
+            self.wake()
+
+    def wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def give_back(self, n: int) -> None:
         self.free += n
@@ -101,10 +108,10 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
         retry_on = run.retry_on if run.config.retries > 0 else frozenset()
         while True:
             if not st.landed:
-                st.wake.clear()
+                st.waiter = loop.create_future()
                 try:
                     async with asyncio.timeout(_TICK):
-                        await st.wake.wait()
+                        await st.waiter
                 except TimeoutError:
                     pass
             now = loop.time()
@@ -115,12 +122,17 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
                     st.landed.append((item, run.probe.failed(item[1], item[2], err)))
             out: list[Any] = []
             landed = st.landed
+            final: object = _UNSEEN  # the last record seen to be final: a shared stand-in repeats
             while landed:
                 item, record = landed.popleft()
-                if record is None or (record.error is not None and record.error.kind in retry_on):
-                    stats.in_flight -= 1
-                    await slow.put(_Item(*item))  # keeps its credit until the ordinary path is done
-                    continue
+                if record is not final:
+                    if record is None or (
+                        record.error is not None and record.error.kind in retry_on
+                    ):
+                        stats.in_flight -= 1
+                        await slow.put(_Item(*item))  # keeps its credit until that path is done
+                        continue
+                    final = record
                 out.append((item[0], record))
             if out:
                 stats.in_flight -= len(out)
@@ -150,7 +162,8 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
                 else ((entry.seq, entry.line, entry.target),)
             )
             expires = loop.time() + deadline
-            for seq, line, target in block:
+            for item in block:  # each (seq, line, target): kept as the item in flight
+                seq, line, target = item
                 if stopper.stopping:
                     if run.on_drop is not None:
                         run.on_drop(seq)
@@ -165,13 +178,12 @@ async def stream_work(run: _Run[Any], submit: Any) -> None:
                     await bucket.acquire()
                     expires = loop.time() + deadline
                 stats.in_flight += 1
-                item = (seq, line, target)
                 inflight[seq] = item
                 expiry.append((expires, item))
                 if not submit(line, target, partial(land, item)):
                     land(item, None)
         fed_all = True
-        st.wake.set()
+        st.wake()
         await drainer
         for _ in range(conc):
             await slow.put(None)

@@ -76,11 +76,27 @@ class Deduper:
         # The str's own 64-bit SipHash: computed in C and cached on the string, and
         # only ever compared within this process (the window is not persisted).
         digest = (hash(key) & _MASK64) or 1  # 0 marks an empty slot
-        if digest in self._previous:
-            return True
-        if self._current.count >= self._half:
-            if digest in self._current:
+        # _Table.__contains__ and .add inlined: this runs once per input item.
+        prev = self._previous
+        if prev.count:
+            slots, mask = prev._slots, prev._mask
+            i = digest & mask
+            while (v := slots[i]) != 0:
+                if v == digest:
+                    return True
+                i = (i + 1) & mask
+        cur = self._current
+        if cur.count >= self._half:
+            if digest in cur:
                 return True
-            self._previous = self._current
-            self._current = _Table(self._half)
-        return self._current.add(digest)
+            self._previous = cur
+            cur = self._current = _Table(self._half)
+        slots, mask = cur._slots, cur._mask
+        i = digest & mask
+        while (v := slots[i]) != 0:
+            if v == digest:
+                return True
+            i = (i + 1) & mask
+        slots[i] = digest
+        cur.count += 1
+        return False

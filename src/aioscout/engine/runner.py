@@ -185,15 +185,16 @@ class Block:
         return len(self.seqs)
 
 
-async def _aiter(lines: AsyncIterable[str] | Iterable[str]) -> AsyncIterable[str]:
-    if isinstance(lines, AsyncIterable):
-        async for line in lines:
-            yield line
-    else:
-        for n, line in enumerate(lines):
-            yield line
-            if n % 1024 == 1023:
-                await asyncio.sleep(0)
+def _aiter(lines: AsyncIterable[str] | Iterable[str]) -> AsyncIterable[str]:
+    # An async source is used as it is: a pass-through layer costs a step per line.
+    return lines if isinstance(lines, AsyncIterable) else _from_iterable(lines)
+
+
+async def _from_iterable(lines: Iterable[str]) -> AsyncIterable[str]:
+    for n, line in enumerate(lines):
+        yield line
+        if n % 1024 == 1023:
+            await asyncio.sleep(0)
 
 
 ProbeFactory = Callable[[ScanConfig], Probe[T]]
@@ -417,7 +418,9 @@ class _Run(Generic[T]):
 
     async def _produce_items(self, lines: AsyncIterable[str]) -> None:
         seq = 0
-        probe, ckpt, dedup, stats = self.probe, self.checkpoint, self.dedup, self.stats
+        probe, dedup, stats = self.probe, self.dedup, self.stats
+        # A fresh checkpoint has nothing done yet: no look-up per item.
+        ckpt = self.checkpoint if self.checkpoint is not None and self.checkpoint.resumed else None
         blocks = self.blocks
         async for line in lines:
             if self.stopper.stopping:

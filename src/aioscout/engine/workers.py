@@ -40,8 +40,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copyreg
 import dataclasses
 import gc
+import io
+import operator
 import os
 import pickle
 import signal
@@ -52,6 +55,7 @@ import zlib
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+from .. import _models
 from .._config import ScanConfig
 from .._models import ErrorKind, Record, Records
 from ._protocols import Probe
@@ -65,6 +69,8 @@ __all__ = ["ProcessPool"]
 
 _LEN = struct.Struct(">I")
 _BATCH = 1024
+_FRAME = 1024  # records at most in one frame back to the parent
+_FAST_LINGER = 0.01  # seconds a fast-path worker lets records gather before a small frame
 _MAX_RESPAWNS = 8
 # A frame of fewer entries than _SMALL waits _LINGER seconds for more: a frame (a
 # pickle, a syscall and a wake-up at each end) per item or record was a large
@@ -73,8 +79,60 @@ _SMALL = _BATCH // 8
 _LINGER = 0.002
 
 
+def _rebuild(cls: type[Any], values: tuple[Any, ...]) -> Any:
+    """A record from its field values (see :func:`_dumps`), without ``__init__``."""
+    make = _MAKERS.get(cls)
+    if make is None:
+        make = _MAKERS[cls] = _maker(cls)
+    return make(values)
+
+
+_MAKERS: dict[type[Any], Callable[[tuple[Any, ...]], Any]] = {}
+
+
+def _maker(cls: type[Any]) -> Callable[[tuple[Any, ...]], Any]:
+    """A function setting each slot of a new ``cls`` from a tuple, unrolled (as dataclasses
+    writes ``__init__``): a third of the time of a loop over the fields."""
+    ns: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    body = ["def make(v):", "    o = new(cls)"]
+    for i, f in enumerate(dataclasses.fields(cls)):
+        ns[f"set{i}"] = cls.__dict__[f.name].__set__  # the slot's descriptor: frozen or not
+        body.append(f"    set{i}(o, v[{i}])")
+    body.append("    return o")
+    exec("\n".join(body), ns)
+    make: Callable[[tuple[Any, ...]], Any] = ns["make"]
+    return make
+
+
+def _reducer(cls: type[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    get = operator.attrgetter(*(f.name for f in dataclasses.fields(cls)))
+    return lambda obj: (_rebuild, (cls, get(obj)))
+
+
+# The records' classes are slotted dataclasses, whose own pickling calls
+# dataclasses.fields() per object on both ends; their field values in one tuple
+# cost a fraction of that (a found DNS name is a record and one or two answers).
+_DISPATCH = copyreg.dispatch_table.copy()
+_DISPATCH.update(
+    (cls, _reducer(cls))
+    for cls in vars(_models).values()
+    if isinstance(cls, type)
+    and dataclasses.is_dataclass(cls)
+    and "__slots__" in cls.__dict__
+    and len(dataclasses.fields(cls)) > 1
+)
+
+
+def _dumps(obj: object) -> bytes:
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(obj)
+    return buf.getvalue()
+
+
 async def _send(writer: asyncio.StreamWriter, tag: str, payload: object) -> None:
-    blob = pickle.dumps((tag, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    blob = _dumps((tag, payload))
     writer.write(_LEN.pack(len(blob)) + blob)
     await writer.drain()
 
@@ -349,13 +407,19 @@ class ProcessPool:
                         await self._results.put((seqs[0], Encoded(seqs, kinds, b"".join(lines))))
                     self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
                     self._check_settled()
-                elif tag == "filtered":
+                elif tag == "settled":
                     pop = w.inflight.pop
-                    for kind, seqs in payload:
+                    filtered, kept = payload
+                    out = [(seq, record) for seq, record in kept if pop(seq, None) is not None]
+                    n = len(out)
+                    for kind, seqs in filtered:
                         done = [seq for seq in seqs if pop(seq, None) is not None]
-                        self._give_back(len(done))
                         if done:
-                            await self._results.put((done[0], Filtered(kind, done)))
+                            out.append((done[0], Filtered(kind, done)))
+                            n += len(done)
+                    self._give_back(n)
+                    if out:
+                        await self._results.put(out)
                     self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
                     self._check_settled()
                 elif tag == "dropped":
@@ -474,6 +538,9 @@ async def _serve(
         # and full collections walk them over and over (a quarter of a DNS worker's
         # time). A larger young generation lets them die young; full passes still run.
         gc.set_threshold(100_000, 10, 10)
+    # Records of the fast path wait a moment to travel together (see emit); an item
+    # of the ordinary path holds one of the parent's credits until its record is back.
+    linger = isinstance(probe, Submitting)
     keep: Callable[[Record], bool] | None = getattr(probe, keep_method) if keep_method else None
     if keep is not None and isinstance(probe, AcceptsFilter):
         probe.accept_filter(keep)
@@ -513,10 +580,8 @@ async def _serve(
                 shared_seqs = filtered.setdefault(None if err is None else str(err.kind), [])
                 shared_seqs.append(seq)
                 shared = record
-        if filtered:
-            await _send(writer, "filtered", list(filtered.items()))
-        if kept:
-            await send_kept(kept)
+        # One frame for both: the parent settles them in one wake-up.
+        await _send(writer, "settled", (list(filtered.items()), kept))
 
     async def feed() -> None:
         while True:
@@ -554,21 +619,28 @@ async def _serve(
 
     async def emit() -> None:
         retries = 0
+        results = run.results
         while True:
-            first = await run.results.get()
+            first = await results.get()
             if first is None:
                 return
-            if run.results.qsize() < _SMALL:
+            if not linger and results.qsize() < _SMALL:
                 await asyncio.sleep(_LINGER)
             # An entry is one (seq, record) or a list of them (the fast path's batches).
             batch: list[tuple[int, Record | Filtered]] = (
                 list(first) if isinstance(first, list) else [first]
             )
-            while len(batch) < _BATCH and not run.results.empty():
-                nxt = run.results.get_nowait()
+            if linger and len(batch) < _BATCH and results.empty():
+                # Let a frame's worth gather: the fast path's records land a few dozen
+                # per loop turn, and each frame costs a pickle, a write and a wake-up
+                # of the parent. Its credits are back already (see _stream).
+                await asyncio.sleep(_FAST_LINGER)
+            end = False
+            while len(batch) < _FRAME and not results.empty():
+                nxt = results.get_nowait()
                 if nxt is None:
-                    await send_results(batch)
-                    return
+                    end = True
+                    break
                 if isinstance(nxt, list):
                     batch += nxt
                 else:
@@ -580,6 +652,8 @@ async def _serve(
                 await _send(writer, "retries", stats.retries - retries)
                 retries = stats.retries
             await send_results(batch)
+            if end:
+                return
 
     try:
         async with asyncio.TaskGroup() as tg:

@@ -151,6 +151,21 @@ def _decode(raw: bytes, max_line: int, byte_cap: int) -> str:
     return text
 
 
+def _decode_lines(raw: bytes, max_line: int, byte_cap: int) -> list[str]:
+    """The lines of ``raw`` (complete lines without the last newline), each as _decode does it.
+
+    One decode and one split for the whole chunk: "\\n" never occurs inside a UTF-8
+    sequence, so this is the same as decoding line by line whenever no line
+    needs cutting (checked, else line by line) and none ends in "\\r".
+    """
+    lines = raw.decode("utf-8", "replace").split("\n")
+    if max(map(len, lines)) > max_line:
+        return [_decode(part, max_line, byte_cap) for part in raw.split(b"\n")]
+    if b"\r" in raw:
+        return [line[:-1] if line.endswith("\r") else line for line in lines]
+    return lines
+
+
 async def _split_lines(
     reader: _ThreadReader | _FileReader, name: str, max_line: int
 ) -> AsyncGenerator[str, None]:
@@ -180,10 +195,12 @@ async def _split_lines(
                 yield _decode(pending, max_line, byte_cap)
                 pending, skipping = b"", False
                 chunk = chunk[newline + 1 :]
-            parts = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
-            pending = parts.pop()
-            for raw in parts:
-                yield _decode(raw, max_line, byte_cap)
+            data = pending + chunk if pending else chunk
+            cut = data.rfind(b"\n")
+            pending = data[cut + 1 :]
+            if cut >= 0:
+                for line in _decode_lines(data[:cut], max_line, byte_cap):
+                    yield line
             if len(pending) > byte_cap:
                 pending, skipping = pending[:byte_cap], True
         if pending or skipping:
