@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e . --group test --group lint
+	@# Bytecode now, even where PYTHONDONTWRITEBYTECODE is set: each worker process
+	@# would otherwise compile the package from source at every start.
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -13,12 +13,6 @@ import socket
 import struct
 from dataclasses import dataclass
 
-import dns.exception
-import dns.name
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
-
 __all__ = [
     "MAX_ANSWERS",
     "RCODES",
@@ -279,6 +273,14 @@ def _rdata_text(data: bytes, rtype: int, pos: int, rdlen: int) -> str:
         if end != pos + rdlen:
             raise WireError("name rdata of wrong length")
         return name
+    # dnspython only for the record types this module does not decode itself: its
+    # import costs each worker process about 20 ms.
+    import dns.exception
+    import dns.name
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+
     try:
         rdtype = dns.rdatatype.RdataType.make(rtype)
         rd = dns.rdata.from_wire(dns.rdataclass.IN, rdtype, data, pos, rdlen, origin=dns.name.root)
@@ -326,6 +328,8 @@ def type_code(name: str) -> int:
     code = TYPES.get(name.upper())
     if code is not None:
         return code
+    import dns.rdatatype
+
     try:
         return int(dns.rdatatype.from_text(name))
     except dns.rdatatype.UnknownRdatatype as exc:
@@ -334,4 +338,9 @@ def type_code(name: str) -> int:
 
 def type_name(code: int) -> str:
     """The name of a numeric record type (28 → ``"AAAA"``)."""
-    return TYPE_NAMES.get(code) or dns.rdatatype.to_text(dns.rdatatype.RdataType.make(code))
+    known = TYPE_NAMES.get(code)
+    if known is not None:
+        return known
+    import dns.rdatatype
+
+    return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(code))
