@@ -129,9 +129,9 @@ def scan_dns(
     With ``options.only_found`` (the default, as for a brute force) only names
     that exist are yielded; ``stats`` counts every one.
     """
-    from .cli.dns_cmd import make_dns_probe
+    from .cli.dns_cmd import make_dns_probe, share_resolver_rate
 
-    opts = options or DnsOptions()
+    opts = share_resolver_rate(options or DnsOptions(), (config or ScanConfig()).workers)
     factory = functools.partial(make_dns_probe, opts, tuple(domains))
     probe = factory(config or ScanConfig())
     keep: Callable[[Record], bool] | None = probe.is_found if opts.only_found else None  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -35,6 +36,14 @@ def make_dns_probe(options: DnsOptions, domains: tuple[str, ...], config: ScanCo
     from ..probes.dns import DnsProbe
 
     return DnsProbe(options, domains=domains)
+
+
+def share_resolver_rate(options: DnsOptions, workers: int) -> DnsOptions:
+    """Each of ``workers`` processes sends its share of the queries: give it its share
+    of ``per_resolver_rate`` too, so the whole run keeps the rate asked for."""
+    if workers <= 1 or options.per_resolver_rate <= 0:
+        return options
+    return dataclasses.replace(options, per_resolver_rate=options.per_resolver_rate / workers)
 
 
 def _read_resolvers(path: str) -> list[str]:
@@ -155,6 +164,7 @@ def dns(**p: Any) -> None:
     else:
         source = p["list_file"] or (None if p["targets"] else "-")
         config = scan_config_from(p, input_path=source)
+    options = share_resolver_rate(options, config.workers)
     factory = functools.partial(make_dns_probe, options, domains)
     try:
         probe = factory(config)
