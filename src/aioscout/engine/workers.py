@@ -58,6 +58,7 @@ from typing import Any
 from .. import _models
 from .._config import ScanConfig
 from .._models import ErrorKind, Record, Records
+from ..targets._types import HttpTarget
 from ._protocols import Probe
 from ._spawn import spawn
 from ._stream import AcceptsFilter, Submitting
@@ -115,7 +116,7 @@ def _reducer(cls: type[Any]) -> Callable[[Any], tuple[Any, ...]]:
 _DISPATCH = copyreg.dispatch_table.copy()
 _DISPATCH.update(
     (cls, _reducer(cls))
-    for cls in vars(_models).values()
+    for cls in (*vars(_models).values(), HttpTarget)  # records, and the HTTP probe's items
     if isinstance(cls, type)
     and dataclasses.is_dataclass(cls)
     and "__slots__" in cls.__dict__
