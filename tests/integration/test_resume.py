@@ -144,6 +144,24 @@ async def test_worker_killed_mid_run_loses_nothing(lab: Lab, tmp_path: Path) -> 
     assert_one_record_per_line(out, lines)
 
 
+async def test_workers_end_when_their_parent_is_killed(lab: Lab, tmp_path: Path) -> None:
+    lines = _inputs(lab, 4000, 400)
+    inp, out = tmp_path / "targets.txt", tmp_path / "out.jsonl"
+    inp.write_text("\n".join(lines) + "\n")
+    proc = await spawn_cli("http", "-l", str(inp), "-o", str(out), "--timeout", "3", "-w", "2")
+    assert await wait_for_growth(out, 100 * _RECORD_BYTES, proc)
+    workers = worker_pids(proc.pid)
+    assert len(workers) == 2, workers
+    assert kill_quietly(proc.pid)
+    assert proc.stderr is not None
+    async with asyncio.timeout(10):
+        await proc.wait()
+        # The workers write to the same stderr pipe: it ends only when the last of them
+        # has exited (they read end-of-file on their socket), and they exit quietly.
+        stderr = await proc.stderr.read()
+    assert b"Traceback" not in stderr, stderr.decode()[-2000:]
+
+
 async def test_resume_without_checkpoint_simply_starts(lab: Lab, tmp_path: Path) -> None:
     lines = _inputs(lab, 200, 20)
     inp, out = tmp_path / "targets.txt", tmp_path / "out.jsonl"

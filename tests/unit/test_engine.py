@@ -311,9 +311,24 @@ async def test_host_limiter_hands_off_fifo_and_forgets_idle_hosts() -> None:
     assert len(lim) == 0
 
 
+async def test_host_limiter_waiter_cancelled_as_a_release_skips_it() -> None:
+    limiter = HostLimiter(1)
+    await limiter.acquire("h")
+    b = asyncio.ensure_future(limiter.acquire("h"))
+    c = asyncio.ensure_future(limiter.acquire("h"))
+    await asyncio.sleep(0)  # both wait
+    b.cancel()  # its future is cancelled now; its handler runs on the next turn
+    limiter.release("h")  # skips b's cancelled future, hands the slot to c
+    with pytest.raises(asyncio.CancelledError):
+        await b  # no ValueError from b's clean-up
+    await c
+    limiter.release("h")
+    assert len(limiter) == 0
+
+
 def test_deduper_is_exact_within_window_and_bounded() -> None:
     d = Deduper(window=10)
     assert [d.seen(k) for k in "abcab"] == [False, False, False, True, True]
     for i in range(100):
         d.seen(str(i))
-    assert len(d._current) + len(d._previous) <= 10
+    assert d._current.count + d._previous.count <= 10

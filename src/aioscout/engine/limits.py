@@ -11,6 +11,7 @@ tests drive it without sleeping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 
@@ -97,7 +98,9 @@ class HostLimiter:
             if fut.done() and not fut.cancelled():
                 self.release(key)  # the slot was handed to us as we were cancelled
             else:
-                waiters.remove(fut)
+                # A release() in the same loop turn may already have dropped it.
+                with contextlib.suppress(ValueError):
+                    waiters.remove(fut)
             raise
 
     def release(self, key: str) -> None:
