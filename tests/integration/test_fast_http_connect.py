@@ -41,23 +41,25 @@ def unanswered_port() -> Iterator[int]:
 
 
 @pytest.mark.slow
-async def test_connect_deadline_gives_a_timeout_record() -> None:
+@pytest.mark.parametrize(
+    ("timeouts", "detail"),
+    [
+        # The connect deadline ends first: a connect timeout.
+        (Timeouts(connect=0.2, read=2.0, total=3.0), "connect timed out"),
+        # The total budget ends during the connect: the probe's own timeout, not a connect one.
+        (Timeouts(connect=5.0, read=2.0, total=0.2), "no result within 0.2s"),
+    ],
+    ids=["connect-deadline", "total-budget"],
+)
+async def test_a_connect_that_never_ends_gives_a_timeout_record(
+    timeouts: Timeouts, detail: str
+) -> None:
     with unanswered_port() as port:
         url = f"http://127.0.0.1:{port}/"
-        async with open_probe(timeouts=Timeouts(connect=0.2, read=2.0, total=3.0)) as probe:
+        async with open_probe(timeouts=timeouts) as probe:
             record = await probe.probe(url, target(url))
     assert record.error is not None
-    assert (record.error.kind, record.error.detail) == (ErrorKind.TIMEOUT, "connect timed out")
-
-
-@pytest.mark.slow
-async def test_total_budget_ending_during_connect_is_not_a_connect_timeout() -> None:
-    with unanswered_port() as port:
-        url = f"http://127.0.0.1:{port}/"
-        async with open_probe(timeouts=Timeouts(connect=5.0, read=2.0, total=0.2)) as probe:
-            record = await probe.probe(url, target(url))
-    assert record.error is not None
-    assert (record.error.kind, record.error.detail) == (ErrorKind.TIMEOUT, "no result within 0.2s")
+    assert (record.error.kind, record.error.detail) == (ErrorKind.TIMEOUT, detail)
 
 
 @pytest.mark.slow

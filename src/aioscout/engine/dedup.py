@@ -43,21 +43,6 @@ class _Table:
             i = (i + 1) & mask
         return False
 
-    def __len__(self) -> int:
-        return self.count
-
-    def add(self, key: int) -> bool:
-        """Insert ``key``; return whether it was already there."""
-        slots, mask = self._slots, self._mask
-        i = key & mask
-        while (v := slots[i]) != 0:
-            if v == key:
-                return True
-            i = (i + 1) & mask
-        slots[i] = key
-        self.count += 1
-        return False
-
 
 class Deduper:
     """Remembers recently seen keys; ``seen(key)`` is True for a repeat."""

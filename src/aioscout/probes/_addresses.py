@@ -33,10 +33,12 @@ def pinned_address(host: str) -> str | None:
     return pin[1] if pin is not None and pin[0] == host else None
 
 
-def is_ip(text: str) -> bool:
-    """True for an IPv4 or IPv6 literal."""
+def is_ip(host: str) -> bool:
+    """True for an IPv4 or IPv6 literal (once per request: names leave at the first test)."""
+    if not (host[-1:].isdigit() or ":" in host):
+        return False  # a name (IPv4 literals end in a digit; IPv6 ones hold a colon)
     try:
-        ipaddress.ip_address(text)
+        ipaddress.ip_address(host)
     except ValueError:
         return False
     return True

@@ -32,7 +32,6 @@ bodies, parameters, cookies given by the user, hooks) stays on aiohttp.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 import socket
 import ssl
@@ -48,7 +47,7 @@ from yarl import URL
 from .._config import HttpOptions, Limits, Timeouts
 from .._models import ErrorKind, RedirectHop, TlsInfo
 from ..dnsproto.resolver import FastResolver, ResolveError
-from ._addresses import pinned_address
+from ._addresses import is_ip, pinned_address
 from ._errors import ProbeError, classify
 from ._http_body import BodyHead, make_decoder
 from ._http_common import next_url
@@ -583,16 +582,6 @@ def _too_long(data: bytes, limit: int) -> ProbeError:
     return ProbeError(ErrorKind.TOO_LARGE, detail[:300])
 
 
-def _is_ip(host: str) -> bool:
-    if not (host[-1:].isdigit() or ":" in host):
-        return False  # a name (IPv4 literals end in a digit; IPv6 ones hold a colon)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 class FastHttp:
     """Runs one attempt's redirect chain over plain asyncio connections.
 
@@ -650,7 +639,7 @@ class FastHttp:
         pinned = pinned_address(host)  # --all-ips: this probe connects to one address
         if pinned is not None:
             return [pinned]
-        if _is_ip(host):
+        if is_ip(host):
             return [host]
         cached = self._cache.get(host)
         if cached is not None:

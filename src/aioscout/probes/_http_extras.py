@@ -34,6 +34,7 @@ from yarl import URL
 from .._config import HttpOptions, Timeouts
 from .._models import ErrorKind, HttpResult
 from ..extract.cdn import _BY_HEADER, _BY_VALUE, cdn_hint
+from ._addresses import is_ip
 from ._errors import ProbeError
 from ._http_common import make_ssl_context, pick_user_agent
 
@@ -144,10 +145,6 @@ def extra_hooks(options: HttpOptions) -> tuple[ResponseHook, ...]:
     return tuple(hooks)
 
 
-def _is_ip(host: str) -> bool:
-    return ":" in host or host.replace(".", "").isdigit()
-
-
 class WebsocketCheck:
     """Whether a URL accepts a WebSocket upgrade (status 101 with the right accept key).
 
@@ -199,7 +196,7 @@ class WebsocketCheck:
                     address,
                     url.port,
                     ssl=self._ssl() if tls else None,
-                    server_hostname=("" if _is_ip(name) else name) if tls else None,
+                    server_hostname=("" if is_ip(name) else name) if tls else None,
                 )
         except (OSError, TimeoutError, ssl.SSLError, ValueError):
             return None

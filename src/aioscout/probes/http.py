@@ -58,6 +58,7 @@ from ..extract.title import extract_title
 from ..targets._types import HttpTarget
 from ..targets.parse import expand_http
 from ..targets.ports import parse_ports
+from ._addresses import is_ip
 from ._errors import ProbeError, Redactor, classify, map_exceptions
 from ._fast_http import FastHttp, LazyJar, fast_path_applies
 from ._http_body import BodyHead, read_head
@@ -706,7 +707,7 @@ class HttpProbe:
         if address is None or port is None or self._h2_context is None:
             return None
         name = self._options.sni or final.host or ""
-        if ":" in name or name.replace(".", "").isdigit():
+        if is_ip(name):
             name = ""  # no SNI for IP literals
         try:
             async with asyncio.timeout(self._timeouts.connect):
