@@ -1,4 +1,4 @@
-"""DnsProbe through the engine's submit fast path, against lab DNS servers on loopback.
+"""DnsProbe through the engine's fast path (the resolver's query lane), against lab DNS servers.
 
 The same promises as :mod:`test_dns_probe` (which calls ``probe()`` directly):
 records identical to the ordinary path, full recall through a lossy resolver,
@@ -15,6 +15,7 @@ import pytest
 
 from aioscout._config import DnsOptions, ScanConfig
 from aioscout._models import DnsResult, Record
+from aioscout.dnsproto import resolver as resolver_module
 from aioscout.engine import run_scan
 from aioscout.lab.dns import DnsServer, LabZone, build_lab_zone
 from aioscout.probes.dns import DnsProbe
@@ -103,3 +104,21 @@ async def test_wildcard_names_filtered_through_the_engine() -> None:
         probe = DnsProbe(opts, domains=parents)
         found = await _scan(probe, words, only_found=True)
     assert {r.name for r in found} == real
+
+
+@pytest.mark.slow
+async def test_many_resolvers_share_unconnected_sockets(
+    zone: LabZone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``_CONNECTED_MAX`` resolvers the lane's sockets are not connected: replies are
+    matched by source address too, and every name is still resolved once."""
+    monkeypatch.setattr(resolver_module, "_CONNECTED_MAX", 1)
+    words = list(zone.wordlist(missing=1000))
+    async with DnsServer(zone) as one, DnsServer(zone, drop_every=5) as two:
+        opts = DnsOptions(resolvers=(one.address, two.address), query_timeout=0.2)
+        probe = DnsProbe(opts, domains=[zone.bulk_domain])
+        records = await _scan(probe, words, only_found=False)
+    assert len(records) == len(words)
+    found = {r.name for r in records if r.error is None}
+    assert found == {n for n in zone.existing_names() if n.endswith("." + zone.bulk_domain)}
+    assert {r.resolver for r in records if r.error is None} == {one.address, two.address}

@@ -1,17 +1,19 @@
-"""The engine's fast path for probes with ``submit``: the same promises as the ordinary path."""
+"""The engine's fast path for probes with a lane: the same promises as the ordinary path."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aioscout._config import ScanConfig, Timeouts
 from aioscout._models import ErrorInfo, ErrorKind, Record
 from aioscout.engine import Checkpoint, Stopper, run_scan
+from aioscout.engine._stream import Settle
 
 
 @dataclass(slots=True)
@@ -22,16 +24,55 @@ class Echo:
     error: ErrorInfo | None = None
 
 
+class _Lane:
+    def __init__(self, probe: SubmitProbe, settle: Settle) -> None:
+        self.probe = probe
+        self.settle = settle
+
+    def start(self, items: Sequence[tuple[int, str, Any]]) -> tuple[int, float]:
+        probe = self.probe
+        started = 0
+        for item in items:
+            target = item[2]
+            if target.startswith("refuse"):
+                return started, 0.0
+            if target.startswith("wait") and probe.waits < 2:
+                probe.waits += 1
+                return started, 0.001
+            started += 1
+            probe.submitted += 1
+            probe.in_flight += 1
+            probe.max_in_flight = max(probe.max_in_flight, probe.in_flight)
+            if not target.startswith("lost"):
+                asyncio.get_running_loop().call_soon(self.finish, item)
+        return started, 0.0
+
+    def finish(self, item: tuple[int, str, Any]) -> None:
+        self.probe.in_flight -= 1
+        line, target = item[1], item[2]
+        if target.startswith("count"):
+            self.settle([], (None, [item[0]]))
+        elif target.startswith(("fast", "wait")):
+            self.settle([(item, Echo(line, target, "submit"))], None)
+        else:
+            self.settle([(item, None)], None)
+
+    def close(self) -> None:
+        self.probe.closed = True
+
+
 class SubmitProbe:
-    """``fast*`` finish in ``submit``; ``slow*`` need probe(); ``reset*`` fail once there;
-    ``lost*`` are never finished; ``refuse*`` are refused by submit."""
+    """A probe with a lane: ``fast*`` finish there; ``slow*`` need probe(); ``reset*`` fail
+    once there; ``lost*`` are never finished; ``refuse*`` are refused by the lane; ``wait*``
+    are refused twice with a wait first; ``count*`` are settled as only counted."""
 
     def __init__(self) -> None:
         self.calls: dict[str, int] = {}
         self.submitted = 0
         self.in_flight = 0
         self.max_in_flight = 0
-        self.hold: list[Callable[[], None]] = []
+        self.waits = 0
+        self.closed = False
 
     def expand(self, line: str) -> Iterable[str]:
         return iter(line.split(","))
@@ -42,24 +83,8 @@ class SubmitProbe:
     def identity(self, target: str) -> str:
         return target
 
-    def submit(self, line: str, target: str, done: Callable[[Record | None], None]) -> bool:
-        if target.startswith("refuse"):
-            return False
-        self.submitted += 1
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        loop = asyncio.get_running_loop()
-
-        def finish() -> None:
-            self.in_flight -= 1
-            if target.startswith(("fast", "hang")):
-                done(Echo(line, target, "submit"))
-            else:
-                done(None)
-
-        if not target.startswith("lost"):
-            loop.call_soon(finish)
-        return True
+    def open_lane(self, settle: Settle) -> _Lane:
+        return _Lane(self, settle)
 
     async def probe(self, line: str, target: str) -> Record:
         self.calls[target] = self.calls.get(target, 0) + 1
@@ -104,15 +129,18 @@ def _by_value(sink: ListSink) -> dict[str | None, Echo]:
 async def test_one_record_per_item_through_submit_and_probe() -> None:
     probe = SubmitProbe()
     sink = ListSink()
-    lines = [f"fast{i}" for i in range(300)] + ["slow1,reset1,refuse1", "fast-last"]
+    lines = [f"fast{i}" for i in range(300)] + ["slow1,reset1,refuse1", "wait1,fast-last"]
+    lines += ["count1,count2"]
     stats = await run_scan(probe, lines, [sink], ScanConfig(concurrency=16, backoff=0.0))
     got = _by_value(sink)
-    assert len(got) == 304 and stats.done == 304 and stats.ok == 304
-    assert got["fast7"].via == "submit"
+    assert len(got) == 305 and stats.done == 307 and stats.ok == 307
+    assert stats.filtered == 2  # the two only counted
+    assert got["fast7"].via == "submit" and got["wait1"].via == "submit"
     assert got["slow1"].via == "probe" and got["refuse1"].via == "probe"
     assert got["reset1"].via == "probe" and probe.calls["reset1"] == 2
     assert stats.retries == 1
     assert probe.max_in_flight <= 16
+    assert probe.waits == 2 and probe.closed
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -302,7 +302,7 @@ async def _progress(stats: Stats, stopper: Stopper) -> None:
 
 async def execute(
     probe: Probe[Any] | Callable[[ScanConfig], Probe[Any]],
-    lines: AsyncIterator[str],
+    lines: AsyncIterable[str],
     config: ScanConfig,
     spec: OutputSpec,
     *,
@@ -383,7 +383,7 @@ def leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
 
 def run_command(
     probe: Probe[Any] | Callable[[ScanConfig], Probe[Any]],
-    lines: Callable[[], AsyncIterator[str]],
+    lines: Callable[[], AsyncIterable[str]],
     config: ScanConfig,
     spec: OutputSpec,
     *,

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from typing import Any
 
 import click
@@ -217,7 +217,7 @@ def dns(**p: Any) -> None:
 
 def _run_dns_then_http(
     factory: Callable[[ScanConfig], Probe[Any]],
-    lines: Callable[[], AsyncIterator[str]],
+    lines: Callable[[], AsyncIterable[str]],
     config: ScanConfig,
     spec: OutputSpec,
     keep: Callable[[Record], bool] | None,

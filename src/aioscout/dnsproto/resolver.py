@@ -30,11 +30,14 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from .wire import (
+    _OPT,
+    _RD_EDNS_HEAD,
     Message,
     TooLarge,
     WireError,
     build_query,
     build_question,
+    encode_name,
     is_plain_nxdomain,
     parse_header,
     parse_response,
@@ -42,7 +45,15 @@ from .wire import (
     random_label,
 )
 
-__all__ = ["NX_REPLY", "FastResolver", "Reply", "ResolveError", "parse_resolver"]
+__all__ = [
+    "NX_REPLY",
+    "FastResolver",
+    "LaneReply",
+    "QueryLane",
+    "Reply",
+    "ResolveError",
+    "parse_resolver",
+]
 
 log = logging.getLogger("aioscout")
 
@@ -51,6 +62,7 @@ _CANARY_EVERY = 5000
 _DEAD_AFTER = 25  # timeouts in a row with no answer in between
 _SOCKET_BUFFER = 8 << 20
 _CONNECTED_MAX = 16  # up to this many resolvers, each gets its own connected sockets
+_RECV_SIZE = 4096  # more than the EDNS payload size queries advertise (1,232)
 
 
 def parse_resolver(spec: str) -> tuple[str, int]:
@@ -132,17 +144,16 @@ class Upstream:
         return (1.0 - self.tokens) / self.rate
 
 
-# What the hot path hands ``submit``'s callback for a plain NXDOMAIN reply (always this object).
+# A lane's reply for a plain NXDOMAIN when it does not only count it (always this object).
 NX_REPLY = _NX = Message(0, 0x8183, NXDOMAIN, "", 0, [])
-Landed = Callable[[Message | str | None, str], None]
 
 
 class _Pending:
-    __slots__ = ("cb", "deadline", "fut", "qid", "qname", "qtype", "question", "sock", "up")
+    __slots__ = ("deadline", "fut", "qid", "qname", "qtype", "sock", "up")
 
     def __init__(
         self,
-        fut: asyncio.Future[Message | str | None] | None,
+        fut: asyncio.Future[Message | str | None],
         qid: int,
         qname: str,
         qtype: int,
@@ -157,14 +168,6 @@ class _Pending:
         self.up = up
         self.sock = sock
         self.deadline = deadline
-        self.cb: Landed | None = None
-        self.question = b""
-
-
-def _buffered(transport: asyncio.DatagramTransport) -> int:
-    """Bytes waiting in a datagram transport's buffer (both loops have the method)."""
-    size: int = getattr(transport, "get_write_buffer_size")()  # noqa: B009 (not in the stubs)
-    return size
 
 
 class _Socket(asyncio.DatagramProtocol):
@@ -175,8 +178,6 @@ class _Socket(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.ignored = 0
         self.connected = False
-        self.raw: socket.socket | None = None  # the socket itself, for sends without the transport
-        self.backlog = False  # datagrams wait in the transport: send through it to keep order
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -188,18 +189,6 @@ class _Socket(asyncio.DatagramProtocol):
         p = self.pending.get((data[0] << 8) | data[1])
         if p is None or (not self.connected and (addr[0] != p.up.host or addr[1] != p.up.port)):
             self.ignored += 1  # unknown ID or spoofed source: keep waiting for the real one
-            return
-        cb = p.cb
-        if cb is not None and is_plain_nxdomain(data, p.question):
-            del self.pending[p.qid]
-            # The query waits in the deadline FIFO until its deadline: without its
-            # callback it no longer holds the name's objects meanwhile.
-            p.cb = None
-            up = p.up
-            up.answered += 1
-            up.timeouts_in_row = 0
-            up.backoff = 0.5
-            cb(_NX, up.label)
             return
         result: Message | str
         try:
@@ -221,14 +210,7 @@ class _Socket(asyncio.DatagramProtocol):
                 self.ignored += 1  # an answer to another question: keep waiting
                 return
         del self.pending[p.qid]
-        if cb is not None:
-            p.cb = None
-            if isinstance(result, Message):
-                p.up.answered += 1
-                p.up.timeouts_in_row = 0
-                p.up.backoff = 0.5
-            cb(result, p.up.label)
-        elif p.fut is not None and not p.fut.done():
+        if not p.fut.done():
             p.fut.set_result(result)
 
     def error_received(self, exc: Exception) -> None:
@@ -309,7 +291,6 @@ class FastResolver:
                     sock.connect((up.host, up.port))
                 sock.setblocking(False)
                 _, proto = await loop.create_datagram_endpoint(_Socket, sock=sock)
-                proto.raw = sock
                 self._socks.append(proto)
                 if up is not None:
                     proto.connected = True
@@ -322,7 +303,7 @@ class FastResolver:
             self._sweeper = None
         for s in self._socks:
             for p in s.pending.values():
-                if p.fut is not None and not p.fut.done():
+                if not p.fut.done():
                     p.fut.set_result(None)
             s.pending.clear()
             if s.transport is not None:
@@ -427,42 +408,11 @@ class FastResolver:
             if p.sock.pending.get(p.qid) is not p:
                 continue  # answered (or forgotten) already
             del p.sock.pending[p.qid]
-            if p.cb is not None:
-                self._on_timeout(p.up)
-                p.cb(None, p.up.label)
-            elif p.fut is not None and not p.fut.done():
+            if not p.fut.done():
                 p.fut.set_result(None)
         self._sweeper = (
             self._loop.call_later(min(0.05, self.timeout / 4), self._sweep) if q else None
         )
-
-    def submit(self, name: str, qtype: int, landed: Landed) -> bool:
-        """Send one UDP attempt now and call ``landed`` with its outcome, without a coroutine.
-
-        ``landed`` gets the parsed reply (or an error string, or ``None`` on
-        timeout) and the label of the resolver asked, from the event loop (never
-        from inside this call). Returns ``False`` and sends nothing when the query
-        cannot go out at once (the resolver's rate limit needs a wait, a canary
-        is due, no resolver is usable): then
-        :meth:`resolve` is the way. This is the brute-force hot path: one attempt,
-        no retry; the caller falls back to :meth:`resolve` for anything unusual.
-        """
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError("FastResolver.start() was not awaited")
-        ups = self.upstreams
-        up = ups[0]
-        if len(ups) != 1 or up.dropped or up.backoff_until:
-            try:
-                up = self._pick(None)
-            except ResolveError:
-                return False
-        if up.sent % _CANARY_EVERY == _CANARY_EVERY - 1 or (up.rate > 0 and up.take(loop.time())):
-            return False
-        if name[-1:] == "." or not name.islower():
-            name = name.rstrip(".").lower()
-        self._launch(loop, up, name, qtype, None).cb = landed
-        return True
 
     def _launch(
         self,
@@ -470,7 +420,7 @@ class FastResolver:
         up: Upstream,
         name: str,
         qtype: int,
-        fut: asyncio.Future[Message | str | None] | None,
+        fut: asyncio.Future[Message | str | None],
     ) -> _Pending:
         if up.socks:
             sock = up.socks[up.sock_rr]
@@ -483,7 +433,6 @@ class FastResolver:
         while qid in pending:
             qid = self._rng.getrandbits(16)
         p = _Pending(fut, qid, name, qtype, up, sock, loop.time() + self.timeout)
-        p.question = question = build_question(name, qtype)
         pending[qid] = p
         self._queue.append(p)
         if self._sweeper is None:
@@ -491,25 +440,11 @@ class FastResolver:
         assert sock.transport is not None
         up.sent += 1
         self.stats.sent += 1
-        raw = sock.raw
-        if raw is not None and (not sock.backlog or not _buffered(sock.transport)):
-            sock.backlog = False
-            # Straight to the socket: the transport's bookkeeping costs more than the
-            # syscall's own overhead; only a full send buffer goes through it.
-            try:
-                if sock.connected:
-                    raw.send(query_for(qid, question))
-                else:
-                    raw.sendto(query_for(qid, question), (up.host, up.port))
-                return p
-            except (BlockingIOError, InterruptedError):
-                sock.backlog = True
-            except OSError:
-                return p  # as the transport does: the query times out and is retried
+        query = query_for(qid, build_question(name, qtype))
         if sock.connected:
-            sock.transport.sendto(query_for(qid, question))
+            sock.transport.sendto(query)
         else:
-            sock.transport.sendto(query_for(qid, question), (up.host, up.port))
+            sock.transport.sendto(query, (up.host, up.port))
         return p
 
     async def _send(self, up: Upstream, name: str, qtype: int) -> Message | str | None:
@@ -608,3 +543,266 @@ class FastResolver:
             return last_servfail
         kind, _, detail = error.partition(": ")
         raise ResolveError(kind, detail, attempt, up.label if up else None)
+
+
+# One query of a lane in flight: (item, question, resolver, socket, ID, time sent).
+_Entry = tuple[object, bytes, Upstream, "_LaneSocket", int, float]
+# What a lane reports for an item that was not a plain NXDOMAIN:
+# (item, reply or error string or None for a time-out, resolver label, seconds taken).
+LaneReply = tuple[object, Message | str | None, str, float]
+LaneBatch = Callable[[list[object], list[LaneReply]], None]
+_LANE_READS = 512  # datagrams read per wake-up before other callbacks get a turn
+
+
+class _LaneSocket:
+    __slots__ = ("connected", "pending", "raw")
+
+    def __init__(self, raw: socket.socket, connected: bool) -> None:
+        self.raw = raw
+        self.connected = connected
+        self.pending: dict[int, _Entry] = {}
+
+
+class QueryLane:
+    """Many queries of one type, sent and settled in batches: the brute-force hot path.
+
+    Why: a future, a callback object and a transport hop per query cost more
+    than the query itself once thousands are in flight. A lane owns its own
+    non-blocking UDP sockets, reads them itself (every datagram waiting, per
+    wake-up) and reports what settled in one call: ``on_batch(nxdomain,
+    replies)``, where ``nxdomain`` lists the items answered by a plain
+    NXDOMAIN (the bulk of a brute force; with ``count_nxdomain=False`` those
+    come as replies, :data:`NX_REPLY`, instead) and ``replies`` holds ``(item,
+    outcome, resolver label, seconds taken)`` for everything else: a parsed
+    reply, an error string (``"protocol: ..."``, ``"too_large: ..."``) or
+    ``None`` when the attempt timed out.
+
+    Every item :meth:`start` accepts is reported exactly once, at the latest
+    when its attempt times out (one sweep of a FIFO of sent batches, no timer
+    per query). Replies are matched by ID, source (a connected socket, or the
+    address checked) and question, as on :class:`FastResolver`'s own sockets;
+    resolver health (answers, time-outs, back-off, the periodic canary) is
+    kept on the same :class:`Upstream` objects.
+    """
+
+    def __init__(
+        self,
+        resolver: FastResolver,
+        qtype: int,
+        on_batch: LaneBatch,
+        *,
+        count_nxdomain: bool = True,
+    ) -> None:
+        self._resolver = resolver
+        self._count_nx = count_nxdomain
+        self._qtype = qtype
+        self._on_batch = on_batch
+        self._socks: list[_LaneSocket] = []
+        self._by_up: dict[Upstream, list[_LaneSocket]] = {}
+        self._rr: dict[Upstream, int] = {}
+        self._sent: collections.deque[tuple[float, list[_Entry]]] = collections.deque()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._canaries: set[asyncio.Task[None]] = set()
+        self._loop = asyncio.get_running_loop()
+        self._rng = random.Random()
+        self._tail = build_question("x", qtype)[3:]  # the type and class after the name
+        per_upstream = len(resolver.upstreams) <= _CONNECTED_MAX
+        targets: list[Upstream | None] = list(resolver.upstreams) if per_upstream else [None]
+        for up in targets:
+            v6 = ":" in (up or resolver.upstreams[0]).host
+            socks = []
+            for _ in range(resolver._nsockets):
+                raw = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+                for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                    with contextlib.suppress(OSError):
+                        raw.setsockopt(socket.SOL_SOCKET, opt, _SOCKET_BUFFER)
+                raw.bind(("::" if v6 else "0.0.0.0", 0))
+                if up is not None:
+                    raw.connect((up.host, up.port))
+                raw.setblocking(False)
+                s = _LaneSocket(raw, up is not None)
+                self._loop.add_reader(raw.fileno(), self._readable, s)
+                socks.append(s)
+                self._socks.append(s)
+            if up is not None:
+                self._by_up[up] = socks
+                self._rr[up] = 0
+        self._shared = self._socks if not per_upstream else []
+        self._shared_rr = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Queries sent and not settled yet."""
+        return sum(len(s.pending) for s in self._socks)
+
+    def start(self, items: Sequence[tuple[object, object, str]]) -> tuple[int, float]:
+        """Send one query for the name (third field) of each item, in order.
+
+        Returns how many were sent and, when fewer than all, the seconds to wait
+        before the rest can go (a resolver's rate limit or a full send buffer),
+        or 0.0 when the rest cannot take the lane (no usable resolver, a name
+        that cannot be encoded): the caller resolves those another way.
+        """
+        res = self._resolver
+        loop = self._loop
+        now = loop.time()
+        ups = res.upstreams
+        single = ups[0] if len(ups) == 1 else None
+        entries: list[_Entry] = []
+        tail = self._tail
+        rng = self._rng
+        sent = 0
+        wait = 0.0
+        for item in items:
+            up = single
+            if up is None or up.dropped or up.backoff_until > now:
+                try:
+                    up = res._pick(None)
+                except ResolveError:
+                    break
+            if up.rate > 0:
+                wait = up.take(now)
+                if wait:
+                    break
+            socks = self._by_up.get(up)
+            if socks is not None:
+                rr = self._rr[up]
+                s = socks[rr]
+                self._rr[up] = (rr + 1) % len(socks)
+            else:
+                s = self._shared[self._shared_rr]
+                self._shared_rr = (self._shared_rr + 1) % len(self._shared)
+            pending = s.pending
+            qid = rng.getrandbits(16)
+            while qid in pending:
+                qid = rng.getrandbits(16)
+            name = item[2]
+            try:
+                question = encode_name(name) + tail
+            except ValueError:
+                break
+            entry = (item, question, up, s, qid, now)
+            try:
+                if s.connected:
+                    s.raw.send(qid.to_bytes(2, "big") + _RD_EDNS_HEAD + question + _OPT)
+                else:
+                    s.raw.sendto(
+                        qid.to_bytes(2, "big") + _RD_EDNS_HEAD + question + _OPT, (up.host, up.port)
+                    )
+            except (BlockingIOError, InterruptedError):
+                wait = 0.002  # the send buffer is full: let the kernel drain it
+                break
+            except OSError:
+                pass  # as a transport does: the attempt times out and is reported so
+            pending[qid] = entry
+            entries.append(entry)
+            sent += 1
+            up.sent += 1
+            if up.sent % _CANARY_EVERY == 0:
+                self._canary(up)
+        if entries:
+            res.stats.sent += sent
+            self._sent.append((now + res.timeout, entries))
+            if self._sweeper is None:
+                self._sweeper = loop.call_later(min(0.05, res.timeout / 4), self._sweep)
+        return sent, wait
+
+    def _canary(self, up: Upstream) -> None:
+        """Ask a name that cannot exist now and then: a resolver that starts lying is dropped."""
+        task = self._loop.create_task(self._resolver._canary(up))
+        self._canaries.add(task)
+        task.add_done_callback(self._canaries.discard)
+
+    def _readable(self, s: _LaneSocket) -> None:
+        recv = s.raw.recv if s.connected else None
+        recvfrom = s.raw.recvfrom
+        pending = s.pending
+        nx: list[object] = []
+        replies: list[LaneReply] = []
+        now = self._loop.time()
+        answered: dict[Upstream, int] = {}
+        count_nx = self._count_nx
+        for _ in range(_LANE_READS):
+            try:
+                if recv is not None:
+                    data = recv(_RECV_SIZE)
+                else:
+                    data, addr = recvfrom(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue  # an ICMP error on a connected socket: the query times out
+            if len(data) < 12:
+                continue
+            entry = pending.get((data[0] << 8) | data[1])
+            if entry is None:
+                continue
+            up = entry[2]
+            if recv is None and (addr[0] != up.host or addr[1] != up.port):
+                continue  # spoofed source: keep waiting for the real one
+            if is_plain_nxdomain(data, entry[1]):
+                del pending[entry[4]]
+                if count_nx:
+                    nx.append(entry[0])
+                else:
+                    replies.append((entry[0], _NX, up.label, now - entry[5]))
+                answered[up] = answered.get(up, 0) + 1
+                continue
+            outcome: Message | str
+            try:
+                outcome = parse_response(data)
+            except TooLarge as exc:
+                outcome = f"too_large: {exc}"
+            except WireError as exc:
+                try:
+                    _qid, _flags, qname, qtype, _end = parse_header(data)
+                except WireError:
+                    pass  # right ID and source, unreadable question: a broken reply
+                else:
+                    if build_question(qname, qtype) != entry[1]:
+                        continue
+                outcome = f"protocol: {exc}"
+            else:
+                if outcome.qtype != self._qtype or encode_name(outcome.qname) != entry[1][:-4]:
+                    continue  # an answer to another question: keep waiting
+                answered[up] = answered.get(up, 0) + 1
+            del pending[entry[4]]
+            replies.append((entry[0], outcome, up.label, now - entry[5]))
+        for up, n in answered.items():
+            up.answered += n
+            up.timeouts_in_row = 0
+            up.backoff = 0.5
+        if nx or replies:
+            self._on_batch(nx, replies)
+
+    def _sweep(self) -> None:
+        res = self._resolver
+        now = self._loop.time()
+        q = self._sent
+        timed_out: list[LaneReply] = []
+        while q and q[0][0] <= now:
+            for entry in q.popleft()[1]:
+                item, _question, up, s, qid, sent = entry
+                if s.pending.get(qid) is entry:
+                    del s.pending[qid]
+                    res._on_timeout(up)
+                    timed_out.append((item, None, up.label, now - sent))
+        self._sweeper = (
+            self._loop.call_later(min(0.05, res.timeout / 4), self._sweep) if q else None
+        )
+        if timed_out:
+            self._on_batch([], timed_out)
+
+    def close(self) -> None:
+        """Stop reading and close the sockets (what is in flight is forgotten)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for task in self._canaries:
+            task.cancel()
+        for s in self._socks:
+            self._loop.remove_reader(s.raw.fileno())
+            s.raw.close()
+            s.pending.clear()
+        self._socks.clear()
+        self._sent.clear()

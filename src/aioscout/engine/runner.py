@@ -19,9 +19,10 @@ once. In both cases the writer drains and flushes what finished.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
-from collections.abc import AsyncIterable, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
@@ -185,16 +186,27 @@ class Block:
         return len(self.seqs)
 
 
-def _aiter(lines: AsyncIterable[str] | Iterable[str]) -> AsyncIterable[str]:
-    # An async source is used as it is: a pass-through layer costs a step per line.
-    return lines if isinstance(lines, AsyncIterable) else _from_iterable(lines)
+def _batches(lines: AsyncIterable[str] | Iterable[str]) -> AsyncIterator[list[str]]:
+    """The input as lists of lines: a source's own batches (see targets.LineStream)
+    when it has them, else a line per list (an async source) or chunks (a sync one)."""
+    batches = getattr(lines, "batches", None)
+    if callable(batches):
+        return cast(AsyncIterator[list[str]], batches())
+    if isinstance(lines, AsyncIterable):
+        return _one_by_one(lines)
+    return _from_iterable(lines)
 
 
-async def _from_iterable(lines: Iterable[str]) -> AsyncIterable[str]:
-    for n, line in enumerate(lines):
-        yield line
-        if n % 1024 == 1023:
-            await asyncio.sleep(0)
+async def _one_by_one(lines: AsyncIterable[str]) -> AsyncIterator[list[str]]:
+    async for line in lines:
+        yield [line]
+
+
+async def _from_iterable(lines: Iterable[str]) -> AsyncIterator[list[str]]:
+    it = iter(lines)
+    while batch := list(itertools.islice(it, 1024)):
+        yield batch
+        await asyncio.sleep(0)
 
 
 ProbeFactory = Callable[[ScanConfig], Probe[T]]
@@ -277,7 +289,7 @@ async def run_scan(
         _tell_filter(instance, keep)
         await instance.start()
     try:
-        await run.run(_aiter(lines))
+        await run.run(_batches(lines))
     finally:
         run.stats.finished = time.monotonic()
         if executor is None:
@@ -329,14 +341,20 @@ class _Run(Generic[T]):
         self.dedup = Deduper(config.dedup_window) if config.dedup else None
         self.deadline = config.timeouts.total + _DEADLINE_MARGIN
         qsize = config.queue_size or max(64, config.concurrency * 2)
-        self.blocks = bool(getattr(executor, "takes_blocks", False))
+        # Items travel in blocks to an executor that takes them, and to a probe
+        # with a lane (see _stream): a list append per item instead of a queue hop.
+        self.blocks = bool(
+            getattr(executor, "takes_blocks", False)
+            if executor is not None
+            else isinstance(probe, Submitting)
+        )
         self._block = Block()
         self._block_timer: asyncio.TimerHandle | None = None
         self.work: asyncio.Queue[Any] = asyncio.Queue(4 if self.blocks else qsize)
         self.results: asyncio.Queue[_Result | list[_Result] | None] = asyncio.Queue(qsize)
         self.positioned = next((s for s in sinks if isinstance(s, Positioned)), None)
 
-    async def run(self, lines: AsyncIterable[str]) -> None:
+    async def run(self, lines: AsyncIterator[list[str]]) -> None:
         async with asyncio.TaskGroup() as outer:
             writer = outer.create_task(self._write())
             pipeline = outer.create_task(self._pipeline(lines))
@@ -359,7 +377,7 @@ class _Run(Generic[T]):
         if self.stopper.stopping:
             self.stats.interrupted = True
 
-    async def _pipeline(self, lines: AsyncIterable[str]) -> None:
+    async def _pipeline(self, lines: AsyncIterator[list[str]]) -> None:
         async with asyncio.TaskGroup() as tg:
             if self.executor is not None:
                 consumers = 1
@@ -378,7 +396,7 @@ class _Run(Generic[T]):
             for _ in range(consumers):
                 await self.work.put(None)
 
-    async def _produce(self, lines: AsyncIterable[str]) -> None:
+    async def _produce(self, lines: AsyncIterator[list[str]]) -> None:
         try:
             await self._produce_items(lines)
             if self._block and not self.stopper.stopping:
@@ -416,45 +434,50 @@ class _Run(Generic[T]):
             loop = asyncio.get_running_loop()
             self._block_timer = loop.call_later(_BLOCK_AGE, self._ship_stale, block)
 
-    async def _produce_items(self, lines: AsyncIterable[str]) -> None:
+    async def _produce_items(self, lines: AsyncIterator[list[str]]) -> None:
         seq = 0
-        probe, dedup, stats = self.probe, self.dedup, self.stats
+        probe, stats, stopper = self.probe, self.stats, self.stopper
+        expand, identity = probe.expand, probe.identity
+        seen = self.dedup.seen if self.dedup is not None else None
         # A fresh checkpoint has nothing done yet: no look-up per item.
         ckpt = self.checkpoint if self.checkpoint is not None and self.checkpoint.resumed else None
         blocks = self.blocks
-        async for line in lines:
-            if self.stopper.stopping:
-                return
-            stats.read += 1
-            try:
-                targets = iter(probe.expand(line))
-                for target in targets:
+        block = self._block
+        async for batch in lines:
+            for line in batch:
+                if stopper.stopping:
+                    return
+                stats.read += 1
+                try:
+                    for target in expand(line):
+                        s, seq = seq, seq + 1
+                        if seq & 1023 == 0:
+                            await asyncio.sleep(0)  # let signals and the writer in on long skips
+                        repeat = seen is not None and seen(identity(target))
+                        if ckpt is not None and ckpt.is_done(s):
+                            stats.skipped += 1
+                        elif repeat:
+                            detail = "same target as an earlier input"
+                            err = ErrorInfo(ErrorKind.DUPLICATE, detail)
+                            await self.results.put((s, probe.failed(line, target, err)))
+                        elif blocks:
+                            if block is not self._block:  # shipped meanwhile (its age ran out)
+                                block = self._block
+                            block.seqs.append(s)
+                            block.lines.append(line)
+                            block.targets.append(target)
+                            if len(block.seqs) >= _BLOCK or len(block.seqs) == 1:
+                                await self._add_to_block_edge()
+                                block = self._block
+                        else:
+                            await self.work.put(_Item(s, line, target))
+                except InvalidTarget as exc:
                     s, seq = seq, seq + 1
-                    if seq & 1023 == 0:
-                        await asyncio.sleep(0)  # let signals and the writer in on long skips
-                    repeat = dedup is not None and dedup.seen(probe.identity(target))
                     if ckpt is not None and ckpt.is_done(s):
                         stats.skipped += 1
-                    elif repeat:
-                        detail = "same target as an earlier input"
-                        err = ErrorInfo(ErrorKind.DUPLICATE, detail)
-                        await self.results.put((s, probe.failed(line, target, err)))
-                    elif blocks:
-                        block = self._block
-                        block.seqs.append(s)
-                        block.lines.append(line)
-                        block.targets.append(target)
-                        if len(block.seqs) >= _BLOCK or len(block.seqs) == 1:
-                            await self._add_to_block_edge()
                     else:
-                        await self.work.put(_Item(s, line, target))
-            except InvalidTarget as exc:
-                s, seq = seq, seq + 1
-                if ckpt is not None and ckpt.is_done(s):
-                    stats.skipped += 1
-                else:
-                    err = ErrorInfo(ErrorKind.INVALID_INPUT, redact(str(exc)))
-                    await self.results.put((s, probe.failed(redact(line), None, err)))
+                        err = ErrorInfo(ErrorKind.INVALID_INPUT, redact(str(exc)))
+                        await self.results.put((s, probe.failed(redact(line), None, err)))
 
     def start_consumers(self, tg: asyncio.TaskGroup) -> int:
         """Start what takes items off ``work``; returns how many end markers it needs.
@@ -463,7 +486,7 @@ class _Run(Generic[T]):
         consumer and a coroutine only for items that need ``probe()``.
         """
         if isinstance(self.probe, Submitting):
-            tg.create_task(stream_work(self, self.probe.submit))
+            tg.create_task(stream_work(self, self.probe))
             return 1
         for _ in range(self.config.concurrency):
             tg.create_task(self._work())

@@ -573,8 +573,11 @@ async def _serve(
         for seq, record in batch:
             if record is shared:
                 shared_seqs.append(seq)
+            elif isinstance(record, Filtered):  # items the lane settled as only counted
+                filtered.setdefault(record.kind, []).extend(record.seqs)
+                shared = None
             # A group of records goes back whole: the writer filters and counts its members.
-            elif isinstance(record, Filtered | Records) or keep(record):
+            elif isinstance(record, Records) or keep(record):
                 kept.append((seq, record))
             else:
                 err = record.error

@@ -9,18 +9,21 @@ resolvers, re-resolves every found name there before reporting it.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from .._config import DnsOptions
 from .._exceptions import ConfigError, InvalidTarget
 from .._models import DnsAnswer, DnsResult, ErrorInfo, ErrorKind, Record
-from ..dnsproto.resolver import NX_REPLY as _NX
-from ..dnsproto.resolver import FastResolver, Reply, ResolveError
+from ..dnsproto.resolver import FastResolver, LaneReply, QueryLane, Reply, ResolveError
 from ..dnsproto.wildcard import WildcardFilter
 from ..dnsproto.wire import RCODES, Message, type_code, type_name
+
+if TYPE_CHECKING:
+    from ..engine._stream import Settle
 
 __all__ = ["DnsProbe"]
 
@@ -37,34 +40,6 @@ _KINDS = {
 _Answer = tuple[str, int, int, str]
 _PREFETCH_MAX = 65_536  # replies held for probe() after a fast attempt found answers
 _NXDOMAIN_ERROR = ErrorInfo(ErrorKind.DNS, "NXDOMAIN")
-# What the fast path hands the engine for an NXDOMAIN when only its error kind
-# is counted (see DnsProbe.accept_filter): one shared record, no allocation.
-_NXDOMAIN_STANDIN = DnsResult(input="", name="", rcode="NXDOMAIN", error=_NXDOMAIN_ERROR)
-
-
-class _Landing:
-    """One name on the fast path: the resolver calls it with the attempt's outcome.
-
-    One small object per name in flight (a closure would cost a function and a
-    cell per captured variable, all tracked by the collector).
-    """
-
-    __slots__ = ("done", "line", "probe", "t0", "target")
-
-    def __init__(
-        self, probe: DnsProbe, line: str, target: str, done: Callable[[Record | None], None]
-    ) -> None:
-        self.probe = probe
-        self.line = line
-        self.target = target
-        self.done = done
-        self.t0 = time.perf_counter()
-
-    def __call__(self, res: Message | str | None, label: str) -> None:
-        if res is _NX and self.probe._lean:
-            self.done(_NXDOMAIN_STANDIN)  # the bulk of a brute force, one call shorter
-        else:
-            self.probe._landed(self, res, label)
 
 
 class _Resolver(Protocol):
@@ -203,69 +178,77 @@ class DnsProbe:
     def accept_filter(self, keep: Callable[[Record], bool]) -> None:
         """The engine tells the probe that records ``keep`` rejects are counted, never written.
 
-        When ``keep`` is :meth:`is_found`, :meth:`submit` then hands over one
-        shared stand-in record for every plain NXDOMAIN (the bulk of a brute
-        force) instead of building a record per name.
+        When ``keep`` is :meth:`is_found`, the lane then settles every plain
+        NXDOMAIN (the bulk of a brute force) as only counted, without a record.
         """
         self._lean = keep == self.is_found
 
-    def submit(self, line: str, target: str, done: Callable[[Record | None], None]) -> bool:
-        """The engine's fast path: one query sent now, no coroutine per name.
+    def open_lane(self, settle: Settle) -> QueryLane | None:
+        """The engine's fast path: queries sent in bulk, settled in batches (see engine._stream).
 
-        ``done`` is called from the event loop with the record of the name when
-        one reply settles it (NXDOMAIN, the bulk of a brute force, or answers
-        whose wildcard levels are known already), or with ``None`` when the name
-        needs :meth:`probe` (a wildcard level to sample, or the attempt timed
-        out, failed or was truncated); a reply with answers is then kept so that
-        :meth:`probe` does not ask again. Returns ``False`` when the name
-        cannot take the fast path (then the engine calls :meth:`probe`).
+        An item is settled with its record when one reply settles it (NXDOMAIN,
+        the bulk of a brute force, or answers whose wildcard levels are known
+        already), or with ``None`` when it needs :meth:`probe` (a wildcard level
+        to sample, or the attempt timed out, failed or was truncated); a reply
+        with answers is then kept so that :meth:`probe` does not ask again.
+        ``None`` when the lane does not apply (trusted resolvers, several
+        record types, the system's resolver).
         """
         fast = self._fast
         if fast is None or self._trusted is not None or len(self.qtypes) != 1:
-            return False
-        return fast.submit(target, self.qtypes[0], _Landing(self, line, target, done))
+            return None
+        batch = functools.partial(self._lane_batch, settle)
+        return QueryLane(fast, self.qtypes[0], batch, count_nxdomain=self._lean)
 
-    def _landed(self, job: _Landing, res: Message | str | None, label: str) -> None:
-        """One fast-path attempt of ``job`` settled: its record, or ``None`` for :meth:`probe`."""
-        done, target = job.done, job.target
-        if res is _NX and self._lean:
-            done(_NXDOMAIN_STANDIN)
-        elif not isinstance(res, Message) or res.truncated:
-            done(None)
-        elif res.rcode == 3 and not res.answers:
-            done(
-                DnsResult(
-                    input=job.line,
-                    name=target,
-                    rcode="NXDOMAIN",
-                    resolver=label,
-                    attempts=1,
-                    error=_NXDOMAIN_ERROR,
-                    time_ms=round((time.perf_counter() - job.t0) * 1000, 3),
-                )
+    def _lane_batch(self, settle: Settle, nxdomain: list[object], replies: list[LaneReply]) -> None:
+        """One batch from the lane: the records (or ``None`` for :meth:`probe`) to settle."""
+        items = cast(list[tuple[int, str, str]], nxdomain)
+        done: list[tuple[tuple[int, str, str], Record | None]] = []
+        counted: tuple[str | None, list[int]] | None = None
+        if items:  # only counted (see accept_filter): the numbers travel, not a record each
+            counted = (str(ErrorKind.DNS), [item[0] for item in items])
+        for raw, res, label, took in replies:
+            item = cast(tuple[int, str, str], raw)
+            done.append((item, self._settled(item, res, label, took)))
+        settle(done, counted)
+
+    def _settled(
+        self, item: tuple[int, str, str], res: Message | str | None, label: str, took: float
+    ) -> DnsResult | None:
+        """The record one lane reply settles, or ``None`` when :meth:`probe` must finish it."""
+        if not isinstance(res, Message) or res.truncated:
+            return None
+        target = item[2]
+        if res.rcode == 3 and not res.answers:
+            return DnsResult(
+                input=item[1],
+                name=target,
+                rcode="NXDOMAIN",
+                resolver=label,
+                attempts=1,
+                error=_NXDOMAIN_ERROR,
+                time_ms=round(took * 1000, 3),
             )
-        elif res.rcode in (0, 3):
-            qtype = self.qtypes[0]
-            reply = Reply(res.rcode, res.answers, label, 1)
-            wildcards = self._wildcards
-            verdict = (
-                False
-                if wildcards is None
-                else wildcards.decided(target, res.answers, qtype, self._apex(target))
-            )
-            if verdict is None:  # a wildcard level to sample first: probe() does it
-                if len(self._prefetched) >= _PREFETCH_MAX:
-                    self._prefetched.clear()
-                self._prefetched[target] = reply
-                done(None)
-                return
-            result, _ = self._build(target, [(qtype, reply)])
-            result.input = job.line
-            result.wildcard = verdict and result.error is None
-            result.time_ms = round((time.perf_counter() - job.t0) * 1000, 3)
-            done(result)
-        else:
-            done(None)
+        if res.rcode not in (0, 3):
+            return None
+        qtype = self.qtypes[0]
+        reply = Reply(res.rcode, res.answers, label, 1)
+        wildcards = self._wildcards
+        verdict = (
+            False
+            if wildcards is None
+            else wildcards.decided(target, res.answers, qtype, self._apex(target))
+        )
+        if verdict is None:  # a wildcard level to sample first: probe() does it
+            if len(self._prefetched) >= _PREFETCH_MAX:
+                self._prefetched.clear()
+            self._prefetched[target] = reply
+            return None
+        result, _ = self._build(target, [(qtype, reply)])
+        result.input = item[1]
+        result.wildcard = verdict and result.error is None
+        result.time_ms = round(took * 1000, 3)
+        return result
 
     async def start(self) -> None:
         """Open the resolver sockets and health-check the resolvers."""

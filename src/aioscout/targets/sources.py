@@ -27,13 +27,21 @@ import queue
 import stat
 import sys
 import threading
-from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
 from typing import BinaryIO
 
 from aioscout._exceptions import ConfigError
 
-__all__ = ["CHUNK_SIZE", "file_lines", "iter_lines", "open_source", "stdin_lines", "stream_lines"]
+__all__ = [
+    "CHUNK_SIZE",
+    "LineStream",
+    "file_lines",
+    "iter_lines",
+    "open_source",
+    "stdin_lines",
+    "stream_lines",
+]
 
 CHUNK_SIZE = 64 * 1024
 """Bytes asked for per read."""
@@ -168,7 +176,8 @@ def _decode_lines(raw: bytes, max_line: int, byte_cap: int) -> list[str]:
 
 async def _split_lines(
     reader: _ThreadReader | _FileReader, name: str, max_line: int
-) -> AsyncGenerator[str, None]:
+) -> AsyncGenerator[list[str], None]:
+    """The lines of what ``reader`` reads, a list per chunk read."""
     # A UTF-8 character is 1 to 4 bytes (an invalid byte decodes to one U+FFFD),
     # so a line of more than 4 * (max_line + 1) bytes surely has too many
     # characters: keep that much of it and skip the rest.
@@ -192,26 +201,65 @@ async def _split_lines(
                 newline = chunk.find(b"\n")
                 if newline < 0:
                     continue
-                yield _decode(pending, max_line, byte_cap)
+                yield [_decode(pending, max_line, byte_cap)]
                 pending, skipping = b"", False
                 chunk = chunk[newline + 1 :]
             data = pending + chunk if pending else chunk
             cut = data.rfind(b"\n")
             pending = data[cut + 1 :]
             if cut >= 0:
-                for line in _decode_lines(data[:cut], max_line, byte_cap):
-                    yield line
+                yield _decode_lines(data[:cut], max_line, byte_cap)
             if len(pending) > byte_cap:
                 pending, skipping = pending[:byte_cap], True
         if pending or skipping:
-            yield _decode(pending, max_line, byte_cap)
+            yield [_decode(pending, max_line, byte_cap)]
     finally:
         reader.close()
 
 
-async def stream_lines(
+class LineStream:
+    """An async stream of lines that can also be read a list at a time.
+
+    ``async for line in stream`` gives one line per step; ``batches()`` gives
+    the lines of each chunk read as one list, which is what the engine reads
+    (a step per chunk, not per line, on a ten-million-line input). Read it one
+    way only, once.
+    """
+
+    __slots__ = ("_batches", "_lines")
+
+    def __init__(self, batches: AsyncGenerator[list[str], None]) -> None:
+        self._batches = batches
+        self._lines: AsyncGenerator[str, None] | None = None
+
+    def batches(self) -> AsyncGenerator[list[str], None]:
+        """The lines, a list per chunk read."""
+        return self._batches
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self
+
+    async def __anext__(self) -> str:
+        if self._lines is None:
+            self._lines = self._one_by_one()
+        return await anext(self._lines)
+
+    async def _one_by_one(self) -> AsyncGenerator[str, None]:
+        async with aclosing(self._batches) as batches:
+            async for batch in batches:
+                for line in batch:
+                    yield line
+
+    async def aclose(self) -> None:
+        """Stop reading and release the file or the reader thread."""
+        if self._lines is not None:
+            await self._lines.aclose()
+        await self._batches.aclose()
+
+
+def stream_lines(
     stream: BinaryIO, *, max_line: int = 8192, chunk_size: int = CHUNK_SIZE, name: str = "input"
-) -> AsyncGenerator[str, None]:
+) -> LineStream:
     """The lines of an open binary stream, read lazily; the caller keeps and closes it.
 
     Example::
@@ -221,12 +269,10 @@ async def stream_lines(
                 ...
     """
     reader = _reader(stream, chunk_size=chunk_size, close_stream=False)
-    async with aclosing(_split_lines(reader, name, max_line)) as lines:
-        async for line in lines:
-            yield line
+    return LineStream(_split_lines(reader, name, max_line))
 
 
-async def file_lines(path: str, *, max_line: int = 8192) -> AsyncGenerator[str, None]:
+def file_lines(path: str, *, max_line: int = 8192) -> LineStream:
     """The lines of a file, read lazily (a regular file in 256 KiB chunks in the loop's
     thread, anything else, such as a FIFO, in a reader thread).
 
@@ -238,19 +284,21 @@ async def file_lines(path: str, *, max_line: int = 8192) -> AsyncGenerator[str, 
         async for line in file_lines("targets.txt"):
             print(line)
     """
+    return LineStream(_file_batches(path, max_line))
+
+
+async def _file_batches(path: str, max_line: int) -> AsyncGenerator[list[str], None]:
     try:
         stream = await asyncio.to_thread(open, path, "rb")
     except OSError as exc:
         raise ConfigError(f"cannot read input file {path!r}: {exc.strerror or exc}") from exc
     reader = _reader(stream, chunk_size=FILE_CHUNK_SIZE, close_stream=True)
-    async with aclosing(_split_lines(reader, repr(path), max_line)) as lines:
-        async for line in lines:
-            yield line
+    async with aclosing(_split_lines(reader, repr(path), max_line)) as batches:
+        async for batch in batches:
+            yield batch
 
 
-async def stdin_lines(
-    *, max_line: int = 8192, stream: BinaryIO | None = None
-) -> AsyncGenerator[str, None]:
+def stdin_lines(*, max_line: int = 8192, stream: BinaryIO | None = None) -> LineStream:
     """The lines of standard input (a pipe, a file or a terminal), read lazily.
 
     A pipe's lines arrive as soon as they are written, not per 64 KiB.
@@ -258,15 +306,23 @@ async def stdin_lines(
     """
     source = stream if stream is not None else _stdin_buffer()
     reader = _reader(source, chunk_size=CHUNK_SIZE, close_stream=False)
-    async with aclosing(_split_lines(reader, "standard input", max_line)) as lines:
-        async for line in lines:
-            yield line
+    return LineStream(_split_lines(reader, "standard input", max_line))
 
 
-async def iter_lines(items: Iterable[str]) -> AsyncGenerator[str, None]:
+def iter_lines(items: Iterable[str]) -> LineStream:
     """The items of an iterable (command-line arguments, a list) as an async stream."""
+    return LineStream(_iter_batches(items))
+
+
+async def _iter_batches(items: Iterable[str]) -> AsyncGenerator[list[str], None]:
+    batch: list[str] = []
     for item in items:
-        yield item
+        batch.append(item)
+        if len(batch) >= 4096:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _stdin_buffer() -> BinaryIO:
@@ -285,11 +341,11 @@ def _check_readable(path: str) -> None:
         raise ConfigError(f"input file {path!r} is a directory")
 
 
-async def _chain(*sources: AsyncGenerator[str, None]) -> AsyncGenerator[str, None]:
+async def _chain(*sources: LineStream) -> AsyncGenerator[list[str], None]:
     for source in sources:
-        async with aclosing(source) as lines:
-            async for line in lines:
-                yield line
+        async with aclosing(source.batches()) as batches:
+            async for batch in batches:
+                yield batch
 
 
 def open_source(
@@ -298,7 +354,7 @@ def open_source(
     *,
     max_line: int = 8192,
     stdin: BinaryIO | None = None,
-) -> AsyncGenerator[str, None]:
+) -> LineStream:
     """Where the targets come from: arguments, ``-l FILE`` (``-`` is stdin), or stdin.
 
     Arguments come first, then the list file, when both are given. With
@@ -309,7 +365,7 @@ def open_source(
         ConfigError: no targets anywhere, or the list file does not exist or
             is a directory (checked now, before anything starts).
     """
-    sources: list[AsyncGenerator[str, None]] = []
+    sources: list[LineStream] = []
     if args:
         sources.append(iter_lines(args))
     if list_file == "-":
@@ -322,4 +378,4 @@ def open_source(
         if stream.isatty():
             raise ConfigError("no targets: give them as arguments, with -l FILE, or on stdin")
         sources.append(stdin_lines(max_line=max_line, stream=stream))
-    return sources[0] if len(sources) == 1 else _chain(*sources)
+    return sources[0] if len(sources) == 1 else LineStream(_chain(*sources))
