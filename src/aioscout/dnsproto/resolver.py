@@ -545,8 +545,9 @@ class FastResolver:
         raise ResolveError(kind, detail, attempt, up.label if up else None)
 
 
-# One query of a lane in flight: (item, question, resolver, socket, ID, time sent).
-_Entry = tuple[object, bytes, Upstream, "_LaneSocket", int, float]
+# One query of a lane in flight: (item, question, resolver, socket, ID, its run), where the
+# run of queries sent together is [queries not settled yet, time sent].
+_Entry = tuple[object, bytes, Upstream, "_LaneSocket", int, list[float]]
 # What a lane reports for an item that was not a plain NXDOMAIN:
 # (item, reply or error string or None for a time-out, resolver label, seconds taken).
 LaneReply = tuple[object, Message | str | None, str, float]
@@ -600,7 +601,7 @@ class QueryLane:
         self._socks: list[_LaneSocket] = []
         self._by_up: dict[Upstream, list[_LaneSocket]] = {}
         self._rr: dict[Upstream, int] = {}
-        self._sent: collections.deque[tuple[float, list[_Entry]]] = collections.deque()
+        self._sent: collections.deque[tuple[float, list[float], list[_Entry]]] = collections.deque()
         self._sweeper: asyncio.TimerHandle | None = None
         self._canaries: set[asyncio.Task[None]] = set()
         self._loop = asyncio.get_running_loop()
@@ -649,6 +650,7 @@ class QueryLane:
         ups = res.upstreams
         single = ups[0] if len(ups) == 1 else None
         entries: list[_Entry] = []
+        run = [0.0, now]
         tail = self._tail
         rng = self._rng
         sent = 0
@@ -681,7 +683,7 @@ class QueryLane:
                 question = encode_name(name) + tail
             except ValueError:
                 break
-            entry = (item, question, up, s, qid, now)
+            entry = (item, question, up, s, qid, run)
             try:
                 if s.connected:
                     s.raw.send(qid.to_bytes(2, "big") + _RD_EDNS_HEAD + question + _OPT)
@@ -702,7 +704,8 @@ class QueryLane:
                 self._canary(up)
         if entries:
             res.stats.sent += sent
-            self._sent.append((now + res.timeout, entries))
+            run[0] = sent
+            self._sent.append((now + res.timeout, run, entries))
             if self._sweeper is None:
                 self._sweeper = loop.call_later(min(0.05, res.timeout / 4), self._sweep)
         return sent, wait
@@ -742,10 +745,11 @@ class QueryLane:
                 continue  # spoofed source: keep waiting for the real one
             if is_plain_nxdomain(data, entry[1]):
                 del pending[entry[4]]
+                entry[5][0] -= 1
                 if count_nx:
                     nx.append(entry[0])
                 else:
-                    replies.append((entry[0], _NX, up.label, now - entry[5]))
+                    replies.append((entry[0], _NX, up.label, now - entry[5][1]))
                 answered[up] = answered.get(up, 0) + 1
                 continue
             outcome: Message | str
@@ -767,7 +771,8 @@ class QueryLane:
                     continue  # an answer to another question: keep waiting
                 answered[up] = answered.get(up, 0) + 1
             del pending[entry[4]]
-            replies.append((entry[0], outcome, up.label, now - entry[5]))
+            entry[5][0] -= 1
+            replies.append((entry[0], outcome, up.label, now - entry[5][1]))
         for up, n in answered.items():
             up.answered += n
             up.timeouts_in_row = 0
@@ -780,13 +785,19 @@ class QueryLane:
         now = self._loop.time()
         q = self._sent
         timed_out: list[LaneReply] = []
-        while q and q[0][0] <= now:
-            for entry in q.popleft()[1]:
-                item, _question, up, s, qid, sent = entry
+        while q:
+            deadline, run, entries = q[0]
+            if run[0] and deadline > now:
+                break
+            q.popleft()  # all settled, or its queries' time is up
+            if not run[0]:
+                continue
+            for entry in entries:
+                item, _question, up, s, qid, _run = entry
                 if s.pending.get(qid) is entry:
                     del s.pending[qid]
                     res._on_timeout(up)
-                    timed_out.append((item, None, up.label, now - sent))
+                    timed_out.append((item, None, up.label, now - run[1]))
         self._sweeper = (
             self._loop.call_later(min(0.05, res.timeout / 4), self._sweep) if q else None
         )

@@ -154,10 +154,13 @@ def is_plain_nxdomain(data: bytes, question: bytes) -> bool:
         return False
     n, pos = len(data), end
     for _ in range(((data[8] << 8) | data[9]) + ((data[10] << 8) | data[11])):
-        try:
-            pos = _skip_name(data, pos) + 10
-        except WireError:
-            return False
+        if pos < n and data[pos] >= 0xC0:  # the usual owner: one compression pointer
+            pos += 12
+        else:
+            try:
+                pos = _skip_name(data, pos) + 10
+            except WireError:
+                return False
         if pos > n:
             return False
         pos += (data[pos - 2] << 8) | data[pos - 1]
