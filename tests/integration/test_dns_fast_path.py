@@ -7,6 +7,7 @@ no poisoned answer, wildcard matches filtered.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
@@ -122,3 +123,66 @@ async def test_many_resolvers_share_unconnected_sockets(
     found = {r.name for r in records if r.error is None}
     assert found == {n for n in zone.existing_names() if n.endswith("." + zone.bulk_domain)}
     assert {r.resolver for r in records if r.error is None} == {one.address, two.address}
+
+
+@pytest.mark.slow
+async def test_a_resolver_that_starts_lying_mid_run_is_dropped(
+    zone: LabZone, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lane asks each resolver a name that cannot exist every ``_CANARY_EVERY`` queries:
+    one that turns to hijacking NXDOMAIN after the health check is dropped within that."""
+    every = 200
+    monkeypatch.setattr(resolver_module, "_CANARY_EVERY", every)
+    words = list(zone.wordlist(missing=6000))
+    async with DnsServer(zone) as good, DnsServer(zone) as liar:
+
+        async def turn() -> None:
+            while liar.queries < 50:
+                await asyncio.sleep(0.001)
+            liar.poison = True
+
+        opts = DnsOptions(resolvers=(good.address, liar.address), query_timeout=0.25)
+        probe = DnsProbe(opts, domains=[zone.bulk_domain])
+        with caplog.at_level(logging.WARNING, logger="aioscout"):
+            async with asyncio.timeout(60):
+                turner = asyncio.create_task(turn())
+                records = await _scan(probe, words, only_found=False)
+                await turner
+    assert len(records) == len(words)
+    assert any(
+        "dropping resolver" in r.message and liar.address in r.message for r in caplog.records
+    )
+    lied = [r for r in records if any(a.data.startswith("127.66.") for a in r.answers)]
+    assert len(lied) <= 2 * every  # the window between two canaries, not the rest of the run
+    assert all(r.resolver == good.address for r in records[-1000:] if r.error is None)
+
+
+async def test_the_lane_keeps_to_the_per_resolver_rate(zone: LabZone) -> None:
+    """Past its burst (one second's worth), a rate-limited resolver gets no more than its rate."""
+    from aioscout.dnsproto.resolver import FastResolver, QueryLane
+
+    names = [f"w{i}.{zone.bulk_domain}" for i in range(1500)]
+    settled: list[object] = []
+    async with DnsServer(zone) as server:
+        res = FastResolver([server.address], rate=1000, timeout=0.5)
+        await res.start()
+        lane = QueryLane(res, 1, lambda nx, replies: settled.extend([*nx, *replies]))
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        try:
+            items = [(i, name, name) for i, name in enumerate(names)]
+            while items:
+                started, wait = lane.start(items)
+                items = items[started:]
+                if items:
+                    assert wait > 0  # only the rate holds the rest back here
+                    await asyncio.sleep(wait)
+            elapsed = loop.time() - t0
+            async with asyncio.timeout(5):
+                while len(settled) < len(names):
+                    await asyncio.sleep(0.01)
+        finally:
+            lane.close()
+            await res.aclose()
+    assert elapsed >= 0.45  # 1,500 names, a burst of 1,000, then 1,000 a second
+    assert len(settled) == len(names)

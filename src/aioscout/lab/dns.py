@@ -229,6 +229,15 @@ class DnsServer:
         return f"{self.host}:{self.port}"
 
     @property
+    def poison(self) -> bool:
+        """Whether every A answer is a fake address; set it to start (or stop) lying mid-run."""
+        return self._responder.poison
+
+    @poison.setter
+    def poison(self, value: bool) -> None:
+        self._responder.poison = value
+
+    @property
     def queries(self) -> int:
         """UDP queries received so far (dropped ones included)."""
         return self._udp_proto.count if self._udp_proto else 0
