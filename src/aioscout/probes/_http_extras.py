@@ -27,7 +27,7 @@ import hashlib
 import os
 import ssl
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from yarl import URL
 
@@ -64,14 +64,28 @@ def cdn_of(headers: CIMultiDictProxy[str]) -> str | None:
     """:func:`~aioscout.extract.cdn.cdn_hint` of ``headers``, skipping the rest cheaply.
 
     Only headers whose name can matter are handed on (same order, same cap),
-    so the answer is the same and a response without any costs one pass.
+    so the answer is the same and a response without any costs one pass. The
+    answer for the same few headers (``Server: nginx`` on host after host) is
+    remembered.
     """
-    pairs = [
+    pairs = tuple(
         (name, value)
         for i, (name, value) in enumerate(headers.items())
         if i < _CDN_CAP and name.lower() in _CDN_NAMES
-    ]
-    return cdn_hint(pairs) if pairs else None
+    )
+    if not pairs:
+        return None
+    known = _CDN_SEEN.get(pairs, _UNKNOWN)
+    if known is _UNKNOWN:
+        if len(_CDN_SEEN) >= _CDN_SEEN_MAX:
+            _CDN_SEEN.clear()
+        known = _CDN_SEEN[pairs] = cdn_hint(pairs)
+    return cast("str | None", known)
+
+
+_UNKNOWN = object()
+_CDN_SEEN: dict[tuple[tuple[str, str], ...], str | None] = {}
+_CDN_SEEN_MAX = 4096
 
 
 async def tech_hook(response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
