@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from .._config import ScanConfig
+from .._deadline import deadline
 from .._exceptions import InvalidTarget
 from .._models import ErrorInfo, ErrorKind, Record, records_of
 from .._redact import redact
@@ -322,6 +323,7 @@ class _Run(Generic[T]):
         executor: Executor | None = None,
     ) -> None:
         self.probe = probe
+        self.loop = asyncio.get_running_loop()
         self.executor = executor
         self.on_drop: Callable[[int], None] | None = None  # told of items a stop discards
         self.sinks = sinks
@@ -530,7 +532,7 @@ class _Run(Generic[T]):
 
     async def _attempt(self, item: _Item[T]) -> Record:
         try:
-            async with asyncio.timeout(self.deadline):
+            async with deadline(self.loop, self.deadline):
                 return await self.probe.probe(item.line, item.target)
         except TimeoutError:
             err = ErrorInfo(ErrorKind.TIMEOUT, f"no result within {self.deadline:g}s")

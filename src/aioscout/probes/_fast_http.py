@@ -45,6 +45,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._config import HttpOptions, Limits, Timeouts
+from .._deadline import Deadline
 from .._models import ErrorKind, RedirectHop, TlsInfo
 from ..dnsproto.resolver import FastResolver, ResolveError
 from ._addresses import is_ip, pinned_address
@@ -190,37 +191,6 @@ class LazyJar:
 
     def __len__(self) -> int:
         return 0 if self._jar is None else len(self._jar)
-
-
-class _Deadline:
-    """A cancellation of ``task`` after ``delay`` seconds, told apart from any other.
-
-    The same bookkeeping as :func:`asyncio.timeout` (the task's cancel count)
-    for a caller that has the loop and the task at hand already.
-    """
-
-    __slots__ = ("_cancelling", "_fired", "_handle", "_task")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[object], delay: float):
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._fired = False
-        self._handle: asyncio.TimerHandle | None = loop.call_at(loop.time() + delay, self._fire)
-
-    def _fire(self) -> None:
-        self._handle = None
-        self._fired = True
-        self._task.cancel()
-
-    def expired(self) -> bool:
-        """Disarm; True when this deadline's own cancellation is the one pending.
-
-        Call it once, when the guarded await is over (whatever its outcome).
-        """
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        return self._fired and self._task.uncancel() <= self._cancelling
 
 
 class _Done(Exception):
@@ -774,7 +744,7 @@ class FastHttp:
             conn.pool_key = (url.scheme, addr, port, origin)
             # asyncio.timeout's work, without its lookups of the loop and the task
             # (three getpid calls and a few objects per use in Python 3.11).
-            deadline = _Deadline(loop, task, self._timeouts.connect)
+            deadline = Deadline(loop, task, self._timeouts.connect)
             try:
                 await loop.create_connection(
                     lambda c=conn: c,

@@ -52,6 +52,7 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 from yarl import URL
 
 from .._config import HttpOptions, Limits, Timeouts
+from .._deadline import deadline
 from .._exceptions import ConfigError
 from .._models import ErrorInfo, ErrorKind, HttpResult, RedirectHop, TlsInfo
 from ..extract.title import extract_title
@@ -321,6 +322,7 @@ class HttpProbe:
         self._files: list[tuple[str, str, bytes]] = []
         self._session: aiohttp.ClientSession | None = None
         self._started = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop start() ran in
         self._fast: FastHttp | None = None
         self._h2_context: ssl.SSLContext | None = None
         self._fixed_headers: CIMultiDict[str] | None = None
@@ -396,6 +398,7 @@ class HttpProbe:
             )
             self._session = make_session(connector, self._timeouts, self._limits)
         self._started = True
+        self._loop = asyncio.get_running_loop()
 
     async def aclose(self) -> None:
         """Close the session and every pooled connection."""
@@ -430,7 +433,7 @@ class HttpProbe:
         chosen: _Attempt | None = None
         result: HttpResult | None = None
         try:
-            async with asyncio.timeout(budget):
+            async with deadline(self._loop or asyncio.get_running_loop(), budget):
                 chosen = await self._decide(target, attempts, jar)
                 result = self._record(line, target, chosen)
                 if chosen.error is None:
