@@ -38,7 +38,7 @@ from .._models import ErrorInfo, ErrorKind, Record
 if TYPE_CHECKING:
     from .runner import _Run
 
-__all__ = ["AcceptsFilter", "Lane", "Settle", "Submitting", "stream_work"]
+__all__ = ["AcceptsFilter", "Lane", "OpensLane", "Settle", "stream_work"]
 
 _TICK = 0.25  # seconds the drain task sleeps when nothing lands
 
@@ -58,7 +58,7 @@ class Lane(Protocol):
 
 
 @runtime_checkable
-class Submitting(Protocol):
+class OpensLane(Protocol):
     """A probe that starts items in bulk (see the module docstring).
 
     ``open_lane`` returns ``None`` when the run's options rule the lane out;
@@ -108,7 +108,7 @@ class _State:
         self.room.set()
 
 
-async def stream_work(run: _Run[Any], probe: Submitting) -> None:
+async def stream_work(run: _Run[Any], probe: OpensLane) -> None:
     """Consume ``run.work`` through the probe's lane until its end marker.
 
     An entry of ``run.work`` is one item, a :class:`~.runner.Block` or (from a

@@ -32,7 +32,7 @@ from .._exceptions import InvalidTarget
 from .._models import ErrorInfo, ErrorKind, Record, records_of
 from .._redact import redact
 from ._protocols import Clock, Probe, Sink
-from ._stream import AcceptsFilter, Submitting, stream_work
+from ._stream import AcceptsFilter, OpensLane, stream_work
 from .checkpoint import Checkpoint
 from .dedup import Deduper
 from .limits import HostLimiter, MonotonicClock, TokenBucket
@@ -259,7 +259,7 @@ async def run_scan(
         if config.workers > 1:
             from .workers import ProcessPool
 
-            blocks = isinstance(instance, Submitting)
+            blocks = isinstance(instance, OpensLane)
             # Records cross back already encoded when the writer would only encode
             # them: every sink takes the same encoding and no filter runs here.
             encoder = (
@@ -348,7 +348,7 @@ class _Run(Generic[T]):
         self.blocks = bool(
             getattr(executor, "takes_blocks", False)
             if executor is not None
-            else isinstance(probe, Submitting)
+            else isinstance(probe, OpensLane)
         )
         self._block = Block()
         self._block_timer: asyncio.TimerHandle | None = None
@@ -484,10 +484,10 @@ class _Run(Generic[T]):
     def start_consumers(self, tg: asyncio.TaskGroup) -> int:
         """Start what takes items off ``work``; returns how many end markers it needs.
 
-        A probe with ``submit`` gets the fast path (:mod:`._stream`): one
+        A probe with a lane (``open_lane``) gets the fast path (:mod:`._stream`): one
         consumer and a coroutine only for items that need ``probe()``.
         """
-        if isinstance(self.probe, Submitting):
+        if isinstance(self.probe, OpensLane):
             tg.create_task(stream_work(self, self.probe))
             return 1
         for _ in range(self.config.concurrency):

@@ -15,7 +15,7 @@ survive), so each item yields exactly one record. Backpressure is end to end:
 a busy worker stops reading its socket, the send buffer fills, the router
 waits, the producer waits.
 
-For a probe on the fast path (``submit``: every target its own host, such as
+For a probe on the fast path (a lane: every target its own host, such as
 a DNS name) items travel in blocks instead (:class:`aioscout.engine.runner.Block`,
 a thousand numbered items in one frame): there is no host to route by, so a
 block goes to the worker holding the fewest items, each worker enforces its
@@ -61,7 +61,7 @@ from .._models import ErrorKind, Record, Records
 from ..targets._types import HttpTarget
 from ._protocols import Probe
 from ._spawn import spawn
-from ._stream import AcceptsFilter, Submitting
+from ._stream import AcceptsFilter, OpensLane
 from .limits import TokenBucket
 from .runner import Encoded, Filtered
 from .stats import Stats
@@ -533,7 +533,7 @@ async def _serve(
     consumers = 0
     await probe.start()
     gc.freeze()  # the probe's modules and tables: out of the collector's sight, as at start-up
-    if isinstance(probe, Submitting):
+    if isinstance(probe, OpensLane):
         # The fast path allocates a few short-lived objects per item, thousands in
         # flight: with the default young generation they survive into the older ones
         # and full collections walk them over and over (a quarter of a DNS worker's
@@ -541,7 +541,7 @@ async def _serve(
         gc.set_threshold(100_000, 10, 10)
     # Records of the fast path wait a moment to travel together (see emit); an item
     # of the ordinary path holds one of the parent's credits until its record is back.
-    linger = isinstance(probe, Submitting)
+    linger = isinstance(probe, OpensLane)
     keep: Callable[[Record], bool] | None = getattr(probe, keep_method) if keep_method else None
     if keep is not None and isinstance(probe, AcceptsFilter):
         probe.accept_filter(keep)
