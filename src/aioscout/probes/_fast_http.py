@@ -65,7 +65,7 @@ _UNSAFE_HEADERS = frozenset(
 _DNS_CACHE = 65536
 _A, _AAAA = 1, 28
 _KEEP = 256 * 1024  # head bytes kept for naming a parser error
-_IDLE_MAX = 4096  # idle keep-alive connections held, at most (also capped by the fd limit)
+_IDLE_MAX = 2048  # idle keep-alive connections held, at most (also capped by the fd limit)
 _IDLE_FOR = 4.0  # seconds an idle connection may wait for its next request
 
 
