@@ -186,3 +186,28 @@ async def test_the_lane_keeps_to_the_per_resolver_rate(zone: LabZone) -> None:
             await res.aclose()
     assert elapsed >= 0.45  # 1,500 names, a burst of 1,000, then 1,000 a second
     assert len(settled) == len(names)
+
+
+async def test_the_lane_sends_each_name_as_build_question_encodes_it() -> None:
+    """The lane reuses the last name's parent on the wire: every question must still be exact."""
+    import socket
+
+    from aioscout.dnsproto.resolver import FastResolver, QueryLane
+    from aioscout.dnsproto.wire import build_question
+
+    names = ["a.example.com", "bb.example.com", "localhost", "x", "c.example.com"]
+    names += ["d.e.example.com", "z" * 63 + ".example.com", "q.example.com.", "w.other.org"]
+    names += ["ww.other.org", "v.example.com"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.settimeout(2)
+        res = FastResolver([f"127.0.0.1:{server.getsockname()[1]}"], sockets=1)
+        await res.start()
+        lane = QueryLane(res, 28, lambda nx, replies: None)
+        try:
+            assert lane.start([(i, n, n) for i, n in enumerate(names)]) == (len(names), 0.0)
+            got = [server.recv(512) for _ in names]
+        finally:
+            lane.close()
+            await res.aclose()
+    assert [p[12:-11] for p in got] == [build_question(n, 28) for n in names]

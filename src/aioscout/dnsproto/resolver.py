@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from .wire import (
+    _LENGTH_BYTE,
     _OPT,
     _RD_EDNS_HEAD,
     Message,
@@ -655,6 +656,7 @@ class QueryLane:
         rng = self._rng
         sent = 0
         wait = 0.0
+        last: tuple[str | None, bytes] = (None, b"")  # the last parent, its wire form + tail
         for item in items:
             up = single
             if up is None or up.dropped or up.backoff_until > now:
@@ -679,10 +681,19 @@ class QueryLane:
             while qid in pending:
                 qid = rng.getrandbits(16)
             name = item[2]
-            try:
-                question = encode_name(name) + tail
-            except ValueError:
-                break
+            # A brute force asks word after word under the same parent: only the
+            # first label is new (encode_name's own checks otherwise).
+            label, _, parent = name.partition(".")
+            n = len(label)
+            if parent == last[0] and 0 < n < 64 and n + len(last[1]) <= 258 and label.isascii():
+                question = _LENGTH_BYTE[n] + label.encode() + last[1]
+            else:
+                try:
+                    question = encode_name(name) + tail
+                except ValueError:
+                    break
+                ok = 0 < n < 64 and label.isascii()
+                last = (parent, question[n + 1 :]) if ok else (None, b"")
             entry = (item, question, up, s, qid, run)
             try:
                 if s.connected:
