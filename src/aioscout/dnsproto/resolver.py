@@ -25,7 +25,7 @@ import ipaddress
 import logging
 import random
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -171,6 +171,22 @@ class _Pending:
         self.deadline = deadline
 
 
+def _reply_to(data: bytes, qname: str, qtype: int) -> Message | str | None:
+    """The reply in ``data`` if it answers (``qname``, ``qtype``): parsed, or an error
+    string for a broken one; ``None`` when it answers another question."""
+    try:
+        msg = parse_response(data)
+    except TooLarge as exc:
+        return f"too_large: {exc}"
+    except WireError as exc:
+        try:
+            _qid, _flags, got, got_type, _end = parse_header(data)
+        except WireError:
+            return f"protocol: {exc}"  # right ID and source, unreadable question: broken
+        return f"protocol: {exc}" if got == qname and got_type == qtype else None
+    return msg if msg.qname == qname and msg.qtype == qtype else None
+
+
 class _Socket(asyncio.DatagramProtocol):
     """One UDP socket and the queries in flight on it."""
 
@@ -191,25 +207,10 @@ class _Socket(asyncio.DatagramProtocol):
         if p is None or (not self.connected and (addr[0] != p.up.host or addr[1] != p.up.port)):
             self.ignored += 1  # unknown ID or spoofed source: keep waiting for the real one
             return
-        result: Message | str
-        try:
-            result = parse_response(data)
-        except TooLarge as exc:
-            result = f"too_large: {exc}"
-        except WireError as exc:
-            result = f"protocol: {exc}"
-            try:
-                _qid, _flags, qname, qtype, _end = parse_header(data)
-            except WireError:
-                pass  # right ID and source, unreadable question: a broken reply
-            else:
-                if qname != p.qname or qtype != p.qtype:
-                    self.ignored += 1
-                    return
-        else:
-            if result.qname != p.qname or result.qtype != p.qtype:
-                self.ignored += 1  # an answer to another question: keep waiting
-                return
+        result = _reply_to(data, p.qname, p.qtype)
+        if result is None:
+            self.ignored += 1  # an answer to another question: keep waiting
+            return
         del self.pending[p.qid]
         if not p.fut.done():
             p.fut.set_result(result)
@@ -276,8 +277,20 @@ class FastResolver:
     async def start(self) -> None:
         """Open the UDP sockets (inside the running loop)."""
         loop = self._loop = asyncio.get_running_loop()
-        # With few resolvers each gets its own connected sockets: the kernel then
-        # filters foreign sources and sendto skips address conversion per datagram.
+        for up, sock in self.open_sockets():
+            _, proto = await loop.create_datagram_endpoint(_Socket, sock=sock)
+            self._socks.append(proto)
+            if up is not None:
+                proto.connected = True
+                up.socks.append(proto)
+
+    def open_sockets(self) -> Iterator[tuple[Upstream | None, socket.socket]]:
+        """New non-blocking UDP sockets with large buffers, ``sockets`` per resolver.
+
+        With few resolvers each gets its own connected sockets (paired with it
+        here): the kernel then filters foreign sources and a send skips address
+        conversion. With many, ``sockets`` unconnected ones are shared (``None``).
+        """
         per_upstream = len(self.upstreams) <= _CONNECTED_MAX
         targets: list[Upstream | None] = list(self.upstreams) if per_upstream else [None]
         for up in targets:
@@ -291,11 +304,7 @@ class FastResolver:
                 if up is not None:
                     sock.connect((up.host, up.port))
                 sock.setblocking(False)
-                _, proto = await loop.create_datagram_endpoint(_Socket, sock=sock)
-                self._socks.append(proto)
-                if up is not None:
-                    proto.connected = True
-                    up.socks.append(proto)
+                yield up, sock
 
     async def aclose(self) -> None:
         """Fail what is in flight and close the sockets."""
@@ -608,28 +617,14 @@ class QueryLane:
         self._loop = asyncio.get_running_loop()
         self._rng = random.Random()
         self._tail = build_question("x", qtype)[3:]  # the type and class after the name
-        per_upstream = len(resolver.upstreams) <= _CONNECTED_MAX
-        targets: list[Upstream | None] = list(resolver.upstreams) if per_upstream else [None]
-        for up in targets:
-            v6 = ":" in (up or resolver.upstreams[0]).host
-            socks = []
-            for _ in range(resolver._nsockets):
-                raw = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
-                for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                    with contextlib.suppress(OSError):
-                        raw.setsockopt(socket.SOL_SOCKET, opt, _SOCKET_BUFFER)
-                raw.bind(("::" if v6 else "0.0.0.0", 0))
-                if up is not None:
-                    raw.connect((up.host, up.port))
-                raw.setblocking(False)
-                s = _LaneSocket(raw, up is not None)
-                self._loop.add_reader(raw.fileno(), self._readable, s)
-                socks.append(s)
-                self._socks.append(s)
+        for up, raw in resolver.open_sockets():
+            s = _LaneSocket(raw, up is not None)
+            self._loop.add_reader(raw.fileno(), self._readable, s)
+            self._socks.append(s)
             if up is not None:
-                self._by_up[up] = socks
+                self._by_up.setdefault(up, []).append(s)
                 self._rr[up] = 0
-        self._shared = self._socks if not per_upstream else []
+        self._shared = [] if self._by_up else self._socks
         self._shared_rr = 0
 
     @property
@@ -763,23 +758,11 @@ class QueryLane:
                     replies.append((entry[0], _NX, up.label, now - entry[5][1]))
                 answered[up] = answered.get(up, 0) + 1
                 continue
-            outcome: Message | str
-            try:
-                outcome = parse_response(data)
-            except TooLarge as exc:
-                outcome = f"too_large: {exc}"
-            except WireError as exc:
-                try:
-                    _qid, _flags, qname, qtype, _end = parse_header(data)
-                except WireError:
-                    pass  # right ID and source, unreadable question: a broken reply
-                else:
-                    if build_question(qname, qtype) != entry[1]:
-                        continue
-                outcome = f"protocol: {exc}"
-            else:
-                if outcome.qtype != self._qtype or encode_name(outcome.qname) != entry[1][:-4]:
-                    continue  # an answer to another question: keep waiting
+            name = cast(tuple[object, object, str], entry[0])[2].rstrip(".").lower()
+            outcome = _reply_to(data, name, self._qtype)
+            if outcome is None:
+                continue  # an answer to another question: keep waiting
+            if isinstance(outcome, Message):
                 answered[up] = answered.get(up, 0) + 1
             del pending[entry[4]]
             entry[5][0] -= 1
