@@ -130,7 +130,10 @@ async def test_resume_with_process_workers_after_sigterm(lab: Lab, tmp_path: Pat
     )
 
 
-async def test_worker_killed_mid_run_loses_nothing(lab: Lab, tmp_path: Path) -> None:
+async def _two_workers_running(
+    lab: Lab, tmp_path: Path
+) -> tuple[asyncio.subprocess.Process, list[str], Path, list[int]]:
+    """A run of 4,000 targets with ``-w 2``, once it has written its first records."""
     lines = _inputs(lab, 4000, 400)
     inp, out = tmp_path / "targets.txt", tmp_path / "out.jsonl"
     inp.write_text("\n".join(lines) + "\n")
@@ -138,6 +141,11 @@ async def test_worker_killed_mid_run_loses_nothing(lab: Lab, tmp_path: Path) -> 
     assert await wait_for_growth(out, 100 * _RECORD_BYTES, proc)
     workers = worker_pids(proc.pid)
     assert len(workers) == 2, workers
+    return proc, lines, out, workers
+
+
+async def test_worker_killed_mid_run_loses_nothing(lab: Lab, tmp_path: Path) -> None:
+    proc, lines, out, workers = await _two_workers_running(lab, tmp_path)
     assert kill_quietly(workers[0])
     result = await finish(proc)
     assert result.returncode == 0, result.stderr
@@ -145,13 +153,7 @@ async def test_worker_killed_mid_run_loses_nothing(lab: Lab, tmp_path: Path) -> 
 
 
 async def test_workers_end_when_their_parent_is_killed(lab: Lab, tmp_path: Path) -> None:
-    lines = _inputs(lab, 4000, 400)
-    inp, out = tmp_path / "targets.txt", tmp_path / "out.jsonl"
-    inp.write_text("\n".join(lines) + "\n")
-    proc = await spawn_cli("http", "-l", str(inp), "-o", str(out), "--timeout", "3", "-w", "2")
-    assert await wait_for_growth(out, 100 * _RECORD_BYTES, proc)
-    workers = worker_pids(proc.pid)
-    assert len(workers) == 2, workers
+    proc, _lines, _out, _workers = await _two_workers_running(lab, tmp_path)
     assert kill_quietly(proc.pid)
     assert proc.stderr is not None
     async with asyncio.timeout(10):

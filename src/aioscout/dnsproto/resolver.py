@@ -627,11 +627,6 @@ class QueryLane:
         self._shared = [] if self._by_up else self._socks
         self._shared_rr = 0
 
-    @property
-    def in_flight(self) -> int:
-        """Queries sent and not settled yet."""
-        return sum(len(s.pending) for s in self._socks)
-
     def start(self, items: Sequence[tuple[object, object, str]]) -> tuple[int, float]:
         """Send one query for the name (third field) of each item, in order.
 

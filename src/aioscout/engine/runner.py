@@ -187,6 +187,21 @@ class Block:
         return len(self.seqs)
 
 
+def take_ready(queue: asyncio.Queue[Any], batch: list[Any], limit: int) -> bool:
+    """Move what ``queue`` holds now onto ``batch``, up to ``limit`` entries; True at the
+    end marker (``None``). An entry is one (seq, record) or a list of them (the fast
+    path's batches)."""
+    while len(batch) < limit and not queue.empty():
+        nxt = queue.get_nowait()
+        if nxt is None:
+            return True
+        if isinstance(nxt, list):
+            batch += nxt
+        else:
+            batch.append(nxt)
+    return False
+
+
 def _batches(lines: AsyncIterable[str] | Iterable[str]) -> AsyncIterator[list[str]]:
     """The input as lists of lines: a source's own batches (see targets.LineStream)
     when it has them, else a line per list (an async source) or chunks (a sync one)."""
@@ -550,20 +565,8 @@ class _Run(Generic[T]):
             if first is None:
                 finished = True
             else:
-                # An entry is one (seq, record) or a list of them (the fast path's batches).
-                if isinstance(first, list):
-                    batch += first
-                else:
-                    batch.append(first)
-                while len(batch) < _BATCH and not self.results.empty():
-                    nxt = self.results.get_nowait()
-                    if nxt is None:
-                        finished = True
-                        break
-                    if isinstance(nxt, list):
-                        batch += nxt
-                    else:
-                        batch.append(nxt)
+                batch += first if isinstance(first, list) else [first]
+                finished = take_ready(self.results, batch, _BATCH)
             if batch:
                 await self._commit(batch)
             if finished or loop.time() - last_sync >= _FLUSH_EVERY:

@@ -63,7 +63,7 @@ from ._protocols import Probe
 from ._spawn import spawn
 from ._stream import AcceptsFilter, OpensLane
 from .limits import TokenBucket
-from .runner import Encoded, Filtered
+from .runner import Encoded, Filtered, take_ready
 from .stats import Stats
 
 __all__ = ["ProcessPool"]
@@ -639,16 +639,7 @@ async def _serve(
                 # per loop turn, and each frame costs a pickle, a write and a wake-up
                 # of the parent. Its credits are back already (see _stream).
                 await asyncio.sleep(_FAST_LINGER)
-            end = False
-            while len(batch) < _FRAME and not results.empty():
-                nxt = results.get_nowait()
-                if nxt is None:
-                    end = True
-                    break
-                if isinstance(nxt, list):
-                    batch += nxt
-                else:
-                    batch.append(nxt)
+            end = take_ready(results, batch, _FRAME)
             if dropped:
                 await _send(writer, "dropped", dropped[:])
                 dropped.clear()
