@@ -109,7 +109,7 @@ def scan_http(
     stats: Stats | None = None,
 ) -> AsyncGenerator[Record, None]:
     """``aioscout http``: one :class:`HttpResult` per target (per address with ``all_ips``)."""
-    from .cli.http_cmd import make_http_probe
+    from .probes.factories import make_http_probe
 
     factory = functools.partial(make_http_probe, options or HttpOptions(), limits or Limits())
     return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
@@ -129,7 +129,8 @@ def scan_dns(
     With ``options.only_found`` (the default, as for a brute force) only names
     that exist are yielded; ``stats`` counts every one.
     """
-    from .cli.dns_cmd import make_dns_probe, share_resolver_rate
+    from .cli.dns_cmd import share_resolver_rate
+    from .probes.factories import make_dns_probe
 
     opts = share_resolver_rate(options or DnsOptions(), (config or ScanConfig()).workers)
     factory = functools.partial(make_dns_probe, opts, tuple(domains))
@@ -149,7 +150,7 @@ def fetch(
     stats: Stats | None = None,
 ) -> AsyncGenerator[Record, None]:
     """``aioscout fetch``: download each URL to ``options.directory``; a record per URL."""
-    from .cli.fetch_cmd import make_fetch_probe
+    from .probes.factories import make_fetch_probe
 
     factory = functools.partial(
         make_fetch_probe, options or FetchOptions(), http or HttpOptions(), limits or Limits()

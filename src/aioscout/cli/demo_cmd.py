@@ -20,9 +20,9 @@ import orjson
 from .._config import DnsOptions, HttpOptions, Limits, ScanConfig
 from .._loop import run_loop
 from ..engine import Stats, Stopper
+from ..probes.factories import make_dns_probe, make_http_probe
 from ._common import OutputSpec, execute
-from .dns_cmd import _NameFeed, make_dns_probe
-from .http_cmd import make_http_probe
+from .dns_cmd import _NameFeed
 
 if TYPE_CHECKING:
     from ..lab import Lab

@@ -16,6 +16,7 @@ from .._exceptions import AioscoutError
 from .._loop import run_loop
 from .._models import DnsResult, Record
 from ..engine import Probe, Stats, Stopper
+from ..probes.factories import make_dns_probe, make_http_probe
 from ._common import (
     OutputSpec,
     common_options,
@@ -28,14 +29,7 @@ from ._common import (
     scan_config_from,
 )
 
-__all__ = ["dns", "make_dns_probe"]
-
-
-def make_dns_probe(options: DnsOptions, domains: tuple[str, ...], config: ScanConfig) -> Probe[Any]:
-    """Build a :class:`DnsProbe` (a picklable factory for worker processes)."""
-    from ..probes.dns import DnsProbe
-
-    return DnsProbe(options, domains=domains)
+__all__ = ["dns"]
 
 
 def share_resolver_rate(options: DnsOptions, workers: int) -> DnsOptions:
@@ -225,8 +219,6 @@ def _run_dns_then_http(
     http_spec: OutputSpec,
 ) -> None:
     import sys
-
-    from .http_cmd import make_http_probe
 
     feed = _NameFeed()
     stopper = Stopper()

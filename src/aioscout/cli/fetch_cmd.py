@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from .._config import FetchOptions, HttpOptions, Limits, ScanConfig
-from ..engine import Probe
+from .._config import FetchOptions, HttpOptions, Limits
+from ..probes.factories import make_fetch_probe
 from ._common import (
     OutputSpec,
     common_options,
@@ -22,7 +22,7 @@ from ._common import (
     scan_config_from,
 )
 
-__all__ = ["fetch", "fetch_http_options_from", "make_fetch_probe"]
+__all__ = ["fetch", "fetch_http_options_from"]
 
 
 def fetch_http_options_from(p: dict[str, Any]) -> HttpOptions:
@@ -127,20 +127,4 @@ def fetch(**p: Any) -> None:
         lambda: open_source(p["targets"], p["list_file"]),
         config,
         spec,
-    )
-
-
-def make_fetch_probe(
-    options: FetchOptions, http: HttpOptions, limits: Limits, config: ScanConfig
-) -> Probe[Any]:
-    """Build a :class:`FetchProbe` for ``config`` (a picklable factory for worker processes)."""
-    from ..probes.fetch import FetchProbe
-
-    return FetchProbe(
-        options,
-        http,
-        config.timeouts,
-        limits,
-        concurrency=config.concurrency,
-        per_host=config.per_host,
     )

@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from .._config import HttpOptions, Limits, ScanConfig
+from .._config import HttpOptions, Limits
 from .._models import Record
-from ..engine import Probe
+from ..probes.factories import make_http_probe
 from ._common import (
     OutputSpec,
     common_options,
@@ -23,7 +23,7 @@ from ._common import (
     scan_config_from,
 )
 
-__all__ = ["http", "http_options_from", "make_http_probe"]
+__all__ = ["http", "http_options_from"]
 
 
 def _paths(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -210,20 +210,6 @@ def http(**p: Any) -> None:
         config,
         spec,
         keep=keep,
-    )
-
-
-def make_http_probe(options: HttpOptions, limits: Limits, config: ScanConfig) -> Probe[Any]:
-    """Build an :class:`HttpProbe` for ``config`` (a picklable factory for worker processes).
-
-    With ``--all-ips`` it is wrapped so each host gives one record per address.
-    """
-    if options.all_ips:
-        from ..probes.all_ips import AllAddressesProbe as cls
-    else:
-        from ..probes.http import HttpProbe as cls  # type: ignore[assignment]
-    return cls(
-        options, config.timeouts, limits, concurrency=config.concurrency, per_host=config.per_host
     )
 
 
