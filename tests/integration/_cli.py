@@ -145,14 +145,16 @@ def child_pids(pid: int) -> list[int]:
 
 
 def worker_pids(pid: int) -> list[int]:
-    """The process workers of aioscout ``pid`` (``aioscout-worker-N`` on their command line)."""
+    """The process workers of aioscout ``pid``: ``aioscout-worker-N`` on the command line of
+    a started one, ``aioscout-wkr-N`` the name of a forked one."""
     found = []
     for child in child_pids(pid):
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            comm = Path(f"/proc/{child}/comm").read_bytes()
         except FileNotFoundError:
             continue
-        if b"aioscout-worker-" in cmdline:
+        if b"aioscout-worker-" in cmdline or comm.startswith(b"aioscout-wkr-"):
             found.append(child)
     return found
 

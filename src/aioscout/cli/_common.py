@@ -390,6 +390,14 @@ def run_command(
     keep: Callable[[Record], bool] | None = None,
 ) -> None:
     """Run a scan from a click command and exit with the right status and summary."""
+    if config.workers > 1 and not hasattr(probe, "expand"):
+        # Before the loop starts: the workers are copies of this process made now,
+        # with their modules imported, not interpreters started once the scan is
+        # under way (see engine._spawn.prefork).
+        from ..engine._spawn import prefork
+        from ..probes.factories import modules_for
+
+        prefork(config.workers, modules_for(probe))
     try:
         stats = run_loop(execute(probe, lines(), config, spec, keep=keep), config.loop)
     except* AioscoutError as group:

@@ -60,7 +60,7 @@ from .._config import ScanConfig
 from .._models import ErrorKind, Record, Records
 from ..targets._types import HttpTarget
 from ._protocols import Probe
-from ._spawn import spawn
+from ._spawn import Forked, spawn
 from ._stream import AcceptsFilter, OpensLane
 from .limits import TokenBucket
 from .runner import Encoded, Filtered, take_ready
@@ -175,7 +175,7 @@ class _Worker:
         self.index = index
         self.queue: asyncio.Queue[Any] = asyncio.Queue(_BATCH * 4)
         self.inflight: dict[int, Any] = {}
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | Forked | None = None
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.alive = False
@@ -358,6 +358,9 @@ class ProcessPool:
         assert w.writer is not None
         queue = w.queue
         while (first := await queue.get()) is not None:
+            # Held from the moment it leaves the queue: an item lingering here is in
+            # neither the queue nor the worker, and the run must not settle without it.
+            w.inflight[first.seq] = first
             if queue.qsize() < _SMALL:
                 await asyncio.sleep(_LINGER)
             batch = [first]
@@ -366,8 +369,7 @@ class ProcessPool:
                 if nxt is None:
                     break
                 batch.append(nxt)
-            for item in batch:
-                w.inflight[item.seq] = item
+                w.inflight[nxt.seq] = nxt
             failed = False
             try:
                 await _send(w.writer, "items", [(i.seq, i.line, i.target) for i in batch])
