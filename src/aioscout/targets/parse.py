@@ -51,6 +51,11 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 # Characters left as they are in a path and query; the rest is percent-encoded.
 _PATH_SAFE = "/?&=;:@!$'()*+,-._~%[]"
+# What quote(text, safe=_PATH_SAFE) returns unchanged: most paths, checked in one pass.
+_PATH_PLAIN = re.compile(r"[A-Za-z0-9/?&=;:@!$'()*+,\-._~%\[\]]*")
+# A whole ASCII host name in one pass (lower case, no trailing dot): the common case
+# of _hostname, which otherwise checks label by label for a precise error.
+_NAME = re.compile(rf"(?:{_LABEL.pattern}\.)*{_LABEL.pattern}")
 
 
 def _show(text: str) -> str:
@@ -88,6 +93,14 @@ def _idna_label(label: str) -> str:
 
 def _hostname(host: str) -> str:
     """A DNS name: lower-cased, IDNA-encoded, trailing dot removed, validated."""
+    if host.isascii():
+        name = host.lower().removesuffix(".")
+        if (
+            len(name) <= _MAX_NAME
+            and _NAME.fullmatch(name)
+            and not name.rpartition(".")[2].isdigit()
+        ):
+            return name
     name = host.translate(_DOTS)
     if name.endswith("."):
         name = name[:-1]
@@ -134,10 +147,12 @@ def normalise_host(host: str) -> str:
         return _ipv6(inner)
     if ":" in host:
         return _ipv6(host)
-    try:
-        return str(ipaddress.IPv4Address(host))
-    except ValueError:
-        return _hostname(host)
+    if host[:1].isdigit():  # an IPv4 address starts with one; most names do not
+        try:
+            return str(ipaddress.IPv4Address(host))
+        except ValueError:
+            pass
+    return _hostname(host)
 
 
 def _port(text: str) -> int:
@@ -188,7 +203,7 @@ def _path(text: str) -> str:
     text = text.partition("#")[0]
     if not text.startswith("/"):
         text = "/" + text
-    return quote(text, safe=_PATH_SAFE)
+    return text if _PATH_PLAIN.fullmatch(text) else quote(text, safe=_PATH_SAFE)
 
 
 def _split_url(text: str) -> tuple[str, str]:
