@@ -200,6 +200,45 @@ class _Done(Exception):
 class _Conn(asyncio.Protocol):
     """One connection, one response: parse, decode on the fly, stop at the caps."""
 
+    __slots__ = (
+        "body_waiter",
+        "chunks",
+        "complete",
+        "cut",
+        "decoder",
+        "early",
+        "ended",
+        "error",
+        "failed_early",
+        "head_waiter",
+        "headers_done",
+        "in_value",
+        "keep_alive",
+        "kept",
+        "last_data",
+        "loop",
+        "max_body",
+        "max_field",
+        "max_headers",
+        "name",
+        "out",
+        "parser",
+        "peer",
+        "pool_key",
+        "raw",
+        "raw_cap",
+        "raw_headers",
+        "read_timeout",
+        "reusable",
+        "reused",
+        "sized",
+        "status",
+        "timer",
+        "trailing",
+        "transport",
+        "value",
+    )
+
     def __init__(
         self, loop: asyncio.AbstractEventLoop, limits: Limits, read_timeout: float
     ) -> None:
