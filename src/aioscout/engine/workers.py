@@ -31,6 +31,10 @@ already encoded, with only their error kinds beside them for the statistics:
 this process then joins and writes bytes instead of unpickling and encoding
 each record.
 
+A command forks its workers before its event loop starts (see
+:func:`._spawn.prefork`) and this pool hands those copies out first; a
+replacement for a worker that died is a new interpreter.
+
 Frames are a 4-byte big-endian length and a pickle of ``(tag, payload)``;
 both ends are this program, over a private socketpair. A small frame waits a
 moment for company (``_LINGER``).
