@@ -122,6 +122,26 @@ async def test_hung_probe_is_timed_out_by_the_engine() -> None:
     assert [r.error.kind for r in sink.records if r.error] == [ErrorKind.TIMEOUT]
 
 
+class TimedEchoProbe(EchoProbe):
+    """An EchoProbe that keeps its own deadline: a hung target ends with its record."""
+
+    keeps_deadline = True
+
+    async def probe(self, line: str, target: str) -> Record:
+        try:
+            async with asyncio.timeout(1.3):  # past the engine's (1.05 s), which must not fire
+                return await EchoProbe.probe(self, line, target)
+        except TimeoutError:
+            return Echo(line, value="own deadline", error=ErrorInfo(ErrorKind.TIMEOUT, "own"))
+
+
+async def test_a_probe_that_keeps_its_own_deadline_gets_no_second_one() -> None:
+    sink = ListSink()
+    await run_scan(TimedEchoProbe(), ["hang", "a"], [sink], FAST)
+    got = sorted((r.value, r.error.detail if r.error else None) for r in sink.records)  # type: ignore[attr-defined]
+    assert got == [("a", None), ("own deadline", "own")]
+
+
 async def test_per_host_cap_holds() -> None:
     probe = EchoProbe()
     lines = [f"h.{i}" for i in range(50)] + [f"g.{i}" for i in range(50)]

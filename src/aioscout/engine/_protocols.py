@@ -23,6 +23,11 @@ class Probe(Protocol[T]):
     :class:`aioscout.InvalidTarget` for a line that is not a usable target.
     ``probe`` never raises for network trouble: it returns a record whose
     ``error`` carries the kind. The engine owns retries, limits and timeouts.
+
+    The engine runs each ``probe`` call under a hard deadline (the total
+    timeout and a margin). A probe that keeps its own (a class attribute
+    ``keeps_deadline = True``: ``probe`` always returns a record within the
+    total timeout) is spared the second one, a timer per target.
     """
 
     def expand(self, line: str) -> Iterable[T]: ...

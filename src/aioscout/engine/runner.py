@@ -374,6 +374,7 @@ class _Run(Generic[T]):
         )
         self.dedup = Deduper(config.dedup_window) if config.dedup else None
         self.deadline = config.timeouts.total + _DEADLINE_MARGIN
+        self.probe_deadline = getattr(probe, "keeps_deadline", False) is True  # see Probe
         qsize = config.queue_size or max(64, config.concurrency * 2)
         # Items travel in blocks to an executor that takes them, and to a probe
         # with a lane (see _stream): a list append per item instead of a queue hop.
@@ -564,6 +565,8 @@ class _Run(Generic[T]):
 
     async def _attempt(self, item: _Item[T]) -> Record:
         try:
+            if self.probe_deadline:
+                return await self.probe.probe(item.line, item.target)
             async with deadline(self.loop, self.deadline):
                 return await self.probe.probe(item.line, item.target)
         except TimeoutError:

@@ -291,6 +291,9 @@ class HttpProbe:
             await probe.aclose()
     """
 
+    keeps_deadline = True
+    """``probe`` runs under its own deadline of ``Timeouts.total`` (see :meth:`probe_within`)."""
+
     def __init__(
         self,
         options: HttpOptions,
