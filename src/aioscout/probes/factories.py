@@ -8,7 +8,7 @@ commands' modules cost a worker about 20 ms of start-up each).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
@@ -16,7 +16,22 @@ if TYPE_CHECKING:
 
 __all__ = ["make_dns_probe", "make_fetch_probe", "make_http_probe", "modules_for"]
 
+_F = TypeVar("_F", bound=Callable[..., object])
+_IMPORTS = "worker_imports"
 
+
+def _imports(*modules: str) -> Callable[[_F], _F]:
+    """Name, beside a factory, the modules its probe loads (the lazy imports in its body,
+    and the encoder its records cross in), for :func:`modules_for`."""
+
+    def mark(func: _F) -> _F:
+        setattr(func, _IMPORTS, modules)
+        return func
+
+    return mark
+
+
+@_imports("aioscout.probes.http", "aioscout.probes._fast_http", "aioscout.sinks.jsonl")
 def make_http_probe(options: HttpOptions, limits: Limits, config: ScanConfig) -> Probe[Any]:
     """Build an :class:`HttpProbe` for ``config``.
 
@@ -31,6 +46,7 @@ def make_http_probe(options: HttpOptions, limits: Limits, config: ScanConfig) ->
     )
 
 
+@_imports("aioscout.probes.dns", "aioscout.sinks.jsonl")
 def make_dns_probe(options: DnsOptions, domains: tuple[str, ...], config: ScanConfig) -> Probe[Any]:
     """Build a :class:`DnsProbe`."""
     from .dns import DnsProbe
@@ -38,6 +54,7 @@ def make_dns_probe(options: DnsOptions, domains: tuple[str, ...], config: ScanCo
     return DnsProbe(options, domains=domains)
 
 
+@_imports("aioscout.probes.fetch")
 def make_fetch_probe(
     options: FetchOptions, http: HttpOptions, limits: Limits, config: ScanConfig
 ) -> Probe[Any]:
@@ -54,23 +71,11 @@ def make_fetch_probe(
     )
 
 
-_MODULES = {
-    "make_http_probe": (
-        "aioscout.probes.http",
-        "aioscout.probes._fast_http",
-        "aioscout.sinks.jsonl",
-    ),
-    "make_dns_probe": ("aioscout.probes.dns", "aioscout.sinks.jsonl"),
-    "make_fetch_probe": ("aioscout.probes.fetch",),
-}
-
-
 def modules_for(factory: Callable[..., object]) -> tuple[str, ...]:
     """The modules a worker building ``factory``'s probe imports (none for other callables).
 
     A command imports them before it forks its workers, so the copies have them.
     """
     func = getattr(factory, "func", factory)  # a functools.partial of one of these
-    if getattr(func, "__module__", None) != __name__:
-        return ()
-    return _MODULES.get(getattr(func, "__name__", ""), ())
+    modules: tuple[str, ...] = getattr(func, _IMPORTS, ())
+    return modules
