@@ -24,6 +24,7 @@ import contextlib
 import importlib
 import os
 import pickle
+import select
 import signal
 import socket
 import struct
@@ -63,6 +64,14 @@ class Forked:
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the exit; raises :class:`subprocess.TimeoutExpired` after ``timeout``."""
         until = None if timeout is None else time.monotonic() + timeout
+        if self.poll() is None and hasattr(os, "pidfd_open"):
+            # Woken by the exit itself, not by a poll that may come late.
+            with contextlib.suppress(OSError):
+                fd = os.pidfd_open(self.pid)
+                try:
+                    select.select([fd], [], [], timeout)
+                finally:
+                    os.close(fd)
         delay = 0.001
         while (code := self.poll()) is None:
             if until is not None and time.monotonic() >= until:
