@@ -1,6 +1,6 @@
 """``python -m aioscout``: the same command line as the ``aioscout`` script."""
 
-from aioscout.cli import cli
+from aioscout.cli import main
 
 if __name__ == "__main__":
-    cli(prog_name="aioscout")
+    main(prog_name="aioscout")
