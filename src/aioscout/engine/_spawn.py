@@ -153,6 +153,11 @@ def _discard_unused() -> None:
             proc.wait()
 
 
+def forked_ready() -> int:
+    """How many pre-forked workers are left to hand out (handing one out never blocks)."""
+    return len(_ready)
+
+
 def spawn(
     target: Callable[..., None], *args: Any, name: str
 ) -> tuple[subprocess.Popen[bytes] | Forked, socket.socket]:

@@ -486,8 +486,12 @@ class _Run(Generic[T]):
                 try:
                     for target in expand(line):
                         s, seq = seq, seq + 1
-                        if seq & 1023 == 0:
-                            await asyncio.sleep(0)  # let signals and the writer in on long skips
+                        if seq & 127 == 0:
+                            # Let the router, the writer and signals in: at the start the
+                            # first items reach the workers while the next are parsed (by
+                            # 1,024 the first frame left 25-30 ms later), and long skips
+                            # of a resumed run stay responsive.
+                            await asyncio.sleep(0)
                         repeat = seen is not None and seen(identity(target))
                         if ckpt is not None and ckpt.is_done(s):
                             stats.skipped += 1
