@@ -82,12 +82,14 @@ _TITLE_RAW_CAP = 16 * 1024
 _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([^\s"';,]+)""", re.IGNORECASE)
 _META_TAG = re.compile(rb"<meta(?=[\s/])", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"""charset\s*=\s*["']?\s*([^\s"'/>;,]+)""", re.IGNORECASE)
+_CHARSET_WORD = re.compile(rb"charset", re.IGNORECASE)
 _TAG = re.compile(r"<(?:(!--)|(/?)(title|svg|script|style)(?=[\s/>]))", re.IGNORECASE)
 _END_TITLE = re.compile(r"</title[\s/>]", re.IGNORECASE)
 _END_SCRIPT = re.compile(r"</script[\s/>]", re.IGNORECASE)
 _END_STYLE = re.compile(r"</style[\s/>]", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=512)
 def normalize_charset(label: str | None) -> str | None:
     """Map a charset label to the Python codec a browser would decode it with.
 
@@ -147,7 +149,10 @@ def _strip_comments(window: bytes) -> bytes:
 
 
 def _meta_charset(body: bytes) -> str | None:
-    window = _strip_comments(body[:_META_WINDOW])
+    head = body[:_META_WINDOW]
+    if _CHARSET_WORD.search(head) is None:  # no meta can name one: skip the scan
+        return None
+    window = _strip_comments(head)
     for m in _META_TAG.finditer(window):
         end = window.find(b">", m.end())
         tag = window[m.end() : end if end >= 0 else len(window)]

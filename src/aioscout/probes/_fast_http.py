@@ -50,7 +50,7 @@ from .._models import ErrorKind, RedirectHop, TlsInfo
 from ..dnsproto.resolver import FastResolver, ResolveError
 from ._addresses import is_ip, pinned_address
 from ._errors import ProbeError, classify
-from ._http_body import BodyHead, make_decoder
+from ._http_body import _IDENTITY, BodyHead, make_decoder
 from ._http_common import next_url
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ class _Conn(asyncio.Protocol):
         self.in_value = False
         self.headers_done = False
         self.status = 0
-        self.decoder = make_decoder(None)
+        self.decoder = _IDENTITY
         self.out = bytearray()
         self.raw = 0
         self.complete = False
@@ -420,7 +420,8 @@ class _Conn(asyncio.Protocol):
                 coding = value.decode("utf-8", "surrogateescape")
             elif lname in (b"content-length", b"transfer-encoding"):
                 self.sized = True
-        self.decoder = make_decoder(coding)
+        if coding is not None:
+            self.decoder = make_decoder(coding)
         if not self.head_waiter.done():
             self.head_waiter.set_result(None)
 
@@ -857,8 +858,10 @@ class FastHttp:
             att.final_url = url.text
             att.headers = CIMultiDictProxy(
                 CIMultiDict(
-                    (n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-                    for n, v in conn.raw_headers
+                    [
+                        (n.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+                        for n, v in conn.raw_headers
+                    ]
                 )
             )
             if isinstance(sslobj, ssl.SSLObject):

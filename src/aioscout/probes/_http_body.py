@@ -34,11 +34,16 @@ class _Decoder(Protocol):
 
 
 class _Identity:
+    __slots__ = ()
+
     def feed(self, data: bytes, want: int) -> bytes:
         return data[:want]
 
     def flush(self, want: int) -> bytes:
         return b""
+
+
+_IDENTITY: _Decoder = _Identity()  # no state: one serves every body without a Content-Encoding
 
 
 class _Zlib:
@@ -102,14 +107,16 @@ class _Brotli:
 
 def make_decoder(content_encoding: str | None) -> _Decoder:
     """A bounded decoder for a Content-Encoding value (unknown codings pass through)."""
-    coding = (content_encoding or "").strip().lower()
+    if content_encoding is None:
+        return _IDENTITY
+    coding = content_encoding.strip().lower()
     if coding in ("gzip", "x-gzip"):
         return _Zlib(gzip=True)
     if coding == "deflate":
         return _Zlib(gzip=False)
     if coding == "br":
         return _Brotli()
-    return _Identity()
+    return _IDENTITY
 
 
 @dataclass(slots=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import itertools
 import os
 import ssl
 from dataclasses import replace
@@ -69,9 +70,11 @@ def cdn_of(headers: CIMultiDictProxy[str]) -> str | None:
     remembered.
     """
     pairs = tuple(
-        (name, value)
-        for i, (name, value) in enumerate(headers.items())
-        if i < _CDN_CAP and name.lower() in _CDN_NAMES
+        [
+            (name, value)
+            for name, value in itertools.islice(headers.items(), _CDN_CAP)
+            if name.lower() in _CDN_NAMES
+        ]
     )
     if not pairs:
         return None
