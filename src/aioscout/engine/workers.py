@@ -80,9 +80,13 @@ _FAST_LINGER = 0.01  # seconds a fast-path worker lets records gather before a s
 _MAX_RESPAWNS = 8
 # A frame of fewer entries than _SMALL waits _LINGER seconds for more: a frame (a
 # pickle, a syscall and a wake-up at each end) per item or record was a large
-# share of both processes' work when items trickle in as credits come back.
+# share of both processes' work when items trickle in as credits come back. Each
+# item waits out one linger on its way in and one on its way back, so it is short:
+# 20,000 URLs over 4,000 hosts at 100 ms latency, -c 1000 -w 2, took 2-4% less
+# wall and CPU at 1 ms than at 2 ms (eleven alternating pairs); no wait at all
+# (a frame per loop turn) took 2-3% more.
 _SMALL = _BATCH // 8
-_LINGER = 0.002
+_LINGER = 0.001
 
 
 def _rebuild(cls: type[Any], values: tuple[Any, ...]) -> Any:
