@@ -32,6 +32,7 @@ bodies, parameters, cookies given by the user, hooks) stays on aiohttp.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import socket
 import ssl
@@ -616,6 +617,7 @@ class FastHttp:
         self._ssl = ssl_context
         self._resolver: FastResolver | None = None
         self._cache: OrderedDict[str, list[str]] = OrderedDict()
+        self._lookups: dict[str, asyncio.Task[list[str]]] = {}  # queries under way, by name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_headers: CIMultiDict[str] | None = None
         self._block = ""
@@ -639,6 +641,9 @@ class FastHttp:
         for entries in idle.values():
             for conn, _ in entries:
                 conn.close()
+        lookups, self._lookups = self._lookups, {}
+        for lookup in lookups.values():
+            lookup.cancel()
         resolver, self._resolver = self._resolver, None
         if resolver is not None:
             await resolver.aclose()
@@ -655,7 +660,20 @@ class FastHttp:
         if cached is not None:
             return cached
         if self._resolver is not None:
-            addrs = await self._lookup(host)
+            # One query per name however many targets wait for it: a list that names
+            # a host several times in a row (its paths, one after the other) sends
+            # them all at once, and each would otherwise ask the same question.
+            lookup = self._lookups.get(host)
+            if lookup is None:
+                assert self._loop is not None
+                lookup = self._lookups[host] = self._loop.create_task(self._lookup(host))
+                lookup.add_done_callback(functools.partial(self._looked_up, host))
+            try:
+                # Shielded: a target whose own deadline ends its wait does not end
+                # the query for the others.
+                addrs = await asyncio.shield(lookup)
+            except ProbeError as exc:  # a fresh one each: tracebacks are not shared
+                raise ProbeError(exc.kind, exc.detail, connect=True) from None
         else:
             assert self._loop is not None
             try:
@@ -671,6 +689,12 @@ class FastHttp:
         if len(self._cache) > _DNS_CACHE:
             self._cache.popitem(last=False)
         return addrs
+
+    def _looked_up(self, host: str, lookup: asyncio.Task[list[str]]) -> None:
+        if self._lookups.get(host) is lookup:
+            del self._lookups[host]
+        if not lookup.cancelled():
+            lookup.exception()  # seen: a failure whose waiters all gave up is not a leak
 
     async def _lookup(self, host: str) -> list[str]:
         assert self._resolver is not None
