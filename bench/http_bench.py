@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -343,6 +343,12 @@ def _nginx_farm(
     return profile_http.start_nginx(work, names, home, latency=latency, not_found=missing)
 
 
+def _host_then_path(urls: list[str]) -> Callable[[str], tuple[str, int]]:
+    """A sort key: a URL's host, then its place in ``urls`` (stable within a host)."""
+    place = {u: i for i, u in enumerate(urls)}
+    return lambda u: (u.split("/", 3)[2], place[u])
+
+
 def bench_latency(urls_n: int, hosts: int, *, concurrency: int = 1000, latency: float = 0.1) -> str:
     """Every response delayed ``latency`` s: wall time against urls × latency / concurrency.
 
@@ -375,27 +381,34 @@ def bench_latency(urls_n: int, hosts: int, *, concurrency: int = 1000, latency: 
                 urls = [u.replace(f":{state['http_port']}/", f":{port}/", 1) for u in urls]
                 want = truth(urls, sites=hosts)
             targets = _write(work / "urls.txt", urls)
+            # The same URLs host by host (a host's paths one after the other), as a
+            # list built per host would be: its paths are in flight together.
+            by_host = _write(work / "urls-by-host.txt", sorted(urls, key=_host_then_path(urls)))
             c = str(concurrency)
             timeout = max(60.0, ideal * 20)
-            results = [
-                run_aioscout(targets, want, work, "-c", c, setting=f"-c {c}", timeout=timeout),
-                run_script(
-                    "plain_aiohttp.py",
-                    targets,
-                    want,
-                    work,
-                    "-c",
-                    c,
-                    label="plain aiohttp + Semaphore",
-                    setting=f"-c {c}",
-                    timeout=timeout,
-                ),
-            ]
+            results = []
+            for listed, order in ((targets, "paths interleaved"), (by_host, "host by host")):
+                setting = f"-c {c}, {order}"
+                results += [
+                    run_aioscout(listed, want, work, "-c", c, setting=setting, timeout=timeout),
+                    run_script(
+                        "plain_aiohttp.py",
+                        listed,
+                        want,
+                        work,
+                        "-c",
+                        c,
+                        label="plain aiohttp + Semaphore",
+                        setting=setting,
+                        timeout=timeout,
+                    ),
+                ]
     finally:
         if nginx is not None:
             profile_http.stop_nginx(nginx)
         shutil.rmtree(work, ignore_errors=True)
-    for key, r in zip(("ours", "plain"), results, strict=True):
+    keys = ("ours", "plain", "ours.by_host", "plain.by_host")
+    for key, r in zip(keys, results, strict=True):
         if r.run is not None and r.run.ok:
             FIGURES[f"latency.{key}"] = r.run.wall / ideal
             FIGURES[f"latency.{key}.right"] = r.right / r.n

@@ -123,6 +123,14 @@ def verdicts() -> str:
     check("many hosts: aioscout right", right, f"{right or 0:.2%}", "100%", right == 1.0)
     lat = f.get("latency.ours")
     check("latency: aioscout wall / ideal", lat, f"{lat or 0:.2f}x", "<= 1.3x", (lat or 9) <= 1.3)
+    by_host = f.get("latency.ours.by_host")
+    check(
+        "latency, URLs listed host by host: wall / ideal",
+        by_host,
+        f"{by_host or 0:.2f}x",
+        "<= 1.3x",
+        (by_host or 9) <= 1.3,
+    )
     for w in (1, 2):
         big = max((int(k.split(".")[2]) for k in f if k.startswith(f"scale.w{w}.")), default=0)
         small = min((int(k.split(".")[2]) for k in f if k.startswith(f"scale.w{w}.")), default=0)
