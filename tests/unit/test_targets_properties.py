@@ -176,3 +176,29 @@ def test_expansion_size(ports: list[tuple[str | None, int]], paths: list[str]) -
 def test_arbitrary_text_deep(line: str) -> None:
     test_arbitrary_text_raises_only_invalid_target.hypothesis.inner_test(line)  # type: ignore[attr-defined]
     test_url_like_text_raises_only_invalid_target.hypothesis.inner_test(line)  # type: ignore[attr-defined]
+
+
+plain_url = st.builds(
+    lambda scheme, host, p, pth: f"{scheme}://{host}{'' if p is None else f':{p}'}{pth}",
+    st.sampled_from(["http", "https"]),
+    st.from_regex(r"[a-z_][a-z0-9_.-]{0,30}", fullmatch=True),
+    st.none() | st.integers(0, 99999),
+    st.from_regex(r"(/[A-Za-z0-9/?&=;:!$'()*+,._~%\[\]-]{0,20})?", fullmatch=True),
+)
+
+
+def _outcome(line: str) -> list[HttpTarget] | str:
+    try:
+        return list(parse_http_target(line))
+    except InvalidTarget as exc:
+        return str(exc)
+
+
+@DEEP
+@given(plain_url)
+def test_one_pass_parse_of_plain_urls_agrees_with_the_general_parse(line: str) -> None:
+    from aioscout.targets.parse import _PLAIN_URL
+
+    assert _PLAIN_URL.fullmatch(line) is not None  # the line does take the one pass
+    # A leading space is stripped by the general parse but never matched by the one pass.
+    assert _outcome(line) == _outcome(" " + line)

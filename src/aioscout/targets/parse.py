@@ -56,6 +56,13 @@ _PATH_PLAIN = re.compile(r"[A-Za-z0-9/?&=;:@!$'()*+,\-._~%\[\]]*")
 # A whole ASCII host name in one pass (lower case, no trailing dot): the common case
 # of _hostname, which otherwise checks label by label for a precise error.
 _NAME = re.compile(rf"(?:{_LABEL.pattern}\.)*{_LABEL.pattern}")
+# The line of most lists, in one pass: http(s)://name[:port][/plain path and query],
+# lower case, no "@" anywhere (an error must not echo what may be a password), no
+# fragment, the name starting with a letter or "_" (never an address). The name and
+# port go through the same checks as in the general parse, which takes anything else.
+_PLAIN_URL = re.compile(
+    r"(https?)://([a-z_][a-z0-9_.-]*)(?::([0-9]+))?(/[A-Za-z0-9/?&=;:!$'()*+,\-._~%\[\]]*)?"
+)
 
 
 def _show(text: str) -> str:
@@ -260,8 +267,15 @@ def parse_http_target(
         >>> list(parse_http_target("https://Example.COM:8443/a?b=1#top"))
         [HttpTarget(scheme='https', host='example.com', port=8443, path='/a?b=1')]
     """
+    if len(line) <= max_line:
+        m = _PLAIN_URL.fullmatch(line)
+        if m is not None:
+            scheme, host, port, path = m.groups()
+            # The path is already one _path() returns as it is (plain, no fragment).
+            target = HttpTarget(scheme, _hostname(host), _port(port) if port else None, path or "/")
+            return iter((target,))
     text = _clean_line(line, max_line=max_line)
-    scheme: str | None = None
+    scheme = None
     head, sep, tail = text.partition("://")
     if sep and _SCHEME.fullmatch(head):
         scheme = head.lower()
