@@ -28,13 +28,6 @@ TIMEOUT = 3.0
 MARGIN = 2.0
 STARTUP = 2.0  # interpreter start-up and imports, outside any target's clock
 RSS_CAP_KB = 250 * 1024
-# Endpoints where the prober does not yet report what the farm expects; each has
-# its own strict xfail below, so a fix shows up as a failure to clean up here.
-KNOWN_GAPS = {
-    # The fast path reports success with the title and no error; the aiohttp
-    # path waits until the timeout instead of failing on the bad chunk size.
-    "bad_chunk_size": "the bad chunk size after the title chunk is not reported as protocol",
-}
 
 
 @pytest.fixture
@@ -100,8 +93,6 @@ async def test_every_hostile_endpoint_in_one_run(
     assert set(recs) == set(urls), "one record per endpoint"
     problems = []
     for url, name in urls.items():
-        if name in KNOWN_GAPS:
-            continue
         problems += _check(name, farm.expected[name], recs[url])
         if recs[url]["time_ms"] is not None:
             assert recs[url]["time_ms"] <= (TIMEOUT + MARGIN) * 1000, (name, recs[url]["time_ms"])
@@ -113,25 +104,8 @@ async def test_every_hostile_endpoint_in_one_run(
     # The ftp:// and gopher:// redirects point at the canary: only the direct probe reached it.
     assert farm.hits["canary"] == 1, farm.hits["canary"]
     for name, want in farm.expected.items():
-        if want.max_hits is not None and name not in KNOWN_GAPS:
+        if want.max_hits is not None:
             assert farm.hits[name] <= want.max_hits, (name, farm.hits[name])
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=r, strict=True))
-        for n, r in KNOWN_GAPS.items()
-    ],
-)
-async def test_known_gap(farm: HostileFarm, tmp_path: Path, name: str) -> None:
-    out = tmp_path / "out.jsonl"
-    url = farm.url(name)
-    result, _ = await run_cli_measured("http", url, "-o", str(out), "--timeout", f"{TIMEOUT:g}")
-    assert result.returncode == 0, result.stderr
-    (record,) = records(out)
-    problems = _check(name, farm.expected[name], record)
-    assert not problems, problems
 
 
 DNS_MODES = {

@@ -203,6 +203,7 @@ class _Conn(asyncio.Protocol):
 
     __slots__ = (
         "body_waiter",
+        "broken",
         "chunks",
         "complete",
         "cut",
@@ -268,6 +269,7 @@ class _Conn(asyncio.Protocol):
         self.complete = False
         self.ended = False  # the response's last byte was parsed
         self.cut: str | None = None
+        self.broken = False  # the cut is a parser error in the body
         self.error: ProbeError | None = None
         self.last_data = 0.0
         self.timer: asyncio.TimerHandle | None = None
@@ -467,6 +469,7 @@ class _Conn(asyncio.Protocol):
         reason = str(exc) or type(exc).__name__
         if self.headers_done and self.out:
             self.cut = f"bad body: {reason}"
+            self.broken = True
             self._finish()
             return
         named = _aiohttp_error(self.chunks, self.max_field, self.max_headers)
@@ -941,7 +944,7 @@ class FastHttp:
                 if conn.error is not None:
                     raise conn.error
                 out = bytes(conn.out[: limits.max_body])
-                att.body = BodyHead(out, conn.raw, conn.complete, conn.cut)
+                att.body = BodyHead(out, conn.raw, conn.complete, conn.cut, conn.broken)
                 return
             finally:
                 self._done_with(conn)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import brotli
 
@@ -125,12 +125,15 @@ class BodyHead:
 
     ``complete`` is true when the whole body was read; ``cut`` names why it
     was not (the cap, a broken transfer encoding, an undecodable tail).
+    ``broken``: the cut is a protocol error in the body, which the record
+    reports (``protocol``) beside what was read before it.
     """
 
     data: bytes
     raw_bytes: int
     complete: bool
     cut: str | None = None
+    broken: bool = False  # cut by a protocol error in the body (a bad chunk size, ...)
 
 
 async def read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: float) -> BodyHead:
@@ -141,11 +144,58 @@ async def read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: f
     some bytes were decoded keeps those bytes (a partial body still has a
     title); with nothing decoded it raises :class:`ProbeError` (``protocol``).
 
-    Each read has its own ``read_timeout``: after a parser error in the body
-    (a bad chunk size) aiohttp drops its read timer and never wakes the
-    reader, so without this the read would last until the total budget. A
-    read timeout after some bytes keeps them too.
+    Each read has its own ``read_timeout``, and a read timeout after some bytes
+    keeps them too. A parser error in the body (a bad chunk size) is one aiohttp
+    keeps on the connection: it closes it and drops its read timer, but never
+    wakes the body's reader. Here the connection's close hands that error to the
+    reader, which ends the body as ``broken`` with what came before it.
     """
+    protocol = resp.connection.protocol if resp.connection is not None else None
+    closed = protocol.closed if protocol is not None else None
+    if protocol is None or closed is None:  # no connection, or closed already
+        if protocol is not None:
+            _hand_over_parser_error(protocol, resp.content)
+        return await _read_head(resp, max_body, read_timeout)
+
+    def on_close(_: object) -> None:
+        _hand_over_parser_error(protocol, resp.content)
+
+    # Asking for ``closed`` made the future; an unclean close sets an exception on
+    # it, which is marked seen (once per connection, however many responses).
+    closed.remove_done_callback(_seen)
+    closed.add_done_callback(_seen)
+    closed.add_done_callback(on_close)
+    try:
+        return await _read_head(resp, max_body, read_timeout)
+    finally:
+        closed.remove_done_callback(on_close)
+
+
+def _seen(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+class _BrokenBody(Exception):
+    """A parser error in the body, handed from aiohttp's connection to the reader."""
+
+
+def _hand_over_parser_error(protocol: Any, content: Any) -> None:
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    exc = protocol.exception()
+    if (
+        isinstance(exc, HttpProcessingError)
+        and not content.is_eof()
+        and content.exception() is None
+    ):
+        # aiohttp's words are "<llhttp's reason>:", then the bytes and a pointer:
+        # the reason alone, as the fast path names it.
+        reason = (exc.message or type(exc).__name__).split(":\n", 1)[0]
+        content.set_exception(_BrokenBody(reason))
+
+
+async def _read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: float) -> BodyHead:
     import aiohttp  # already loaded: the response came through it
 
     decoder = make_decoder(resp.headers.get("Content-Encoding"))
@@ -155,11 +205,17 @@ async def read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: f
     # is not compressing and reading more would only grow the buffer.
     raw_cap = max_body + 65536
     complete = False
+    broken = False
     cut: str | None = None
     while len(out) < max_body:
         try:
             async with asyncio.timeout(read_timeout):
                 chunk = await resp.content.readany()
+        except _BrokenBody as exc:
+            if not out:
+                raise ProbeError(ErrorKind.PROTOCOL, f"bad body: {exc}") from exc
+            cut, broken = f"bad body: {exc}", True
+            break
         except aiohttp.ClientPayloadError as exc:
             if not out:
                 raise ProbeError(ErrorKind.PROTOCOL, f"bad body: {exc}") from exc
@@ -190,4 +246,4 @@ async def read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: f
             cut = f"undecodable body: {exc}"
     elif cut is None:
         cut = "max_body"
-    return BodyHead(bytes(out[:max_body]), raw, complete, cut)
+    return BodyHead(bytes(out[:max_body]), raw, complete, cut, broken)

@@ -478,6 +478,14 @@ class HttpProbe:
         return _pick(first, second)
 
     async def _attempt(self, att: _Attempt, jar: LazyJar) -> None:
+        await self._attempt_chain(att, jar)
+        body = att.body
+        if att.error is None and body is not None and body.broken and body.cut:
+            # The body broke on a protocol error: the record keeps what came before
+            # it (status, title) and names the error.
+            att.error = ProbeError(ErrorKind.PROTOCOL, body.cut)
+
+    async def _attempt_chain(self, att: _Attempt, jar: LazyJar) -> None:
         opts = self._options
         if self._fast is not None:
             try:
