@@ -110,6 +110,9 @@ def normalize_charset(label: str | None) -> str | None:
     return _ALIASES.get(name, name)
 
 
+_BOM_LEADS = (b"\xef", b"\xff", b"\xfe")  # the first bytes of the BOMs _bom knows
+
+
 def _bom(body: bytes) -> tuple[str, int] | None:
     if body.startswith(codecs.BOM_UTF8):
         return "utf-8", 3
@@ -121,7 +124,7 @@ def _bom(body: bytes) -> tuple[str, int] | None:
 
 
 def _header_charset(content_type: str | None) -> str | None:
-    if not content_type:
+    if not content_type or "=" not in content_type:  # "charset=" needs one
         return None
     m = _HEADER_CHARSET.search(content_type)
     if m is None:
@@ -286,9 +289,10 @@ def _mostly_not_utf8(body: bytes) -> bool:
 
 
 def _choose_encoding(body: bytes, content_type: str | None) -> tuple[str, int]:
-    bom = _bom(body)
-    if bom is not None:
-        return bom
+    if body[:1] in _BOM_LEADS:
+        bom = _bom(body)
+        if bom is not None:
+            return bom
     header = _header_charset(content_type)
     if header is not None and not (header == "utf-8" and _mostly_not_utf8(body)):
         return header, 0
