@@ -51,9 +51,9 @@ def encode_lines(records: Sequence[Record]) -> list[bytes]:
     What :meth:`JsonlSink.write_encoded` takes, joined: process workers encode
     their records with it, so the writing process only joins and writes them.
     """
-    dumps = orjson.dumps
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE  # one buffer per line, not two
     try:
-        return [dumps(r) + b"\n" for r in records]
+        return [dumps(r, option=newline) for r in records]
     except orjson.JSONEncodeError:
         return [encode_record(r) + b"\n" for r in records]
 
