@@ -478,14 +478,6 @@ class HttpProbe:
         return _pick(first, second)
 
     async def _attempt(self, att: _Attempt, jar: LazyJar) -> None:
-        await self._attempt_chain(att, jar)
-        body = att.body
-        if att.error is None and body is not None and body.broken and body.cut:
-            # The body broke on a protocol error: the record keeps what came before
-            # it (status, title) and names the error.
-            att.error = ProbeError(ErrorKind.PROTOCOL, body.cut)
-
-    async def _attempt_chain(self, att: _Attempt, jar: LazyJar) -> None:
         opts = self._options
         if self._fast is not None:
             try:
@@ -494,18 +486,25 @@ class HttpProbe:
                 att.error = _detached(exc)
             except (OSError, ValueError) as exc:
                 att.error = _detached(classify(exc))
-            return
-        import aiohttp  # loaded with the session
+        else:
+            import aiohttp  # loaded with the session
 
-        try:
-            await self._run_chain(att, jar.get(), method=opts.method, first_params=True, body=True)
-        except ProbeError as exc:
-            if opts.proxy and isinstance(exc.__cause__, EOFError):
-                # A SOCKS proxy hanging up mid-handshake (bad or missing credentials).
-                exc = ProbeError(ErrorKind.PROXY, "the proxy closed the connection")
-            att.error = _detached(exc)
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            att.error = _detached(classify(exc))
+            try:
+                await self._run_chain(
+                    att, jar.get(), method=opts.method, first_params=True, body=True
+                )
+            except ProbeError as exc:
+                if opts.proxy and isinstance(exc.__cause__, EOFError):
+                    # A SOCKS proxy hanging up mid-handshake (bad or missing credentials).
+                    exc = ProbeError(ErrorKind.PROXY, "the proxy closed the connection")
+                att.error = _detached(exc)
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                att.error = _detached(classify(exc))
+        body = att.body
+        if att.error is None and body is not None and body.broken and body.cut:
+            # The body broke on a protocol error: the record keeps what came before
+            # it (status, title) and names the error.
+            att.error = ProbeError(ErrorKind.PROTOCOL, body.cut)
 
     def _base_headers(self) -> CIMultiDict[str]:
         if self._fixed_headers is not None:

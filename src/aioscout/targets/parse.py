@@ -52,7 +52,8 @@ _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 # Characters left as they are in a path and query; the rest is percent-encoded.
 _PATH_SAFE = "/?&=;:@!$'()*+,-._~%[]"
 # What quote(text, safe=_PATH_SAFE) returns unchanged: most paths, checked in one pass.
-_PATH_PLAIN = re.compile(r"[A-Za-z0-9/?&=;:@!$'()*+,\-._~%\[\]]*")
+_PATH_CHARS = r"A-Za-z0-9/?&=;:@!$'()*+,\-._~%\[\]"
+_PATH_PLAIN = re.compile(f"[{_PATH_CHARS}]*")
 # A whole ASCII host name in one pass (lower case, no trailing dot): the common case
 # of _hostname, which otherwise checks label by label for a precise error.
 _NAME = re.compile(rf"(?:{_LABEL.pattern}\.)*{_LABEL.pattern}")
@@ -61,7 +62,7 @@ _NAME = re.compile(rf"(?:{_LABEL.pattern}\.)*{_LABEL.pattern}")
 # fragment, the name starting with a letter or "_" (never an address). The name and
 # port go through the same checks as in the general parse, which takes anything else.
 _PLAIN_URL = re.compile(
-    r"(https?)://([a-z_][a-z0-9_.-]*)(?::([0-9]+))?(/[A-Za-z0-9/?&=;:!$'()*+,\-._~%\[\]]*)?"
+    rf"(https?)://([a-z_][a-z0-9_.-]*)(?::([0-9]+))?(/[{_PATH_CHARS.replace('@', '')}]*)?"
 )
 
 
