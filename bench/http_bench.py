@@ -397,12 +397,26 @@ def bench_latency(urls_n: int, hosts: int, *, concurrency: int = 1000, latency: 
                         setting=setting,
                         timeout=timeout,
                     ),
+                    # The machine's floor for any Python client (see bare_client.py).
+                    run_script(
+                        "bare_client.py",
+                        listed,
+                        want,
+                        work,
+                        "-c",
+                        c,
+                        "-w",
+                        str(os.cpu_count() or 1),
+                        label="bare uvloop client (the floor)",
+                        setting=setting,
+                        timeout=timeout,
+                    ),
                 ]
     finally:
         if nginx is not None:
             profile_http.stop_nginx(nginx)
         shutil.rmtree(work, ignore_errors=True)
-    keys = ("ours", "plain", "ours.by_host", "plain.by_host")
+    keys = ("ours", "plain", "bare", "ours.by_host", "plain.by_host", "bare.by_host")
     for key, r in zip(keys, results, strict=True):
         if r.run is not None and r.run.ok:
             FIGURES[f"latency.{key}"] = r.run.wall / ideal
@@ -422,7 +436,9 @@ def bench_latency(urls_n: int, hosts: int, *, concurrency: int = 1000, latency: 
         f"### HTTP under {latency * 1000:.0f} ms latency "
         f"({len(urls):,} URLs over {hosts:,} hosts)\n\n"
         f"Ideal: {len(urls):,} x {latency} s / {concurrency} = **{ideal:.2f} s**. "
-        f"Server: {server}.\n\n"
+        f"Server: {server}. The bare client (`bench/bare_client.py`: a process per core, "
+        "no DNS, no timeouts, status and title only) is the floor: what it takes over "
+        "the ideal is what this machine costs any Python client.\n\n"
         + table(["tool", "setting", "wall", "x ideal", "peak RSS", "correct"], rows)
         + "\n"
     )

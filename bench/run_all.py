@@ -131,6 +131,11 @@ def verdicts() -> str:
         "<= 1.3x",
         (by_host or 9) <= 1.3,
     )
+    floor = f.get("latency.bare")
+    if floor is not None:  # context for the line above, not a target
+        rows.append(
+            ["latency: the bare client's wall / ideal (the floor)", f"{floor:.2f}x", "—", "—"]
+        )
     for w in (1, 2):
         big = max((int(k.split(".")[2]) for k in f if k.startswith(f"scale.w{w}.")), default=0)
         small = min((int(k.split(".")[2]) for k in f if k.startswith(f"scale.w{w}.")), default=0)
