@@ -88,7 +88,7 @@ def plan(quick: bool) -> dict[str, Callable[[], str]]:
     """The parts with their sizes (``quick``: small sizes for a smoke run)."""
     if quick:
         return {
-            "http": lambda: http_bench.bench_many_hosts(1024, wrk_seconds=2),
+            "http": lambda: http_bench.bench_many_hosts(1024, wrk_seconds=2, rounds=1),
             "latency": lambda: http_bench.bench_latency(2000, 400, concurrency=100),
             "dns": lambda: dns_part(True),
             "scaling": lambda: http_bench.bench_scaling([2_000, 10_000], [1, 2], budget=60),
