@@ -1,13 +1,14 @@
 """The floor: the least a Python client does to fetch a page and its title.
 
 Not a prober and not a baseline to beat, but a yardstick for the machine: one
-uvloop process per core, each with its share of the concurrency, a bare
-``asyncio.Protocol`` per connection, connections kept per host and reused, no
-DNS (every host is reached at ``--connect``, the ``Host`` header names it),
-no redirects, no per-request timeout, no record beyond status and title, and
-the output written once at the end. What this takes over the ideal under
-latency is what the machine itself (its CPU, the server, the start-up of an
-interpreter) costs any Python client; a real prober cannot do better.
+uvloop process per core (forked: one interpreter start-up), each with its share
+of the concurrency, a bare ``asyncio.Protocol`` per connection, connections
+kept per host and reused, no DNS (every host is reached at ``--connect``, the
+``Host`` header names it), no redirects, no per-request timeout, no record
+beyond status and title, and the output written once at the end. What this
+takes over the ideal under latency is what the machine itself (its CPU, the
+server, the start-up of an interpreter) costs any Python client; a real prober
+cannot do better.
 
 Only ``http://host[:port]/path`` URLs are fetched; any other line is recorded
 as an error. The body is not de-chunked: the title is taken from the bytes as
@@ -27,10 +28,12 @@ import asyncio
 import json
 import os
 import re
-import subprocess
 import sys
+import traceback
 import zlib
 from pathlib import Path
+
+import uvloop
 
 TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
@@ -143,41 +146,45 @@ def host_key(url: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the options; run the parts (one process each) and join their output."""
+    """Parse the options; fork a process per share of the hosts; join their output."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-l", "--list", required=True)
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("-c", "--concurrency", type=int, default=1000)
     ap.add_argument("-w", "--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--connect", default="127.0.0.1", help="the address every host is at")
-    ap.add_argument("--part", help=argparse.SUPPRESS)  # "i/n": run share i of n here
     args = ap.parse_args(argv)
     if not args.connect.startswith("127.") and args.connect != "::1":
         ap.error("--connect must be a loopback address")
-    if args.part is None and args.workers > 1:
-        parts = [f"{args.output}.part{i}" for i in range(args.workers)]
-        base = [sys.executable, __file__, "-l", args.list, "-c", str(args.concurrency)]
-        base += ["--connect", args.connect]
-        procs = [
-            subprocess.Popen([*base, "-o", out, "--part", f"{i}/{args.workers}"])
-            for i, out in enumerate(parts)
-        ]
-        codes = [p.wait() for p in procs]
-        with open(args.output, "wb") as f:
-            for out in parts:
-                part = Path(out)
-                if part.exists():  # a part that failed has said why on stderr
-                    f.write(part.read_bytes())
-                    part.unlink()
-        return max(codes)
-    index, n = (int(x) for x in (args.part or "0/1").split("/"))
+    n = max(1, args.workers)
     with open(args.list, encoding="utf-8") as f:
         urls = [ln.strip() for ln in f if ln.strip()]
-    mine = [u for u in urls if zlib.crc32(host_key(u).encode()) % n == index]
-    import uvloop
-
-    uvloop.run(run_part(mine, args.output, max(1, args.concurrency // n), args.connect))
-    return 0
+    shares: list[list[str]] = [[] for _ in range(n)]
+    for u in urls:  # by host, so that a host's connections stay in one process
+        shares[zlib.crc32(host_key(u).encode()) % n].append(u)
+    parts = [f"{args.output}.part{i}" for i in range(n)]
+    pids = []
+    for share, out in zip(shares, parts, strict=True):
+        pid = os.fork()  # a copy of this interpreter: no second start-up
+        if pid == 0:
+            code = 0
+            try:
+                uvloop.run(run_part(share, out, max(1, args.concurrency // n), args.connect))
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+        pids.append(pid)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
+    with open(args.output, "wb") as f:
+        for out in parts:
+            part = Path(out)
+            if part.exists():  # a part that failed has said why on stderr
+                f.write(part.read_bytes())
+                part.unlink()
+    return max(codes)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ from _common import (
     truth,
 )
 
+from aioscout.cli._common import default_workers
+
 LAB_DNS = "127.0.0.1:53"
 """The lab DNS server listens here so that tools without a resolver option find it too."""
 HPROBE_ENV = Path(tempfile.gettempdir()) / "aioscout-bench-hprobe"
@@ -262,11 +264,12 @@ def bench_many_hosts(
             urls = [f"http://{site_name(i)}:{port}/" for i in range(1, hosts + 1)]
             want = truth(urls, sites=hosts)
             targets = _write(work / "urls.txt", urls)
-            cores = len(os.sched_getaffinity(0))
+            # What the defaults give for this input (one process per core when large).
+            workers = default_workers(str(targets))
             results = [
                 # The defaults give one worker process per core for an input this size.
                 run_aioscout(
-                    targets, want, work, setting=f"defaults (-w {cores})", timeout=timeout
+                    targets, want, work, setting=f"defaults (-w {workers})", timeout=timeout
                 ),
                 run_aioscout(targets, want, work, "-w", "1", setting="-w 1", timeout=timeout),
                 run_script(
@@ -287,7 +290,7 @@ def bench_many_hosts(
             for _ in range(rounds - 1):
                 ours_runs.append(
                     run_aioscout(
-                        targets, want, work, setting=f"defaults (-w {cores})", timeout=timeout
+                        targets, want, work, setting=f"defaults (-w {workers})", timeout=timeout
                     )
                 )
                 plain_runs.append(
