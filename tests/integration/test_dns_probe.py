@@ -48,8 +48,14 @@ async def server(zone: LabZone) -> AsyncIterator[DnsServer]:
         yield srv
 
 
+# The lab servers share the test's loop: under coverage on a busy machine, a
+# time-out of 0.25 s could end before their answer (then retried, adding to their
+# queue) and a name ran out of tries. The tests here do not depend on a shorter one.
+_TIMEOUT = 0.5
+
+
 def _opts(*resolvers: str, **kw: object) -> DnsOptions:
-    return DnsOptions(resolvers=resolvers, query_timeout=0.25, **kw)  # type: ignore[arg-type]
+    return DnsOptions(resolvers=resolvers, query_timeout=_TIMEOUT, **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
@@ -76,7 +82,7 @@ async def test_brute_force_recall_is_complete_and_answers_are_right(
 @pytest.mark.slow
 async def test_lossy_resolver_keeps_full_recall(zone: LabZone) -> None:
     async with DnsServer(zone, drop_every=3) as lossy:
-        opts = DnsOptions(resolvers=(lossy.address,), query_timeout=0.3)
+        opts = DnsOptions(resolvers=(lossy.address,), query_timeout=_TIMEOUT)
         probe = DnsProbe(opts, domains=[zone.bulk_domain])
         results = await _run(probe, zone.wordlist(missing=300))
         assert lossy.queries > len(results)  # dropped queries were retried
