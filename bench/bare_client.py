@@ -102,9 +102,11 @@ async def fetch(
         idle = pool.setdefault(authority, [])
         conn: Conn | None = None
         try:
-            if idle:
+            while idle and conn is None:
                 conn = idle.pop()
-            else:
+                if conn.transport is None or conn.transport.is_closing():
+                    conn = None  # the server closed it while idle
+            if conn is None:
                 _, conn = await loop.create_connection(Conn, connect, int(port or 80))
             done: asyncio.Future[bytes] = loop.create_future()
             conn.expect(done)
@@ -113,17 +115,17 @@ async def fetch(
                 f"GET /{path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: bare\r\n\r\n".encode()
             )
             raw = await done
+            head = raw[: conn.head_end]
+            status = int(head[9:12])
         except (OSError, ValueError) as exc:
             if conn is not None and conn.transport is not None:
                 conn.transport.close()
             return {"url": url, "status": None, "title": None, "error": type(exc).__name__}
-        head = raw[: conn.head_end]
-        status = int(head[9:12])
-        if CLOSE.search(head) or head.startswith(b"HTTP/1.0"):
-            assert conn.transport is not None
-            conn.transport.close()
-        else:
+        delimited = conn.length is not None or conn.chunked  # else it ended with the connection
+        if delimited and not CLOSE.search(head) and not head.startswith(b"HTTP/1.0"):
             idle.append(conn)
+        elif conn.transport is not None:
+            conn.transport.close()
         m = TITLE.search(raw, conn.head_end)
         title = m.group(1).decode("utf-8", "replace").strip() if m else None
         return {"url": url, "status": status, "title": title, "error": None}
