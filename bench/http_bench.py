@@ -266,13 +266,13 @@ def bench_many_hosts(
             targets = _write(work / "urls.txt", urls)
             # What the defaults give for this input (one process per core when large).
             workers = default_workers(str(targets))
-            results = [
-                # The defaults give one worker process per core for an input this size.
-                run_aioscout(
-                    targets, want, work, setting=f"defaults (-w {workers})", timeout=timeout
-                ),
-                run_aioscout(targets, want, work, "-w", "1", setting="-w 1", timeout=timeout),
-                run_script(
+
+            def ours() -> Result:
+                setting = f"defaults (-w {workers})"
+                return run_aioscout(targets, want, work, setting=setting, timeout=timeout)
+
+            def plain() -> Result:
+                return run_script(
                     "plain_aiohttp.py",
                     targets,
                     want,
@@ -282,30 +282,19 @@ def bench_many_hosts(
                     label="plain aiohttp + Semaphore",
                     setting=f"-c {concurrency}",
                     timeout=timeout,
-                ),
+                )
+
+            results = [
+                ours(),
+                run_aioscout(targets, want, work, "-w", "1", setting="-w 1", timeout=timeout),
+                plain(),
                 run_hprobe(targets, want, work, concurrency=concurrency, timeout=timeout),
                 run_curl(urls, want, work, concurrency=concurrency, timeout=timeout),
             ]
             ours_runs, plain_runs = [results[0]], [results[2]]
             for _ in range(rounds - 1):
-                ours_runs.append(
-                    run_aioscout(
-                        targets, want, work, setting=f"defaults (-w {workers})", timeout=timeout
-                    )
-                )
-                plain_runs.append(
-                    run_script(
-                        "plain_aiohttp.py",
-                        targets,
-                        want,
-                        work,
-                        "-c",
-                        str(concurrency),
-                        label="plain aiohttp + Semaphore",
-                        setting=f"-c {concurrency}",
-                        timeout=timeout,
-                    )
-                )
+                ours_runs.append(ours())
+                plain_runs.append(plain())
             results[0], results[2] = _median_run(ours_runs), _median_run(plain_runs)
             ceiling, wrk_note = run_wrk(
                 site_name(1), port, connections=concurrency, seconds=wrk_seconds
