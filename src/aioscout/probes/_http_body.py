@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import brotli
 
 from .._models import ErrorKind
-from ._errors import ProbeError
+from ._errors import READ_TIMED_OUT, ProbeError, bad_body, classify, parser_reason
+from ._errors import read_timeout as timed_out
 
 if TYPE_CHECKING:
     import aiohttp
@@ -189,10 +190,7 @@ def _hand_over_parser_error(protocol: Any, content: Any) -> None:
         and not content.is_eof()
         and content.exception() is None
     ):
-        # aiohttp's words are "<llhttp's reason>:", then the bytes and a pointer:
-        # the reason alone, as the fast path names it.
-        reason = (exc.message or type(exc).__name__).split(":\n", 1)[0]
-        content.set_exception(_BrokenBody(reason))
+        content.set_exception(_BrokenBody(parser_reason(exc.message or type(exc).__name__)))
 
 
 async def _read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: float) -> BodyHead:
@@ -213,18 +211,18 @@ async def _read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: 
                 chunk = await resp.content.readany()
         except _BrokenBody as exc:
             if not out:
-                raise ProbeError(ErrorKind.PROTOCOL, f"bad body: {exc}") from exc
-            cut, broken = f"bad body: {exc}", True
+                raise bad_body(str(exc)) from exc
+            cut, broken = bad_body(str(exc)).detail, True
             break
         except aiohttp.ClientPayloadError as exc:
             if not out:
-                raise ProbeError(ErrorKind.PROTOCOL, f"bad body: {exc}") from exc
-            cut = f"bad body: {exc}"
+                raise classify(exc) from exc
+            cut = classify(exc).detail
             break
         except TimeoutError as exc:
             if not out:
-                raise ProbeError(ErrorKind.TIMEOUT, "read timed out") from exc
-            cut = "read timed out"
+                raise timed_out() from exc
+            cut = READ_TIMED_OUT
             break
         if not chunk:
             complete = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from typing import Literal
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -132,13 +133,23 @@ class PeerResponse(aiohttp.ClientResponse):
 
 
 def make_session(
-    connector: aiohttp.TCPConnector, timeouts: Timeouts, limits: Limits
+    connector: aiohttp.TCPConnector,
+    timeouts: Timeouts,
+    limits: Limits,
+    *,
+    total: float | Literal["timeouts"] | None = "timeouts",
 ) -> aiohttp.ClientSession:
-    """The session: no automatic decompression, redirects or cookies (done per probe)."""
+    """The session: no automatic decompression, redirects or cookies (done per probe).
+
+    ``total`` bounds a whole request: ``Timeouts.total`` by default, ``None``
+    for downloads, which may take hours (their reads stay bounded).
+    """
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(
-            total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.read
+            total=timeouts.total if total == "timeouts" else total,
+            sock_connect=timeouts.connect,
+            sock_read=timeouts.read,
         ),
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,

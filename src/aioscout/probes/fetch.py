@@ -71,10 +71,10 @@ from .._models import ErrorInfo, ErrorKind, FetchResult
 from ..targets._types import HttpTarget
 from ..targets.parse import parse_http_target
 from ._errors import ProbeError, Redactor, classify, map_exceptions
-from ._http_common import next_url
+from ._http_core import CREDENTIAL_HEADERS, RedirectChain
 from ._http_session import (
-    PeerResponse,
     make_connector,
+    make_session,
     make_ssl_context,
     pick_user_agent,
     plan_proxy,
@@ -88,10 +88,8 @@ CHUNK = 64 * 1024
 _FLUSH = 256 * 1024  # bytes gathered before a write is handed to the worker thread
 _REHASH = 1024 * 1024  # bytes per read when hashing an existing part
 _MAX_NAME = 100
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", re.IGNORECASE)
-_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -347,7 +345,7 @@ class FetchProbe:
         self._concurrency = concurrency
         self._per_host = per_host
         self._proxy = plan_proxy(http)
-        secrets = [v for k, v in http.headers if k.strip().lower() in _CREDENTIAL_HEADERS]
+        secrets = [v for k, v in http.headers if k.strip().lower() in CREDENTIAL_HEADERS]
         secrets += [v for _, v in http.cookies]
         self._redactor = Redactor([*self._proxy.secrets, *secrets])
         self._session: aiohttp.ClientSession | None = None
@@ -396,20 +394,7 @@ class FetchProbe:
             concurrency=self._concurrency,
             per_host=self._per_host,
         )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=self._timeouts.connect, sock_read=self._timeouts.read
-            ),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            trust_env=False,
-            max_line_size=self._limits.max_header_bytes,
-            max_field_size=self._limits.max_header_bytes,
-            max_headers=self._limits.max_headers,
-            raise_for_status=False,
-            response_class=PeerResponse,
-        )
+        self._session = make_session(connector, self._timeouts, self._limits, total=None)
 
     async def aclose(self) -> None:
         """Close the session and every pooled connection."""
@@ -558,12 +543,9 @@ class FetchProbe:
         assert self._session is not None
         headers = self._headers(offset)
         current = URL(url)
-        seen: set[str] = set()
-        hops = 0
+        chain = RedirectChain(self._limits.max_redirects, headers)
         while True:
-            if str(current) in seen:
-                raise ProbeError(ErrorKind.REDIRECT_LOOP, f"redirect back to {current}")
-            seen.add(str(current))
+            chain.enter(str(current))
             out.url = str(current)
             sent = CIMultiDict(headers)
             proxy_headers = None
@@ -582,18 +564,14 @@ class FetchProbe:
                         server_hostname=self._http.sni,
                     )
             out.status = resp.status
-            location = resp.headers.get("Location")
-            if resp.status not in _REDIRECTS or location is None:
+            try:
+                nxt = chain.next(
+                    str(current), current, resp.status, resp.headers.get("Location"), follow=True
+                )
+            except BaseException:
+                resp.close()
+                raise
+            if nxt is None:
                 return resp
             resp.close()
-            hops += 1
-            if hops > self._limits.max_redirects:
-                raise ProbeError(
-                    ErrorKind.TOO_MANY_REDIRECTS,
-                    f"more than {self._limits.max_redirects} redirects",
-                )
-            nxt = next_url(current, location)
-            if (nxt.scheme, nxt.host, nxt.port) != (current.scheme, current.host, current.port):
-                for name in ("Authorization", "Cookie"):
-                    headers.popall(name, None)
             current = nxt
