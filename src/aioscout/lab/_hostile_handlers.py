@@ -36,6 +36,8 @@ HUGE_HEADER_SIZE = 100 * 1024
 REDIRECT_HOPS = 30
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.6\r\n"
 PLAIN_ON_TLS_TITLE = "400 The plain HTTP request was sent to HTTPS port"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+DRIP_AFTER_TITLE = 0.2  # seconds between two body bytes after the title
 
 
 def page(title: str, body: str = "") -> bytes:
@@ -108,6 +110,9 @@ class Behaviours:
     drip: float
     late_delay: float
     contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
+    # Ports bound but never listening (a connection to one is refused), by "refused"
+    # (the farm's host) and "ipv6" (::1, or 0 when this machine has no IPv6 loopback).
+    dead_ports: dict[str, int] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     requests: dict[str, list[str]] = field(default_factory=dict)
 
@@ -143,6 +148,7 @@ class Behaviours:
             "tls_wrong_host": self._tls_page("wrong_host", "Wrong host"),
             "tls_self_signed": self._tls_page("self_signed", "Self signed"),
             "http_on_tls_port": self._http_on_tls_port,
+            "endless_continue": self._endless_continue,
         }
         for name in self.scheme_redirects():
             table[name] = self._redirect_to_forbidden
@@ -404,6 +410,15 @@ class Behaviours:
             "</body>\r\n</html>\r\n"
         ).encode()
         await _send(w, [_response(400, "Bad Request", body)])
+
+    async def _endless_continue(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        block = CONTINUE * (_PIECE // len(CONTINUE))
+        while True:
+            w.write(block)
+            await w.drain()
 
 
 class _BioTls:
