@@ -37,6 +37,7 @@ def fetch_http_options_from(p: dict[str, Any]) -> HttpOptions:
         proxy=p["proxy"],
         proxy_auth=p["proxy_auth"],
         resolvers=tuple(p["resolver"]),
+        keep_headers_cross_origin=bool(p.get("keep_headers_cross_origin", False)),
     )
 
 
@@ -66,6 +67,12 @@ def fetch_http_options_from(p: dict[str, Any]) -> HttpOptions:
 @click.option("--max-redirects", type=click.IntRange(0, 100), default=10, show_default=True)
 @click.option("-H", "--header", multiple=True, metavar="'NAME: VALUE'", help="Request header.")
 @click.option("--cookie", multiple=True, metavar="NAME=VALUE", help="Request cookie.")
+@click.option(
+    "--keep-headers-cross-origin",
+    is_flag=True,
+    help="Send -H headers to other origins too (redirects); "
+    "Authorization and Cookie are still dropped.",
+)
 @click.option("--user-agent", metavar="UA", help="User-Agent header.")
 @click.option("--verify", is_flag=True, help="Verify TLS certificates (report kind 'tls').")
 @click.option("--ca-file", metavar="PEM", help="Extra CA bundle for --verify.")

@@ -39,6 +39,7 @@ import re
 import socket
 import ssl
 from collections import OrderedDict
+from collections.abc import Iterable
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -51,7 +52,14 @@ from ._addresses import is_ip, pinned_address
 from ._errors import ProbeError, classify, connect_timeout, no_address, resolve_failure
 from ._http_body import BodyHead
 from ._http_conn import Conn, PoolKey, idle_cap
-from ._http_core import REDIRECT_STATUSES, LazyJar, RedirectChain, cookie_header, tls_facts
+from ._http_core import (
+    CREDENTIAL_HEADERS,
+    REDIRECT_STATUSES,
+    LazyJar,
+    RedirectChain,
+    cookie_header,
+    tls_facts,
+)
 from ._http_record import Attempt
 
 __all__ = ["FastHttp", "fast_path_applies"]
@@ -446,13 +454,24 @@ class FastHttp:
             raise
         return conn
 
-    async def run_chain(self, att: Attempt, headers: CIMultiDict[str], jar: LazyJar) -> None:
+    async def run_chain(
+        self,
+        att: Attempt,
+        headers: CIMultiDict[str],
+        jar: LazyJar,
+        *,
+        strip: Iterable[str] = CREDENTIAL_HEADERS,
+        restore: Iterable[tuple[str, str]] = (),
+    ) -> None:
         """Fetch ``att.url`` following redirects like the aiohttp path; raises ProbeError.
 
-        ``jar`` is the probe's cookie jar (shared with any later hook fetch).
+        ``jar`` is the probe's cookie jar (shared with any later hook fetch);
+        ``strip`` and ``restore`` say which headers leave with a change of origin.
         """
         url = _Where.parse(att.url)
-        chain = RedirectChain(self._limits.max_redirects, headers, hops=att.chain)
+        chain = RedirectChain(
+            self._limits.max_redirects, headers, hops=att.chain, strip=strip, restore=restore
+        )
         follow = self._options.follow_redirects
         while True:
             cookie = cookie_header(jar.get(), url.url()) if len(jar) else ""

@@ -71,6 +71,8 @@ def cross_origin_names(headers: Iterable[tuple[str, str]], *, keep_user_headers:
 
     The credential headers always; every header the user gave too, unless
     ``keep_user_headers`` (a custom ``X-Api-Key`` is as secret as ``Authorization``).
+    A default the prober sends itself (User-Agent, Accept) is put back by the
+    chain's ``restore`` when a user's header that replaced it is dropped.
     """
     names = set(CREDENTIAL_HEADERS)
     if not keep_user_headers:
@@ -98,7 +100,16 @@ class RedirectChain:
         # None: the response is final; a URL: request it (headers already stripped)
     """
 
-    __slots__ = ("_seen", "body", "headers", "hops", "max_redirects", "method", "strip")
+    __slots__ = (
+        "_seen",
+        "body",
+        "headers",
+        "hops",
+        "max_redirects",
+        "method",
+        "restore",
+        "strip",
+    )
 
     def __init__(
         self,
@@ -109,6 +120,7 @@ class RedirectChain:
         method: str = "GET",
         body: bool = True,
         strip: Iterable[str] = CREDENTIAL_HEADERS,
+        restore: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.max_redirects = max_redirects
         self.headers = headers
@@ -116,6 +128,7 @@ class RedirectChain:
         self.method = method
         self.body = body
         self.strip = frozenset(strip)
+        self.restore = tuple(restore)
         self._seen: set[tuple[str, str, str]] = set()
 
     def enter(self, url_text: str, cookie: str = "") -> None:
@@ -149,9 +162,17 @@ class RedirectChain:
         self.method, keep = redirected_method(status, self.method)
         self.body = self.body and keep
         if not same_origin(nxt, here):
-            for name in [n for n in self.headers if n.lower() in self.strip]:
-                self.headers.popall(name, None)
+            self.leave_origin()
         return nxt
+
+    def leave_origin(self) -> None:
+        """Drop the headers in ``strip``; put back the defaults in ``restore`` they replaced."""
+        headers = self.headers
+        for name in [n for n in headers if n.lower() in self.strip]:
+            headers.popall(name, None)
+        for name, value in self.restore:
+            if name not in headers:
+                headers[name] = value
 
 
 def tls_facts(sslobj: ssl.SSLObject) -> TlsInfo:

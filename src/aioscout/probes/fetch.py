@@ -71,7 +71,7 @@ from .._models import ErrorInfo, ErrorKind, FetchResult
 from ..targets._types import HttpTarget
 from ..targets.parse import parse_http_target
 from ._errors import ProbeError, Redactor, classify, map_exceptions
-from ._http_core import CREDENTIAL_HEADERS, RedirectChain
+from ._http_core import CREDENTIAL_HEADERS, RedirectChain, cross_origin_names
 from ._http_session import (
     make_connector,
     make_session,
@@ -543,7 +543,17 @@ class FetchProbe:
         assert self._session is not None
         headers = self._headers(offset)
         current = URL(url)
-        chain = RedirectChain(self._limits.max_redirects, headers)
+        chain = RedirectChain(
+            self._limits.max_redirects,
+            headers,
+            strip=cross_origin_names(
+                self._http.headers, keep_user_headers=self._http.keep_headers_cross_origin
+            ),
+            restore=(
+                ("User-Agent", pick_user_agent(self._http, self._rng)),
+                ("Accept", "*/*"),
+            ),
+        )
         while True:
             chain.enter(str(current))
             out.url = str(current)

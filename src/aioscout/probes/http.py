@@ -62,7 +62,15 @@ from ._errors import ProbeError, Redactor, classify, map_exceptions
 from ._fast_http import FastHttp, fast_path_applies
 from ._http_body import read_head
 from ._http_common import ProxyPlan, make_ssl_context, pick_user_agent, plan_proxy
-from ._http_core import CREDENTIAL_HEADERS, LazyJar, RedirectChain, cookie_header, tls_facts
+from ._http_core import (
+    CREDENTIAL_HEADERS,
+    LazyJar,
+    RedirectChain,
+    cookie_header,
+    cross_origin_names,
+    same_origin,
+    tls_facts,
+)
 from ._http_extras import WebsocketCheck, cdn_of, extra_hooks
 from ._http_record import Attempt, body_error, build_record, detached
 
@@ -212,6 +220,16 @@ class HttpProbe:
         header_secrets = [v for k, v in options.headers if k.strip().lower() in CREDENTIAL_HEADERS]
         cookie_secrets = [v for _, v in options.cookies]
         self._redactor = Redactor([*self._proxy.secrets, *header_secrets, *cookie_secrets])
+        # Credentials go only to the origin the user named (see _http_core).
+        self._strip = frozenset(
+            cross_origin_names(options.headers, keep_user_headers=options.keep_headers_cross_origin)
+        )
+        self._restore = (
+            ("User-Agent", pick_user_agent(options, self._rng)),
+            ("Accept", "*/*"),
+            ("Accept-Encoding", "gzip, deflate, br"),
+        )
+        self._user_cookie = "; ".join(f"{name}={value}" for name, value in options.cookies)
         self._files: list[tuple[str, str, bytes]] = []
         self._session: aiohttp.ClientSession | None = None
         self._started = False
@@ -369,7 +387,9 @@ class HttpProbe:
         opts = self._options
         if self._fast is not None:
             try:
-                await self._fast.run_chain(att, self._base_headers(), jar)
+                await self._fast.run_chain(
+                    att, self._base_headers(), jar, strip=self._strip, restore=self._restore
+                )
             except ProbeError as exc:
                 att.error = detached(exc)
             except (OSError, ValueError) as exc:
@@ -434,18 +454,34 @@ class HttpProbe:
         method: str,
         first_params: bool,
         body: bool,
+        named: str | None = None,
     ) -> None:
+        """Request ``att.url``, following redirects; ``named`` is the URL the user named.
+
+        The user's credentials (``--cookie``, and ``-H`` headers: see
+        :func:`~._http_core.cross_origin_names`) go only to ``named``'s origin.
+        """
         assert self._session is not None
         opts = self._options
         url = URL(att.url)
-        jar.get().update_cookies(dict(opts.cookies), url)
         headers = self._base_headers()
+        if self._user_cookie:
+            given = headers.get("Cookie")
+            headers["Cookie"] = f"{given}; {self._user_cookie}" if given else self._user_cookie
         if body and opts.json is not None and "Content-Type" not in headers:
             headers["Content-Type"] = "application/json"
         params = MultiDict(opts.params) if first_params and opts.params else None
         chain = RedirectChain(
-            self._limits.max_redirects, headers, hops=att.chain, method=method, body=body
+            self._limits.max_redirects,
+            headers,
+            hops=att.chain,
+            method=method,
+            body=body,
+            strip=self._strip,
+            restore=self._restore,
         )
+        if named is not None and not same_origin(URL(named), url):
+            chain.leave_origin()
         while True:
             cookie = cookie_header(jar.get(), url)
             chain.enter(str(url), cookie)
@@ -527,11 +563,13 @@ class HttpProbe:
         view = ResponseView(
             att.final_url or att.url, att.status, att.headers, att.body.data, att.body.complete
         )
-        fetch = self._fetcher(jar)
+        fetch = self._fetcher(jar, att.url)
         for hook in self._hooks:
             await hook(view, result, fetch)
 
-    def _fetcher(self, jar: LazyJar) -> Fetch:
+    def _fetcher(self, jar: LazyJar, named: str) -> Fetch:
+        """GETs on the probe's behalf: the user's credentials only to ``named``'s origin."""
+
         async def fetch(url: str) -> ResponseView | None:
             scheme = URL(url).scheme.lower()
             if scheme not in ("http", "https"):
@@ -540,7 +578,9 @@ class HttpProbe:
 
             att = Attempt(scheme, url)
             try:
-                await self._run_chain(att, jar, method="GET", first_params=False, body=False)
+                await self._run_chain(
+                    att, jar, method="GET", first_params=False, body=False, named=named
+                )
             except (ProbeError, aiohttp.ClientError, OSError, ValueError):
                 return None
             if att.status is None or att.headers is None or att.body is None:
