@@ -149,6 +149,11 @@ class Behaviours:
             "tls_self_signed": self._tls_page("self_signed", "Self signed"),
             "http_on_tls_port": self._http_on_tls_port,
             "endless_continue": self._endless_continue,
+            "short_body": self._short_body,
+            "drip_after_title": self._drip_after_title,
+            "redirect_refused": self._redirect_to_dead("refused"),
+            "redirect_ipv6": self._redirect_to_dead("ipv6"),
+            "header_control_byte": self._header_control_byte,
         }
         for name in self.scheme_redirects():
             table[name] = self._redirect_to_forbidden
@@ -419,6 +424,44 @@ class Behaviours:
         while True:
             w.write(block)
             await w.drain()
+
+    async def _short_body(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        body = page("Short")
+        head = _head(200, "OK", [("Content-Type", "text/html"), ("Content-Length", str(100_000))])
+        await _send(w, [head + body])
+        await _discard_until_eof(r)  # the rest of the promised body never comes
+
+    async def _drip_after_title(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        head = _head(200, "OK", [("Content-Type", "text/html"), ("Content-Length", "1000000")])
+        await _send(w, [head + page("Drip").removesuffix(b"</body></html>\n")])
+        await _drip(w, b"<p>drip</p>\n", DRIP_AFTER_TITLE)
+
+    def _redirect_to_dead(self, which: str) -> Handler:
+        async def serve(name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await self._read_request(name, r)
+            port = self.dead_ports.get(which) or 9
+            host = "[::1]" if which == "ipv6" else "127.0.0.1"
+            location = f"http://{host}:{port}/gone"
+            await _send(w, [_response(302, "Found", page("Moved"), [("Location", location)])])
+
+        return serve
+
+    async def _header_control_byte(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        body = page("Control")
+        head = (
+            b"HTTP/1.1 200 OK\r\nServer: aioscout-hostile\r\nX-Odd: a\x01b\x1bc\x7fd\r\n"
+            b"Content-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+        ) % len(body)
+        await _send(w, [head + body])
 
 
 class _BioTls:

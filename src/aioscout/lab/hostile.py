@@ -33,6 +33,7 @@ from cryptography.x509.oid import NameOID
 
 from .._models import ErrorKind
 from ._hostile_handlers import (
+    DRIP_AFTER_TITLE,
     PLAIN_ON_TLS_TITLE,
     REDIRECT_HOPS,
     TITLE_50MB_TEXT,
@@ -158,6 +159,9 @@ def _catalogue(
             "/a -> /b (relative) -> http://host/a (absolute), each a 302 'Moved'",
             ErrorKind.REDIRECT_LOOP,
             path="/a",
+            status=302,
+            title="Moved",
+            partial=True,
             max_hits=2,
         ),
         "thirty_redirects": _http(
@@ -165,6 +169,9 @@ def _catalogue(
             "hops than the default max_redirects (10)",
             ErrorKind.TOO_MANY_REDIRECTS,
             path=f"/hop/{REDIRECT_HOPS}",
+            status=302,
+            title="Hop",
+            partial=True,
             max_hits=11,
         ),
         "bad_chunk_size": _http(
@@ -208,6 +215,9 @@ def _catalogue(
         table[name] = _http(
             f"302 'Moved' to {location}",
             blocked,
+            status=302,
+            title="Moved",
+            partial=True,
             forbidden_url=location,
         )
     tls_pages = {
@@ -231,9 +241,46 @@ def _catalogue(
 
 def _second_round(behaviours: Behaviours) -> dict[str, Expected]:
     """Interim responses, bodies cut by the deadline, failing redirects, odd header bytes."""
+    timeout = ErrorKind.TIMEOUT
+    ipv6 = ErrorKind.REFUSED if behaviours.dead_ports.get("ipv6") else ErrorKind.UNREACHABLE
     return {
         "endless_continue": _http(
             "an endless stream of '100 Continue' interim responses", ErrorKind.PROTOCOL
+        ),
+        "short_body": _http(
+            "Content-Length 100000; a page titled 'Short' is sent, the rest never",
+            timeout,
+            status=200,
+            title="Short",
+            partial=True,
+            waits=True,
+        ),
+        "drip_after_title": _http(
+            f"a page titled 'Drip' at once, then one body byte every {DRIP_AFTER_TITLE:g} s",
+            timeout,
+            status=200,
+            title="Drip",
+            partial=True,
+            waits=True,
+        ),
+        "redirect_refused": _http(
+            "302 'Moved' to a loopback port that refuses connections",
+            ErrorKind.REFUSED,
+            status=302,
+            title="Moved",
+            partial=True,
+        ),
+        "redirect_ipv6": _http(
+            "302 'Moved' to an IPv6 loopback port that refuses (unreachable without IPv6)",
+            ipv6,
+            status=302,
+            title="Moved",
+            partial=True,
+        ),
+        "header_control_byte": _http(
+            "a header value holding SOH, ESC and DEL bytes; page 'Control'",
+            status=200,
+            title="Control",
         ),
     }
 

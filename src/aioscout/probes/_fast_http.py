@@ -50,7 +50,7 @@ from .._models import ErrorKind
 from ..dnsproto.resolver import FastResolver, ResolveError
 from ._addresses import is_ip, pinned_address
 from ._errors import ProbeError, classify, connect_timeout, no_address, resolve_failure
-from ._http_body import BodyHead
+from ._http_body import DEADLINE_CUT, REDIRECT_UNREAD
 from ._http_conn import Conn, PoolKey, idle_cap
 from ._http_core import (
     CREDENTIAL_HEADERS,
@@ -484,17 +484,23 @@ class FastHttp:
                     jar.update(set_cookies, url.url())
                 status = conn.status
                 if status in REDIRECT_STATUSES:
+                    # What came with the head: kept if the chain ends here (a blocked
+                    # scheme, a loop, a next hop that fails), never waited for.
+                    att.body = conn.head(self._limits.max_body, REDIRECT_UNREAD)
                     nxt = chain.next(
                         url.text, url.url(), status, att.headers.get("Location"), follow=follow
                     )
                     if nxt is not None:
                         url = _Where.of(nxt)
                         continue
-                await conn.body_waiter
+                try:
+                    await conn.body_waiter
+                except BaseException:  # the deadline: the record keeps what arrived
+                    att.body = conn.head(self._limits.max_body, DEADLINE_CUT)
+                    raise
                 if conn.error is not None:
                     raise conn.error
-                out = bytes(conn.out[: self._limits.max_body])
-                att.body = BodyHead(out, conn.raw, conn.complete, conn.cut, conn.broken)
+                att.body = conn.head(self._limits.max_body)
                 return
             finally:
                 self._done_with(conn)

@@ -24,6 +24,7 @@ from .._models import ErrorKind
 from ._errors import (
     BODY_INCOMPLETE,
     NUL_IN_HEADER,
+    READ_TIMED_OUT,
     ProbeError,
     bad_body,
     bad_head,
@@ -35,7 +36,7 @@ from ._errors import (
     too_many_headers,
     too_many_informational,
 )
-from ._http_body import _IDENTITY, make_decoder
+from ._http_body import _IDENTITY, BodyHead, make_decoder
 from ._http_core import MAX_INFORMATIONAL
 
 __all__ = ["Conn", "PoolKey", "idle_cap"]
@@ -364,7 +365,7 @@ class Conn(asyncio.Protocol):
         if not self.headers_done or not self.out:
             self._fail(read_timeout())
         else:
-            self.cut = "read timed out"
+            self.cut = READ_TIMED_OUT
             self._finish()
 
     def _stop_timer(self) -> None:
@@ -378,6 +379,11 @@ class Conn(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.abort()
         self._release()
+
+    def head(self, max_body: int, cut: str | None = None) -> BodyHead:
+        """The body as far as it arrived (``cut`` names why, when it is not complete)."""
+        out = bytes(self.out[:max_body])
+        return BodyHead(out, self.raw, self.complete, self.cut or cut, self.broken)
 
     def _release(self) -> None:
         """Drop the parser and the transport: both refer back to this protocol."""

@@ -20,7 +20,7 @@ from yarl import URL
 from .._config import HttpOptions
 from .._models import ErrorKind, HttpResult, RedirectHop, TlsInfo
 from ..extract.title import extract_title
-from ._errors import ProbeError, Redactor
+from ._errors import READ_TIMED_OUT, ProbeError, Redactor, read_timeout
 from ._http_body import BodyHead
 
 __all__ = ["Attempt", "body_error", "build_record", "detached"]
@@ -50,6 +50,10 @@ class Attempt:
     error: ProbeError | None = None
     port: int | None = None  # the port of ``url`` when known (saves parsing it again)
 
+    def keep_body(self, body: BodyHead) -> None:
+        """Keep the part of a body read before the probe's deadline ended it."""
+        self.body = body
+
     @property
     def tls_hint(self) -> bool:
         """A TLS port's answer to plain HTTP."""
@@ -60,10 +64,19 @@ class Attempt:
 
 
 def body_error(att: Attempt) -> ProbeError | None:
-    """The error a body broken by a protocol error gives (its head is kept beside it)."""
+    """The error of a body that did not arrive whole (its head is kept beside it).
+
+    A protocol error in the body (a bad chunk size) is ``protocol``; a body
+    that stopped arriving for ``Timeouts.read`` is ``timeout``. A body cut on
+    purpose (``max_body``) is no error.
+    """
     body = att.body
-    if body is not None and body.broken and body.cut:
+    if body is None or not body.cut:
+        return None
+    if body.broken:
         return ProbeError(ErrorKind.PROTOCOL, body.cut)
+    if body.cut == READ_TIMED_OUT:
+        return read_timeout()
     return None
 
 

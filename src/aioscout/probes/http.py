@@ -60,7 +60,7 @@ from ..targets.ports import parse_ports
 from ._addresses import is_ip
 from ._errors import ProbeError, Redactor, classify, map_exceptions
 from ._fast_http import FastHttp, fast_path_applies
-from ._http_body import read_head
+from ._http_body import buffered_head, read_head
 from ._http_common import ProxyPlan, make_ssl_context, pick_user_agent, plan_proxy
 from ._http_core import (
     CREDENTIAL_HEADERS,
@@ -513,18 +513,26 @@ class HttpProbe:
                 if resp.status == 407 and self._proxy.url is not None and url.scheme == "http":
                     raise ProbeError(ErrorKind.PROXY, "proxy answered 407 (authentication)")
                 jar.update(resp.headers.getall("Set-Cookie", ()), resp.url)
-                nxt = chain.next(
-                    str(resp.url),
-                    resp.url,
-                    resp.status,
-                    resp.headers.get("Location"),
-                    follow=opts.follow_redirects,
-                )
+                try:
+                    nxt = chain.next(
+                        str(resp.url),
+                        resp.url,
+                        resp.status,
+                        resp.headers.get("Location"),
+                        follow=opts.follow_redirects,
+                    )
+                except ProbeError:
+                    att.body = buffered_head(resp, self._limits.max_body)
+                    raise
                 if nxt is not None:
+                    # What came with the redirect's head: kept if the next hop fails.
+                    att.body = buffered_head(resp, self._limits.max_body)
                     url = nxt
                     continue
                 with map_exceptions():
-                    att.body = await read_head(resp, self._limits.max_body, self._timeouts.read)
+                    att.body = await read_head(
+                        resp, self._limits.max_body, self._timeouts.read, att.keep_body
+                    )
                 return
             finally:
                 if resp.content.is_eof():
