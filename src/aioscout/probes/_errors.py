@@ -7,9 +7,7 @@ original exception as its cause, and builds the record from it. An exception
 nothing here recognises becomes kind ``internal`` with its type name, because
 it is a bug, not a property of the peer.
 
-Error details are redacted before they leave: ``user:password@`` in any URL is
-replaced and every secret the prober knows (proxy credentials, Authorization
-and Cookie header values) is masked.
+Error details are redacted before they reach a record (see :mod:`._http_secrets`).
 """
 
 from __future__ import annotations
@@ -20,16 +18,15 @@ import socket
 import ssl
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import brotli
 
 from .._models import ErrorInfo, ErrorKind
-from .._redact import redact as redact_userinfo
 from ..dnsproto.resolver import ResolveError
 
-__all__ = ["ProbeError", "Redactor", "classify", "map_exceptions"]
+__all__ = ["ProbeError", "classify", "map_exceptions"]
 
 _REFUSED = {errno.ECONNREFUSED}
 _UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENETDOWN}
@@ -389,28 +386,3 @@ def map_exceptions() -> Iterator[None]:
         raise
     except Exception as exc:
         raise classify(exc) from exc
-
-
-class Redactor:
-    """Masks credentials in any text that may reach a record or a log line.
-
-    Example::
-
-        r = Redactor(["s3cret"])
-        r.redact("http://u:s3cret@proxy:3128 failed") == "http://***@proxy:3128 failed"
-    """
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so a secret containing another is masked whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        """``text`` with URL userinfo and every known secret replaced by ``***``."""
-        text = redact_userinfo(text)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def info(self, error: ProbeError) -> ErrorInfo:
-        """The redacted record form of ``error``."""
-        return ErrorInfo(error.kind, self.redact(error.detail))

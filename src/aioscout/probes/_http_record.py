@@ -20,8 +20,9 @@ from yarl import URL
 from .._config import HttpOptions
 from .._models import ErrorKind, HttpResult, RedirectHop, TlsInfo
 from ..extract.title import extract_title
-from ._errors import READ_TIMED_OUT, ProbeError, Redactor, read_timeout
+from ._errors import READ_TIMED_OUT, ProbeError, read_timeout
 from ._http_body import BodyHead
+from ._http_secrets import Redactor
 
 __all__ = ["Attempt", "body_error", "build_record", "detached"]
 
@@ -97,13 +98,12 @@ def detached(exc: ProbeError) -> ProbeError:
     return exc
 
 
-def _joined_headers(headers: CIMultiDictProxy[str], redactor: Redactor) -> dict[str, str]:
+def _joined_headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers.items():
         key = name.lower()
         if key in ("authorization", "proxy-authorization"):
             value = "***"
-        value = redactor.redact(value)
         if key in out:
             out[key] += ("\n" if key == "set-cookie" else ", ") + value
         else:
@@ -130,7 +130,11 @@ def _preview(body: bytes, content_type: str | None, chars: int) -> str:
 def build_record(
     line: str, host: str, att: Attempt, options: HttpOptions, redactor: Redactor
 ) -> HttpResult:
-    """The record of ``att`` for input ``line`` (target host ``host``)."""
+    """The record of ``att`` for input ``line`` (target host ``host``).
+
+    Its error detail is redacted here; the prober scrubs every other text field
+    (:func:`~._http_secrets.scrub_record`) once the record is final.
+    """
     result = HttpResult(
         input=line,
         url=att.url,
@@ -149,7 +153,7 @@ def build_record(
         result.content_type = headers.get("Content-Type")
         result.server = headers.get("Server")
         if options.include_headers:
-            result.headers = _joined_headers(headers, redactor)
+            result.headers = _joined_headers(headers)
     body = att.body
     if body is not None:
         data = body.data

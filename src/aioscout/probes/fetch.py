@@ -70,8 +70,9 @@ from .._exceptions import ConfigError, InvalidTarget
 from .._models import ErrorInfo, ErrorKind, FetchResult
 from ..targets._types import HttpTarget
 from ..targets.parse import parse_http_target
-from ._errors import ProbeError, Redactor, classify, map_exceptions
-from ._http_core import CREDENTIAL_HEADERS, RedirectChain, cross_origin_names
+from ._errors import ProbeError, classify, map_exceptions
+from ._http_core import RedirectChain, cross_origin_names
+from ._http_secrets import Redactor, user_secrets
 from ._http_session import (
     make_connector,
     make_session,
@@ -345,9 +346,7 @@ class FetchProbe:
         self._concurrency = concurrency
         self._per_host = per_host
         self._proxy = plan_proxy(http)
-        secrets = [v for k, v in http.headers if k.strip().lower() in CREDENTIAL_HEADERS]
-        secrets += [v for _, v in http.cookies]
-        self._redactor = Redactor([*self._proxy.secrets, *secrets])
+        self._redactor = Redactor(user_secrets(http, self._proxy.secrets))
         self._session: aiohttp.ClientSession | None = None
         self._busy: dict[str, tuple[asyncio.Lock, int]] = {}
         self._rng = random.Random()

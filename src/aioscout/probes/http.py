@@ -58,12 +58,11 @@ from ..targets._types import HttpTarget
 from ..targets.parse import expand_http
 from ..targets.ports import parse_ports
 from ._addresses import is_ip
-from ._errors import ProbeError, Redactor, classify, map_exceptions
+from ._errors import ProbeError, classify, map_exceptions
 from ._fast_http import FastHttp, fast_path_applies
 from ._http_body import buffered_head, read_head
 from ._http_common import ProxyPlan, make_ssl_context, pick_user_agent, plan_proxy
 from ._http_core import (
-    CREDENTIAL_HEADERS,
     LazyJar,
     RedirectChain,
     cookie_header,
@@ -73,6 +72,7 @@ from ._http_core import (
 )
 from ._http_extras import WebsocketCheck, cdn_of, extra_hooks
 from ._http_record import Attempt, body_error, build_record, detached
+from ._http_secrets import Redactor, scrub_record, user_secrets
 
 if TYPE_CHECKING:
     import aiohttp
@@ -212,14 +212,12 @@ class HttpProbe:
         self._limits = limits
         self._concurrency = concurrency
         self._per_host = per_host
-        self._hooks = (*extra_hooks(options), *hooks)
         self._rng = rng or random.Random()
         self._websocket = WebsocketCheck(options, timeouts, self._rng)
         self._proxy: ProxyPlan = plan_proxy(options)
+        self._redactor = Redactor(user_secrets(options, self._proxy.secrets))
+        self._hooks = (*extra_hooks(options, self._redactor), *hooks)
         self._ports = [p for spec in options.ports for p in parse_ports(spec)]
-        header_secrets = [v for k, v in options.headers if k.strip().lower() in CREDENTIAL_HEADERS]
-        cookie_secrets = [v for _, v in options.cookies]
-        self._redactor = Redactor([*self._proxy.secrets, *header_secrets, *cookie_secrets])
         # Credentials go only to the origin the user named (see _http_core).
         self._strip = frozenset(
             cross_origin_names(options.headers, keep_user_headers=options.keep_headers_cross_origin)
@@ -261,7 +259,7 @@ class HttpProbe:
 
     def failed(self, line: str, target: HttpTarget | None, error: ErrorInfo) -> HttpResult:
         """The record for a target given up on (invalid input, engine timeout, ...)."""
-        error = ErrorInfo(error.kind, self._redactor.redact(error.detail))
+        error = self._redactor.info(ProbeError(error.kind, error.detail))
         if target is None:
             return HttpResult(input=line, error=error)
         return HttpResult(
@@ -364,6 +362,7 @@ class HttpProbe:
             bug = ProbeError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {str(exc)[:200]}")
             result = result or self.failed(line, target, bug.info)
             result.error = self._redactor.info(bug)
+        scrub_record(result, self._redactor)
         result.time_ms = round((time.perf_counter() - started) * 1000, 1)
         return result
 
