@@ -106,6 +106,8 @@ class FetchOptions:
 
     directory: str = "."
     resume_partial: bool = True
+    max_size: int = 1024**3  # bytes one download may write; 0: no cap
+    min_free: int = 256 * 1024**2  # bytes a download leaves free on its disk
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
