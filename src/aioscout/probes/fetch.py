@@ -521,9 +521,7 @@ class FetchProbe:
                 fd = await asyncio.to_thread(_open_part, part_path, keep)
             except OSError as exc:
                 raise _disk_error(exc, "cannot open part file") from exc
-            part = _PartFile(
-                fd, hasher if keep else hashlib.sha256(), keep, self._options.min_free
-            )
+            part = _PartFile(fd, hasher if keep else hashlib.sha256(), keep, self._options.min_free)
             try:
                 out.resumed_from = keep or None
                 await self._stream(resp, part, out)

@@ -23,7 +23,8 @@ port may speak the other one:
 to plain text: such an answer always hands over to https, and its result
 (success or error) is what the record reports. When both attempts fail, the
 record carries the more telling error (a refusal loses to anything else, the
-first attempt wins a tie). An explicit scheme in the input is honoured as is.
+first attempt wins a tie); when the deadline ends a fallback that got no
+response, the first attempt's error is kept, its detail naming both. An explicit scheme in the input is honoured as is.
 
 Record fields: ``url``, ``scheme``, ``host``, ``port`` and ``ip`` describe the
 target (the first request of the chosen scheme); ``status``, ``title``,
@@ -152,6 +153,28 @@ def _should_fall_back(first: Attempt, same_port: bool) -> bool:
             return not err.connect
         return err.kind in _SAME_PORT_FALLBACK
     return err.kind in _OTHER_PORT_FALLBACK
+
+
+def _telling(attempts: list[Attempt], timeout: ProbeError) -> Attempt | None:
+    """The attempt a record reports when the deadline ends the probe.
+
+    The last one, unless it got no response and the first one failed with more
+    to say than a refusal (a plain-HTTP answer that is a protocol error, then a
+    TLS fallback that never answers): the first, its error naming both.
+    """
+    if not attempts:
+        return None
+    last = attempts[-1]
+    first = attempts[0]
+    err = first.error
+    if last is first or last.status is not None or err is None or err.kind in _WEAK_ERRORS:
+        return last
+    if err.kind is ErrorKind.TIMEOUT:
+        return last
+    first.error = ProbeError(
+        err.kind, f"{err.detail}; then {last.scheme}: {timeout.detail}"[:300], connect=err.connect
+    )
+    return first
 
 
 def _pick(first: Attempt, second: Attempt) -> Attempt:
@@ -348,12 +371,13 @@ class HttpProbe:
                 if chosen.error is None:
                     await self._enrich(chosen, result, jar)
         except TimeoutError:
-            partial = chosen or (attempts[-1] if attempts else None)
             error = ProbeError(ErrorKind.TIMEOUT, f"no result within {self._timeouts.total:g}s")
+            partial = chosen or _telling(attempts, error)
             if partial is None:
                 result = self.failed(line, target, error.info)
             else:
-                partial.error = error
+                if partial.error is None or partial is attempts[-1]:
+                    partial.error = error
                 result = self._record(line, target, partial)
         except ProbeError as exc:  # only from hooks: attempts keep their own errors
             assert result is not None
