@@ -29,6 +29,7 @@ SECOND_ROUND = (
     "redirect_refused",
     "redirect_ipv6",
     "header_control_byte",
+    "close_mid_body",
     "redirect_file",
     "redirect_ftp",
     "redirect_loop",

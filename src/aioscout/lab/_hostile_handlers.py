@@ -154,6 +154,7 @@ class Behaviours:
             "redirect_refused": self._redirect_to_dead("refused"),
             "redirect_ipv6": self._redirect_to_dead("ipv6"),
             "header_control_byte": self._header_control_byte,
+            "close_mid_body": self._close_mid_body,
         }
         for name in self.scheme_redirects():
             table[name] = self._redirect_to_forbidden
@@ -451,6 +452,14 @@ class Behaviours:
             await _send(w, [_response(302, "Found", page("Moved"), [("Location", location)])])
 
         return serve
+
+    async def _close_mid_body(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        head = _head(200, "OK", [("Content-Type", "text/html"), ("Content-Length", "100000")])
+        await _send(w, [head + page("Cut").removesuffix(b"</body></html>\n")])
+        # Then FIN: the rest of the promised body never comes.
 
     async def _header_control_byte(
         self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter

@@ -277,6 +277,13 @@ def _second_round(behaviours: Behaviours) -> dict[str, Expected]:
             title="Moved",
             partial=True,
         ),
+        "close_mid_body": _http(
+            "Content-Length 100000; a page titled 'Cut' is sent, then the connection closes",
+            ErrorKind.PROTOCOL,
+            status=200,
+            title="Cut",
+            partial=True,
+        ),
         "header_control_byte": _http(
             "a header value holding SOH, ESC and DEL bytes; page 'Control'",
             status=200,

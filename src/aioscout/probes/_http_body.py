@@ -258,7 +258,7 @@ async def _read_head(
         except aiohttp.ClientPayloadError as exc:
             if not out:
                 raise classify(exc) from exc
-            cut = classify(exc).detail
+            cut, broken = classify(exc).detail, True  # what came is kept beside the error
             break
         except TimeoutError as exc:
             if not out:

@@ -221,8 +221,9 @@ class Conn(asyncio.Protocol):
             self._flush()
             self._finish()
             return
-        if self.out:
-            self.cut = "bad body: connection closed early"
+        if self.out:  # the record keeps what came, and says the body broke off
+            self.cut = bad_body(BODY_INCOMPLETE).detail
+            self.broken = True
             self._finish()
             return
         self._fail(bad_body(BODY_INCOMPLETE))

@@ -36,6 +36,30 @@ _MIN_ENCODED = 6  # characters of a base64 form worth masking
 # Names of the custom headers whose values are secrets (X-Api-Key, X-Auth-Token,
 # X-Session-Id, X-Signature, ...): every such -H value is masked where echoed.
 _SECRET_NAME = re.compile(r"auth|token|key|secret|pass|session|cred|sig|jwt|bearer|cookie", re.I)
+# Header names whose values describe the request rather than authorise it.
+_PLAIN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-charset",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "connection",
+        "content-type",
+        "dnt",
+        "host",
+        "if-modified-since",
+        "if-none-match",
+        "origin",
+        "pragma",
+        "range",
+        "referer",
+        "upgrade-insecure-requests",
+        "user-agent",
+        "x-requested-with",
+    }
+)
+_LONG_VALUE = 8  # a custom header's value this long is taken for a secret, whatever its name
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPACING = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
@@ -78,15 +102,18 @@ def _credential_parts(name: str, value: str) -> list[str]:
             user, _, password = decoded.partition(":")
             parts += [decoded, user, password]
         return parts
-    return [value] if _SECRET_NAME.search(key) else []
+    if _SECRET_NAME.search(key) or (key not in _PLAIN_HEADERS and len(value) >= _LONG_VALUE):
+        return [value]
+    return []
 
 
 def user_secrets(options: HttpOptions, proxy_secrets: Iterable[str] = ()) -> list[str]:
     """Every secret the user gave: credentials, cookies, secret-named headers, the proxy's.
 
     A custom header is a secret when its name says so (key, token, auth, secret,
-    session, pass, cred, sig, jwt...); ``X-Trace: t-1`` is not masked where a
-    server echoes it.
+    session, pass, cred, sig, jwt...) or its value is 8 characters or longer
+    (``Accept``, ``Referer`` and the other descriptive headers aside);
+    ``X-Trace: t-1`` is not masked where a server echoes it.
     """
     secrets = list(proxy_secrets)
     for name, value in options.headers:

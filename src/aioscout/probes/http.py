@@ -24,7 +24,8 @@ to plain text: such an answer always hands over to https, and its result
 (success or error) is what the record reports. When both attempts fail, the
 record carries the more telling error (a refusal loses to anything else, the
 first attempt wins a tie); when the deadline ends a fallback that got no
-response, the first attempt's error is kept, its detail naming both. An explicit scheme in the input is honoured as is.
+response, the first attempt's error is kept, its detail naming both. An
+explicit scheme in the input is honoured as is.
 
 Record fields: ``url``, ``scheme``, ``host``, ``port`` and ``ip`` describe the
 target (the first request of the chosen scheme); ``status``, ``title``,
