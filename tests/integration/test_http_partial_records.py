@@ -30,6 +30,7 @@ SECOND_ROUND = (
     "redirect_ipv6",
     "header_control_byte",
     "close_mid_body",
+    "huge_status_line",
     "redirect_file",
     "redirect_ftp",
     "redirect_loop",

@@ -155,6 +155,7 @@ class Behaviours:
             "redirect_ipv6": self._redirect_to_dead("ipv6"),
             "header_control_byte": self._header_control_byte,
             "close_mid_body": self._close_mid_body,
+            "huge_status_line": self._huge_status_line,
         }
         for name in self.scheme_redirects():
             table[name] = self._redirect_to_forbidden
@@ -460,6 +461,13 @@ class Behaviours:
         head = _head(200, "OK", [("Content-Type", "text/html"), ("Content-Length", "100000")])
         await _send(w, [head + page("Cut").removesuffix(b"</body></html>\n")])
         # Then FIN: the rest of the promised body never comes.
+
+    async def _huge_status_line(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        reason = b"O" + b"K" * HUGE_HEADER_SIZE
+        await _send(w, [b"HTTP/1.1 200 " + reason + b"\r\nContent-Length: 0\r\n\r\n"])
 
     async def _header_control_byte(
         self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter

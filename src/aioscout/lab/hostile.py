@@ -284,6 +284,9 @@ def _second_round(behaviours: Behaviours) -> dict[str, Expected]:
             title="Cut",
             partial=True,
         ),
+        "huge_status_line": _http(
+            "a status line with a 100 KiB reason phrase", ErrorKind.TOO_LARGE
+        ),
         "header_control_byte": _http(
             "a header value holding SOH, ESC and DEL bytes; page 'Control'",
             status=200,

@@ -80,6 +80,7 @@ class Conn(asyncio.Protocol):
         "raw_cap",
         "raw_headers",
         "read_timeout",
+        "reason_len",
         "reusable",
         "reused",
         "sized",
@@ -129,6 +130,7 @@ class Conn(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.sized = False  # a Content-Length or chunked framing was announced
         self.kept = 0  # bytes that arrived before the end of the head
+        self.reason_len = 0  # bytes of the status line's reason phrase so far
         self.early = False  # this read began before the end of the headers
         self.failed_early = False  # a parser error in the read that ended the headers
         self.reusable = False  # the response was read to its end and the server keeps it open
@@ -177,8 +179,6 @@ class Conn(asyncio.Protocol):
             return
         if self.ended:
             self._finish()
-        elif head and not self.raw_headers and self.kept > 2 * self.max_field:
-            self._fail(header_too_long())  # a status line (or first header) past the cap
 
     def _callback_failed(self, exc: httptools.HttpParserCallbackError) -> None:
         # A method of its own: the inner exception's traceback holds data_received's
@@ -234,6 +234,12 @@ class Conn(asyncio.Protocol):
         if self.ended:
             self.trailing = True  # bytes past the response: the connection is not reused
 
+    def on_status(self, reason: bytes) -> None:
+        # Called once per piece of the reason phrase: aiohttp caps the whole of it.
+        self.reason_len += len(reason)
+        if self.reason_len > self.max_field:
+            raise header_too_long()
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.ended:
             return  # a second message after the response: ignored
@@ -257,6 +263,7 @@ class Conn(asyncio.Protocol):
                 raise too_many_informational(MAX_INFORMATIONAL)
             self.interim = True
             self.raw_headers = []
+            self.reason_len = 0
             return
         self.headers_done = True
         self.status = status
