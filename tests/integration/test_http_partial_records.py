@@ -18,6 +18,13 @@ from aioscout._config import HttpOptions, Limits, Timeouts
 from aioscout._models import ErrorKind, HttpResult
 from aioscout.lab.hostile import Expected, HostileFarm
 from aioscout.probes.http import HttpProbe
+from tests.integration.test_http_probe_servers import (
+    HOST,
+    open_probe,
+    raw_server,
+    read_request_head,
+    target,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +95,24 @@ async def test_a_header_control_byte_is_read_and_kept_as_sent() -> None:
     assert fast.error is None and fast.title == "Control"
     assert dataclasses.replace(fast, headers=None) == dataclasses.replace(slow, headers=None)
     assert fast.headers is not None and "x-odd" in fast.headers
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "aiohttp"])
+async def test_an_icon_that_never_answers_leaves_the_page_record_intact(fast_path: bool) -> None:
+    async with HostileFarm(hold=10.0) as farm:
+        icon = farm.url("accept_never_answer")
+
+        async def page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request_head(reader)
+            body = f'<html><head><title>Page</title><link rel="icon" href="{icon}">'.encode()
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\n"
+            writer.write(head.encode() + b"\r\n" + body)
+            await writer.drain()
+            await reader.read()
+
+        options = HttpOptions(fast_path=fast_path, favicon=True, websocket=True)
+        async with raw_server(page) as port, open_probe(options, timeouts=TIMEOUTS) as probe:
+            url = f"http://{HOST}:{port}/"
+            record = await probe.probe(url, target(url))
+    assert (record.status, record.title, record.error) == (200, "Page", None)
+    assert record.favicon is None

@@ -89,6 +89,7 @@ _OTHER_PORT_FALLBACK = _SAME_PORT_FALLBACK | {
     ErrorKind.TIMEOUT,
 }
 _WEAK_ERRORS = frozenset({ErrorKind.REFUSED, ErrorKind.UNREACHABLE})
+_EXTRAS_MARGIN = 0.25  # seconds before the deadline at which the extras give up
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +242,7 @@ class HttpProbe:
         self._proxy: ProxyPlan = plan_proxy(options)
         self._redactor = Redactor(user_secrets(options, self._proxy.secrets))
         self._hooks = (*extra_hooks(options, self._redactor), *hooks)
+        self._extras = bool(self._hooks or options.http2 or options.websocket)
         self._ports = [p for spec in options.ports for p in parse_ports(spec)]
         # Credentials go only to the origin the user named (see _http_core).
         self._strip = frozenset(
@@ -365,12 +367,22 @@ class HttpProbe:
         jar = LazyJar()
         chosen: Attempt | None = None
         result: HttpResult | None = None
+        loop = self._loop or asyncio.get_running_loop()
+        extras_end = loop.time() + budget - min(_EXTRAS_MARGIN, budget / 10)
         try:
-            async with deadline(self._loop or asyncio.get_running_loop(), budget):
+            async with deadline(loop, budget):
                 chosen = await self._decide(target, attempts, jar)
                 result = self._record(line, target, chosen)
-                if chosen.error is None:
+                if chosen.error is None and not self._extras:
                     await self._enrich(chosen, result, jar)
+                elif chosen.error is None:
+                    # The extras stop a little before the deadline: a favicon or a
+                    # websocket check that never answers leaves the record as it is.
+                    try:
+                        async with asyncio.timeout_at(extras_end):
+                            await self._enrich(chosen, result, jar)
+                    except TimeoutError:
+                        pass
         except TimeoutError:
             error = ProbeError(ErrorKind.TIMEOUT, f"no result within {self._timeouts.total:g}s")
             partial = chosen or _telling(attempts, error)
