@@ -64,9 +64,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPACING = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
 
+def _is_clean(text: str) -> bool:
+    # isprintable() is a fast C loop; it also refuses a few characters that are not
+    # controls (NBSP, line separators...), which the slower search then lets through.
+    return text.isprintable() or _CONTROL.search(text) is None
+
+
 def clean_text(text: str) -> str:
     """``text`` without control characters (C0, DEL, C1); tab, CR and LF become spaces."""
-    if _CONTROL.search(text) is None:
+    if _is_clean(text):
         return text
     return _CONTROL.sub("", text.translate(_SPACING))
 
@@ -184,7 +190,7 @@ class Redactor:
 
 def _scrub_tls(tls: TlsInfo, redactor: Redactor) -> TlsInfo:
     names = (tls.subject or "", tls.subject_cn or "", tls.issuer or "", *tls.sans)
-    if _CONTROL.search("".join(names)) is None:
+    if _is_clean("".join(names)):
         return tls  # a certificate is made before any request: it holds no echoed secret
     text = redactor.text
     return replace(
@@ -196,8 +202,31 @@ def _scrub_tls(tls: TlsInfo, redactor: Redactor) -> TlsInfo:
     )
 
 
+def _texts(result: HttpResult) -> list[str]:
+    texts = [
+        result.title or "",
+        result.body_preview or "",
+        result.server or "",
+        result.content_type or "",
+        result.final_url or "",
+        result.favicon_url or "",
+    ]
+    for hop in result.chain:
+        texts += (hop.url, hop.location)
+    if result.headers:
+        texts += result.headers
+        texts += result.headers.values()
+    if result.error is not None:
+        texts.append(result.error.detail)
+    return texts
+
+
 def scrub_record(result: HttpResult, redactor: Redactor) -> HttpResult:
     """Mask secrets and drop control characters in every text field of ``result`` (in place)."""
+    if result.tls is not None:
+        result.tls = _scrub_tls(result.tls, redactor)
+    if not redactor and _is_clean("".join(_texts(result))):
+        return result  # nothing to mask, nothing to drop: the usual case, one check
     text = redactor.text
     result.title = text(result.title)
     result.body_preview = text(result.body_preview)
@@ -214,8 +243,6 @@ def scrub_record(result: HttpResult, redactor: Redactor) -> HttpResult:
         result.headers = {
             clean_text(name): text(value) or "" for name, value in result.headers.items()
         }
-    if result.tls is not None:
-        result.tls = _scrub_tls(result.tls, redactor)
     if result.error is not None:
         result.error = ErrorInfo(result.error.kind, text(result.error.detail) or "")
     return result

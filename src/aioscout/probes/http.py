@@ -521,28 +521,7 @@ class HttpProbe:
         while True:
             cookie = cookie_header(jar.get(), url)
             chain.enter(str(url), cookie)
-            sent = CIMultiDict(headers)
-            proxy_headers = None
-            if self._proxy.auth is not None:
-                # aiohttp puts proxy_headers on CONNECT only; plain http needs it inline.
-                proxy_headers = {"Proxy-Authorization": self._proxy.auth}
-                if url.scheme == "http":
-                    sent["Proxy-Authorization"] = self._proxy.auth
-            if cookie:
-                given = sent.get("Cookie")
-                sent["Cookie"] = f"{given}; {cookie}" if given else cookie
-            with map_exceptions():
-                resp = await self._session.request(
-                    chain.method,
-                    url,
-                    params=params,
-                    headers=sent,
-                    data=self._body() if chain.body else None,
-                    allow_redirects=False,
-                    proxy=self._proxy.url,
-                    proxy_headers=proxy_headers,
-                    server_hostname=opts.sni,
-                )
+            resp = await self._send(chain, url, params, cookie)
             params = None
             try:
                 self._note_response(att, resp)
@@ -575,6 +554,34 @@ class HttpProbe:
                     resp.release()
                 else:
                     resp.close()
+
+    async def _send(
+        self, chain: RedirectChain, url: URL, params: MultiDict[str] | None, cookie: str
+    ) -> aiohttp.ClientResponse:
+        """One request of a chain: its headers, the jar's cookies, the proxy's credentials."""
+        assert self._session is not None
+        sent = CIMultiDict(chain.headers)
+        proxy_headers = None
+        if self._proxy.auth is not None:
+            # aiohttp puts proxy_headers on CONNECT only; plain http needs it inline.
+            proxy_headers = {"Proxy-Authorization": self._proxy.auth}
+            if url.scheme == "http":
+                sent["Proxy-Authorization"] = self._proxy.auth
+        if cookie:
+            given = sent.get("Cookie")
+            sent["Cookie"] = f"{given}; {cookie}" if given else cookie
+        with map_exceptions():
+            return await self._session.request(
+                chain.method,
+                url,
+                params=params,
+                headers=sent,
+                data=self._body() if chain.body else None,
+                allow_redirects=False,
+                proxy=self._proxy.url,
+                proxy_headers=proxy_headers,
+                server_hostname=self._options.sni,
+            )
 
     def _note_response(self, att: Attempt, resp: aiohttp.ClientResponse) -> None:
         ip, sslobj = _peer(resp)
