@@ -41,6 +41,27 @@ from ._http_core import MAX_INFORMATIONAL
 
 __all__ = ["Conn", "PoolKey", "idle_cap"]
 
+
+def _leniencies() -> dict[str, bool]:
+    """The llhttp leniencies aiohttp's parser uses, as far as this httptools offers them.
+
+    With them both client paths read the same bytes (a control byte in a header
+    value, a bare LF, spaces after a chunk size).
+    """
+    wanted = ("lenient_headers", "lenient_optional_cr_before_lf", "lenient_spaces_after_chunk_size")
+    probe = httptools.HttpResponseParser(object())
+    given: dict[str, bool] = {}
+    for name in wanted:
+        try:
+            probe.set_dangerous_leniencies(**{name: True})
+        except (AttributeError, TypeError):
+            continue
+        given[name] = True
+    return given
+
+
+_LENIENCIES = _leniencies()
+
 IDLE_MAX = 2048  # idle keep-alive connections held, at most (also capped by the fd limit)
 
 
@@ -99,12 +120,8 @@ class Conn(asyncio.Protocol):
         # _release() so that a finished connection is freed at once by reference
         # counting instead of piling up for the cyclic collector.
         parser = httptools.HttpResponseParser(self)
-        # aiohttp's parser runs llhttp with these leniencies: both paths read the same bytes.
-        parser.set_dangerous_leniencies(
-            lenient_headers=True,
-            lenient_optional_cr_before_lf=True,
-            lenient_spaces_after_chunk_size=True,
-        )
+        if _LENIENCIES:
+            parser.set_dangerous_leniencies(**_LENIENCIES)
         self.parser: httptools.HttpResponseParser | None = parser
         self.max_body = limits.max_body
         self.max_field = limits.max_header_bytes
