@@ -105,7 +105,7 @@ def _joined_headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
         if key in ("authorization", "proxy-authorization"):
             value = "***"
         if key in out:
-            out[key] += ("\n" if key == "set-cookie" else ", ") + value
+            out[key] += ", " + value  # RFC 9110's list form; no record text holds a newline
         else:
             out[key] = value
     return out
