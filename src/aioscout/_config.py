@@ -131,6 +131,8 @@ class ScanConfig:
     queue_size: int = 0  # 0: derived from concurrency
     workers: int = 1
     loop: str = "auto"  # "auto", "uvloop" or "asyncio"
+    cluster: str = ""  # "": this machine; "local" or "ray://HOST:PORT": chunks as Ray tasks
+    cluster_tasks: int = 0  # chunk tasks running at once on the cluster; 0: one per CPU
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -145,3 +147,7 @@ class ScanConfig:
             raise ValueError("workers must be at least 1")
         if self.loop not in ("auto", "uvloop", "asyncio"):
             raise ValueError("loop must be auto, uvloop or asyncio")
+        if self.cluster not in ("", "local") and not self.cluster.startswith("ray://"):
+            raise ValueError("cluster must be 'local' or ray://HOST:PORT")
+        if self.cluster_tasks < 0:
+            raise ValueError("cluster_tasks must not be negative")

@@ -163,6 +163,13 @@ def common_options(
             " for an input over 64 KiB or a pipe, else 1).",
         ),
         click.option(
+            "--cluster",
+            metavar="ADDRESS",
+            default=None,
+            help="Run on a Ray cluster: ray://HOST:PORT, or 'local' to start one here"
+            " (needs aioscout[ray]; -w then caps the tasks running at once).",
+        ),
+        click.option(
             "--loop",
             "loop_name",
             type=click.Choice(["auto", "uvloop", "asyncio"]),
@@ -212,7 +219,12 @@ def scan_config_from(
     multiplier: int = 1,
 ) -> ScanConfig:
     """The :class:`ScanConfig` for a command's parsed options (see :func:`default_workers`)."""
-    workers = params["workers"] or default_workers(input_path, multiplier=multiplier)
+    cluster = cluster_address(params.get("cluster"))
+    if cluster:  # the cluster's tasks are the workers; this process only drives them
+        workers, tasks = 1, params["workers"] or 0
+    else:
+        workers = params["workers"] or default_workers(input_path, multiplier=multiplier)
+        tasks = 0
     return ScanConfig(
         concurrency=params["concurrency"],
         per_host=params["per_host"],
@@ -223,7 +235,22 @@ def scan_config_from(
         dedup=not params["no_dedup"],
         workers=workers,
         loop=params["loop_name"],
+        cluster=cluster,
+        cluster_tasks=tasks,
     )
+
+
+def cluster_address(value: str | None) -> str:
+    """``--cluster``'s address checked (``local`` or ``ray://HOST:PORT``), Ray installed."""
+    if not value:
+        return ""
+    import importlib.util
+
+    if value != "local" and not (value.startswith("ray://") and ":" in value[6:]):
+        fail(f"--cluster {value!r}: expected ray://HOST:PORT or local")
+    if importlib.util.find_spec("ray") is None:
+        fail("--cluster needs Ray: pip install 'aioscout[ray]'")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,10 +272,10 @@ async def run_scan(
         probe = HttpProbe(HttpOptions(), Timeouts(), Limits(), concurrency=100, per_host=4)
         stats = await run_scan(probe, ["127.0.0.1:8080"], [JsonlSink("out.jsonl")], ScanConfig())
     """
-    executor = None
+    executor: Executor | None = None
     if isinstance(probe, _ProbeLike):
-        if config.workers > 1:
-            raise TypeError("with workers > 1, pass a picklable probe factory, not a probe")
+        if config.workers > 1 or config.cluster:
+            raise TypeError("with workers > 1 or a cluster, pass a picklable probe factory")
         instance: Probe[T] = probe
     else:
         instance = probe(config)
@@ -288,7 +288,15 @@ async def run_scan(
             if keep is not None and owner is not None and type(owner) is type(instance)
             else None
         )
-        if config.workers > 1:
+        if config.cluster:
+            from .ray_backend import RayExecutor
+
+            # As with process workers: records come back encoded when only encoding is left.
+            code = None if keep is not None and method is None else shared_encoder(sinks)
+            executor = RayExecutor(
+                probe, instance, config, retry_on, keep_method=method, encoder=code
+            )
+        elif config.workers > 1:
             from .workers import ProcessPool
 
             blocks = isinstance(instance, OpensLane)
