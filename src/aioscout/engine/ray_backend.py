@@ -88,10 +88,14 @@ def connect(address: str, tasks: int) -> float:
     ray = _ray()
     if not ray.is_initialized():
         quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
-        if address == "local":
-            ray.init(num_cpus=tasks or None, include_dashboard=False, **quiet)
-        else:
-            ray.init(address=address, **quiet)
+        try:
+            if address == "local":
+                ray.init("local", num_cpus=tasks or None, include_dashboard=False, **quiet)
+            else:
+                ray.init(address=address, **quiet)
+        except Exception as exc:  # Ray's own errors: one line of them is enough
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
+            raise ConfigError(f"cannot join the Ray cluster at {address}: {reason}") from None
     return float(ray.cluster_resources().get("CPU", 1.0))
 
 
@@ -126,7 +130,7 @@ def plan(config: ScanConfig, cpus: float) -> Plan:
     running = max(1, min(lanes, int(cpus / task_cpus + 1e-9)))
     child = dataclasses.replace(
         config,
-        concurrency=max(1, -(-config.concurrency // running)),
+        concurrency=max(1, config.concurrency // running),
         rate=config.rate / running,
         workers=1,
         cluster="",

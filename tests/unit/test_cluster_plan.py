@@ -1,0 +1,39 @@
+"""How a run's budget is split among a cluster's chunk tasks (no Ray needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from aioscout import ScanConfig
+from aioscout.engine.ray_backend import plan
+
+
+def test_one_task_per_cpu_splits_concurrency_and_rate() -> None:
+    p = plan(ScanConfig(concurrency=256, rate=100.0, cluster="local"), cpus=4.0)
+    assert (p.lanes, p.task_cpus, p.running) == (8, 1.0, 4)
+    assert p.config.concurrency == 64
+    assert p.config.rate == 25.0
+    assert (p.config.cluster, p.config.workers) == ("", 1)
+
+
+def test_fewer_tasks_than_cpus_reserve_more_cpu_each() -> None:
+    p = plan(ScanConfig(cluster="local", cluster_tasks=1), cpus=2.0)
+    assert (p.task_cpus, p.running) == (2.0, 1)
+    assert p.config.concurrency == 256
+
+
+def test_more_tasks_than_cpus_share_them() -> None:
+    p = plan(ScanConfig(concurrency=10, cluster="local", cluster_tasks=4), cpus=2.0)
+    assert (p.task_cpus, p.running) == (0.5, 4)
+    assert p.config.concurrency == 2  # rounded down: never more than 10 in all
+
+
+def test_per_host_is_kept_whole() -> None:
+    # A host's items all go to one lane, one chunk in flight: the cap holds locally.
+    assert plan(ScanConfig(per_host=3, cluster="local"), cpus=8.0).config.per_host == 3
+
+
+@pytest.mark.parametrize("bad", ["ray:/x", "127.0.0.1:6379", "remote"])
+def test_cluster_address_is_checked(bad: str) -> None:
+    with pytest.raises(ValueError, match="cluster"):
+        ScanConfig(cluster=bad)
