@@ -244,11 +244,17 @@ def cluster_address(value: str | None) -> str:
     """``--cluster``'s address checked (``local`` or ``ray://HOST:PORT``), Ray installed."""
     if not value:
         return ""
-    import importlib.util
-
     if value != "local" and not (value.startswith("ray://") and ":" in value[6:]):
         fail(f"--cluster {value!r}: expected ray://HOST:PORT or local")
-    if importlib.util.find_spec("ray") is None:
+    import importlib.util
+
+    # Found, not imported: Ray reads its settings (loopback, token) when imported,
+    # and the backend sets them first.
+    try:
+        found = importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
         fail("--cluster needs Ray: pip install 'aioscout[ray]'")
     return value
 
