@@ -1,0 +1,110 @@
+"""``--cluster``: throughput with one and two chunk tasks, and the driver's peak RSS.
+
+Usage: python bench/cluster_bench.py [N]   (default 100,000 targets)
+
+Starts a Ray head of its own on loopback (2 CPUs, no dashboard, no usage
+statistics), scans N connection-refused targets (``127.x.y.z:1``, nothing
+listens, so the work is the probe's own) through ``--cluster ray://`` with
+``-w 1`` and ``-w 2``, and prints wall time, records per second and the
+driver's peak RSS of each, checking one record per input. Not part of
+``run_all.py``: it needs the ``ray`` extra and a few minutes. The head's
+processes carry a marker in their environment and are stopped by it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _marked(marker: str) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and marker.encode() in (entry / "environ").read_bytes():
+                out.append(int(entry.name))
+    return out
+
+
+def _targets(path: Path, n: int) -> list[str]:
+    lines = [f"127.{91 + i // 62500}.{i % 62500 // 250}.{i % 250 + 1}:1" for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def _run(args: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one command (this script's only child then)."""
+    start = time.perf_counter()
+    subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    work = Path(tempfile.mkdtemp(prefix="aioscout-cb-", dir="/tmp"))
+    marker = uuid.uuid4().hex
+    env = {**os.environ, **_ENV, "AIOSCOUT_BENCH_RAY": marker}
+    client = _port()
+    ray = str(Path(sys.executable).with_name("ray"))
+    aioscout = [sys.executable, "-m", "aioscout"]
+    try:
+        subprocess.run(
+            [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={_port()}",
+             f"--ray-client-server-port={client}", "--num-cpus=2",
+             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={work}"],
+            env=env, check=True, capture_output=True, timeout=180,
+        )  # fmt: skip
+        lines = _targets(work / "targets.txt", n)
+        print(f"{n:,} refused targets, ray://127.0.0.1:{client} (head on loopback, 2 CPUs)")
+        print("| tasks (-w) | wall s | targets/s | driver peak RSS MB |")
+        print("|---|---|---|---|")
+        for tasks in (1, 2):
+            out = work / f"out{tasks}.jsonl"
+            args = [*aioscout, "http", "-l", str(work / "targets.txt"), "-o", str(out), "-s"]
+            args += ["--cluster", f"ray://127.0.0.1:{client}", "-w", str(tasks)]
+            # A fresh measuring process per run: RUSAGE_CHILDREN keeps the largest child.
+            code = "import sys,bench.cluster_bench as b; print(*b._run(sys.argv[1:], None))"
+            res = subprocess.run(
+                [sys.executable, "-c", code, *args],
+                env=env, check=True, capture_output=True, text=True,
+                cwd=Path(__file__).resolve().parent.parent,
+            )  # fmt: skip
+            wall_s, rss_s = res.stdout.split()
+            wall, rss = float(wall_s), int(rss_s)
+            seen = collections.Counter(json.loads(x)["input"] for x in out.open())
+            assert seen == collections.Counter(lines), "not one record per input"
+            print(f"| {tasks} | {wall:.1f} | {n / wall:,.0f} | {rss / 1024:.0f} |")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in _marked(marker):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            time.sleep(1)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
