@@ -228,6 +228,7 @@ def test_parse_domain() -> None:
         ("127.0.0.1", "not an IP address"),
         ("", "empty line"),
         ("# x", "comment"),
+        ('{"answers": []}', "JSON record naming no target"),
         ("a..b", "empty label"),
     ]:
         with pytest.raises(InvalidTarget, match=detail):

@@ -17,7 +17,7 @@ import sys
 from collections.abc import AsyncIterable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -30,6 +30,7 @@ from ..engine import Checkpoint, Probe, Sink, Stats, Stopper, run_scan
 __all__ = [
     "OutputSpec",
     "common_options",
+    "exit_for",
     "fail",
     "input_identity",
     "parse_pairs",
@@ -381,6 +382,23 @@ def leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
     return out
 
 
+def exit_for(group: BaseExceptionGroup[AioscoutError]) -> NoReturn:
+    """End the command for the errors that stopped a run, one line each.
+
+    A closed output pipe (``| head -1``) ends quietly with status 0; unusable
+    configuration found once the run started (an unreadable input) exits 2;
+    anything else (a sink that gave up) exits 1.
+    """
+    from ..sinks._file import OutputClosed
+
+    errors = [e for e in leaves(group) if not isinstance(e, OutputClosed)]
+    if not errors:
+        sys.exit(0)
+    for exc in errors:
+        click.echo(f"aioscout: {exc}", err=True)
+    sys.exit(2 if all(isinstance(e, ConfigError) for e in errors) else 1)
+
+
 def run_command(
     probe: Probe[Any] | Callable[[ScanConfig], Probe[Any]],
     lines: Callable[[], AsyncIterable[str]],
@@ -401,9 +419,7 @@ def run_command(
     try:
         stats = run_loop(execute(probe, lines(), config, spec, keep=keep), config.loop)
     except* AioscoutError as group:
-        for exc in leaves(group):
-            click.echo(f"aioscout: {exc}", err=True)
-        sys.exit(1)
+        exit_for(group)
     if not spec.silent:
         click.echo(stats.summary_line(), err=True)
     if stats.interrupted:

@@ -21,10 +21,10 @@ from ._common import (
     OutputSpec,
     common_options,
     execute,
+    exit_for,
     fail,
     fingerprint,
     input_identity,
-    leaves,
     run_command,
     scan_config_from,
 )
@@ -167,10 +167,10 @@ def dns(**p: Any) -> None:
         return
     keep: Callable[[Record], bool] | None = probe.is_found if only_found else None  # type: ignore[attr-defined]
     if brute:
-        lines = functools.partial(open_source, (), p["wordlist"])
+        lines = functools.partial(open_source, (), p["wordlist"], want=None)
         list_path = p["wordlist"]
     else:
-        lines = functools.partial(open_source, p["targets"], p["list_file"])
+        lines = functools.partial(open_source, p["targets"], p["list_file"], want="name")
         list_path = p["list_file"]
     if list_path not in (None, "-") and not os.access(list_path, os.R_OK):
         fail(f"cannot read {list_path}")
@@ -218,8 +218,6 @@ def _run_dns_then_http(
     http_options: HttpOptions,
     http_spec: OutputSpec,
 ) -> None:
-    import sys
-
     feed = _NameFeed()
     stopper = Stopper()
     http_config = ScanConfig(
@@ -247,9 +245,7 @@ def _run_dns_then_http(
     try:
         dns_stats, http_stats = run_loop(both(), config.loop)
     except* AioscoutError as group:
-        for exc in leaves(group):
-            click.echo(f"aioscout: {exc}", err=True)
-        sys.exit(1)
+        exit_for(group)
     if not spec.silent:
         click.echo("dns:  " + dns_stats.summary_line(), err=True)
         click.echo("http: " + http_stats.summary_line(), err=True)

@@ -82,6 +82,8 @@ def _clean_line(line: str, *, max_line: int = MAX_LINE) -> str:
         raise InvalidTarget("empty line")
     if text.startswith("#"):
         raise InvalidTarget("comment")
+    if text.startswith("{"):
+        raise InvalidTarget("a JSON record naming no target (no url, name or host)")
     if _BAD_BYTES.search(text):
         raise InvalidTarget("invalid UTF-8 in line")
     if _CONTROL.search(text):
