@@ -26,6 +26,7 @@ from .._exceptions import AioscoutError, ConfigError
 from .._loop import run_loop
 from .._models import Record
 from ..engine import Checkpoint, Probe, Sink, Stats, Stopper, run_scan
+from ._checks import NothingToResume, check_output, checkpoint_path, fail
 
 __all__ = [
     "OutputSpec",
@@ -42,11 +43,6 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R")
-
-
-def fail(message: str) -> None:
-    """Exit with status 2 and a one-line reason (for unusable arguments or input)."""
-    raise click.UsageError(message)
 
 
 def parse_pairs(values: tuple[str, ...], sep: str, what: str) -> tuple[tuple[str, str], ...]:
@@ -267,17 +263,18 @@ def _open_sinks(spec: OutputSpec) -> tuple[list[Sink], Checkpoint | None]:
     out = spec.output
     if out is not None and (out == "-" or "://" in out):
         return [open_sink(out)], None
-    if out is None:
-        return [CsvSink(None) if spec.as_csv else JsonlSink(None)], None
+    sink_type = CsvSink if spec.as_csv else JsonlSink
+    ckpt = checkpoint_path(out)
+    if out is None or ckpt is None:  # stdout, /dev/null, a pipe: nothing to resume into
+        return [sink_type(out)], None
     # A file: checkpointed next to it, so the same command line can be resumed.
-    checkpoint = Checkpoint.open(out + ".ckpt", resume=spec.resume, fingerprint=spec.fingerprint)
+    checkpoint = Checkpoint.open(ckpt, resume=spec.resume, fingerprint=spec.fingerprint)
     resuming = spec.resume and checkpoint.position is not None
     if resuming and not os.path.exists(out):
         checkpoint.close()
-        raise ConfigError(f"cannot resume: {out} is gone; delete {out}.ckpt to start over")
+        raise ConfigError(f"cannot resume: {out} is gone; delete {ckpt} to start over")
     # Resuming cuts what the checkpoint does not vouch for, a torn last line included.
     cut = checkpoint.position if resuming else None
-    sink_type = CsvSink if spec.as_csv else JsonlSink
     return [sink_type(out, append=resuming, truncate_at=cut)], checkpoint
 
 
@@ -371,6 +368,10 @@ async def execute(
                 await sink.aclose()
         if checkpoint is not None:
             checkpoint.close()
+    if checkpoint is not None and not stats.interrupted:
+        # Complete: nothing is left to resume, so no checkpoint is left to mislead.
+        with suppress(FileNotFoundError):
+            os.unlink(checkpoint.path)
     return stats
 
 
@@ -407,7 +408,25 @@ def run_command(
     *,
     keep: Callable[[Record], bool] | None = None,
 ) -> None:
-    """Run a scan from a click command and exit with the right status and summary."""
+    """Run a scan from a click command and exit with the right status and summary.
+
+    Before anything is created or sent, the output (and a resume) is checked
+    and the probe is built once, so an unusable option (a bad port or proxy,
+    a missing CA file) ends the command with one line and status 2.
+    """
+    try:
+        check_output(
+            spec.output, as_csv=spec.as_csv, resume=spec.resume, fingerprint=spec.fingerprint
+        )
+    except NothingToResume as done:
+        if not spec.silent:
+            click.echo(f"aioscout: {done}", err=True)
+        return
+    if not hasattr(probe, "expand"):
+        try:
+            probe(config)
+        except AioscoutError as exc:
+            fail(str(exc))
     if config.workers > 1 and not hasattr(probe, "expand"):
         # Before the loop starts: the workers are copies of this process made now,
         # with their modules imported, not interpreters started once the scan is

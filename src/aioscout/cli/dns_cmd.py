@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from .._loop import run_loop
 from .._models import DnsResult, Record
 from ..engine import Probe, Stats, Stopper
 from ..probes.factories import make_dns_probe, make_http_probe
+from ._checks import check_file_arg, check_resolvers, check_source
 from ._common import (
     OutputSpec,
     common_options,
@@ -46,7 +46,6 @@ def _read_resolvers(path: str) -> list[str]:
             return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
     except OSError as exc:
         fail(f"--resolvers {path}: {exc.strerror}")
-        return []
 
 
 class _NameFeed:
@@ -134,6 +133,13 @@ def dns(**p: Any) -> None:
     """
     from ..targets.sources import open_source
 
+    if p["wordlist"] is not None:
+        check_file_arg("-w", p["wordlist"])
+    else:
+        check_source(p["targets"], p["list_file"])
+    check_file_arg("--resolvers", p["resolvers_file"])
+    check_resolvers("-r", p["resolver"])
+    check_resolvers("--trusted-resolver", p["trusted_resolver"])
     resolvers = list(p["resolver"])
     if p["resolvers_file"]:
         resolvers += _read_resolvers(p["resolvers_file"])
@@ -164,7 +170,6 @@ def dns(**p: Any) -> None:
         probe = factory(config)
     except AioscoutError as exc:
         fail(str(exc))
-        return
     keep: Callable[[Record], bool] | None = probe.is_found if only_found else None  # type: ignore[attr-defined]
     if brute:
         lines = functools.partial(open_source, (), p["wordlist"], want=None)
@@ -172,8 +177,6 @@ def dns(**p: Any) -> None:
     else:
         lines = functools.partial(open_source, p["targets"], p["list_file"], want="name")
         list_path = p["list_file"]
-    if list_path not in (None, "-") and not os.access(list_path, os.R_OK):
-        fail(f"cannot read {list_path}")
     spec = OutputSpec(
         output=p["dns_output"] if p["probe_http"] else p["output"],
         as_csv=p["as_csv"],

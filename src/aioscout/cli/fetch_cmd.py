@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import Any
 
 import click
 
 from .._config import FetchOptions, HttpOptions, Limits
 from ..probes.factories import make_fetch_probe
+from ._checks import check_dir_arg, check_file_arg, check_resolvers, check_source
 from ._common import (
     OutputSpec,
     common_options,
-    fail,
     fingerprint,
     input_identity,
     parse_pairs,
@@ -91,6 +90,10 @@ def fetch(**p: Any) -> None:
     """
     from ..targets.sources import open_source
 
+    check_source(p["targets"], p["list_file"])
+    check_file_arg("--ca-file", p["ca_file"])
+    check_resolvers("--resolver", p["resolver"])
+    check_dir_arg("--dir", p["directory"])
     http = fetch_http_options_from(p)
     options = FetchOptions(directory=p["directory"], resume_partial=not p["restart_partial"])
     limits = Limits(max_redirects=p["max_redirects"])
@@ -102,12 +105,6 @@ def fetch(**p: Any) -> None:
             config.timeouts, total=max(config.timeouts.total, p["max_time"])
         ),
     )
-    if p["list_file"] not in (None, "-") and not os.access(p["list_file"], os.R_OK):
-        fail(f"cannot read target list {p['list_file']}")
-    try:
-        os.makedirs(options.directory, exist_ok=True)
-    except OSError as exc:
-        fail(f"--dir {options.directory}: {exc.strerror or exc}")
     list_file = p["list_file"]
     spec = OutputSpec(
         output=p["output"],

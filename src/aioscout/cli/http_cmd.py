@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
-import os
+import json
 from collections.abc import Callable
 from typing import Any
 
 import click
 
 from .._config import HttpOptions, Limits
+from .._exceptions import ConfigError
 from .._models import Record
 from ..probes.factories import make_http_probe
+from ._checks import check_dir_arg, check_file_arg, check_resolvers, check_source
 from ._common import (
     OutputSpec,
     common_options,
@@ -33,32 +35,67 @@ def _paths(values: tuple[str, ...]) -> tuple[str, ...]:
     for v in values:
         try:
             out.extend(read_paths(v))
-        except OSError as exc:
-            fail(f"--path {v}: {exc.strerror or exc}")
+        except ConfigError as exc:
+            fail(f"--path {v}: {exc}")
     return tuple(out)
 
 
-def http_options_from(p: dict[str, Any]) -> HttpOptions:
-    """The :class:`HttpOptions` for ``aioscout http``'s parsed flags."""
+def _body(p: dict[str, Any]) -> tuple[bytes | None, str | None]:
+    """The request body flags, checked: at most one kind of body, valid JSON."""
+    given = [
+        flag
+        for flag, key in (
+            ("--data", "data"),
+            ("--data-file", "data_file"),
+            ("--json-body", "json_body"),
+        )
+        if p[key] is not None
+    ]
+    if p["form"] or p["file"]:
+        given.append("--form/--file")
+    if len(given) > 1:
+        fail(f"{' and '.join(given)} both set the request body: give one of them")
     data: bytes | None = None
     if p["data"] is not None:
         data = p["data"].encode()
     if p["data_file"] is not None:
+        check_file_arg("--data-file", p["data_file"])
         try:
             with open(p["data_file"], "rb") as f:
                 data = f.read()
         except OSError as exc:
             fail(f"--data-file {p['data_file']}: {exc.strerror}")
+    if p["json_body"] is not None:
+        try:
+            json.loads(p["json_body"])
+        except ValueError as exc:
+            fail(f"--json-body is not valid JSON: {exc}")
     for field, path in parse_pairs(p["file"], "=", "--file"):
-        if not os.access(path, os.R_OK):
-            fail(f"--file {field}={path}: cannot read it")
+        check_file_arg(f"--file {field}=", path)
+    return data, p["json_body"]
+
+
+def _method(p: dict[str, Any], has_body: bool) -> str:
+    """``-X``, else POST when a body is given (as curl does), else GET."""
+    if p["method"]:
+        return str(p["method"]).upper()
+    return "POST" if has_body else "GET"
+
+
+def http_options_from(p: dict[str, Any]) -> HttpOptions:
+    """The :class:`HttpOptions` for ``aioscout http``'s parsed flags (checked)."""
+    data, json_body = _body(p)
+    has_body = data is not None or json_body is not None or bool(p["form"] or p["file"])
+    check_file_arg("--ca-file", p["ca_file"])
+    check_resolvers("--resolver", p["resolver"])
+    check_dir_arg("--store-responses", p["store_responses"])
     return HttpOptions(
-        method=p["method"].upper(),
+        method=_method(p, has_body),
         headers=parse_pairs(p["header"], ":", "--header"),
         params=parse_pairs(p["param"], "=", "--param"),
         cookies=parse_pairs(p["cookie"], "=", "--cookie"),
         data=data,
-        json=p["json_body"],
+        json=json_body,
         form=parse_pairs(p["form"], "=", "--form"),
         files=parse_pairs(p["file"], "=", "--file"),
         user_agent=p["user_agent"],
@@ -90,13 +127,19 @@ _METHODS = click.Choice(
 
 @click.command()
 @common_options(default_concurrency=256)
-@click.option("-X", "--method", type=_METHODS, default="GET", show_default=True)
+@click.option(
+    "-X",
+    "--method",
+    type=_METHODS,
+    default=None,
+    help="Request method (default GET, or POST with a body).",
+)
 @click.option("-H", "--header", multiple=True, metavar="'NAME: VALUE'", help="Request header.")
 @click.option("--param", multiple=True, metavar="KEY=VALUE", help="Query parameter.")
 @click.option("--cookie", multiple=True, metavar="NAME=VALUE", help="Request cookie.")
 @click.option("--data", metavar="TEXT", help="Request body.")
 @click.option("--data-file", metavar="FILE", help="Request body from FILE.")
-@click.option("--json", "json_body", metavar="JSON", help="JSON request body.")
+@click.option("--json-body", "json_body", metavar="JSON", help="JSON request body.")
 @click.option("--form", multiple=True, metavar="KEY=VALUE", help="Form field (urlencoded).")
 @click.option("--file", multiple=True, metavar="FIELD=PATH", help="Multipart file field.")
 @click.option("--user-agent", metavar="UA", help="User-Agent header.")
@@ -176,6 +219,7 @@ def http(**p: Any) -> None:
     """
     from ..targets.sources import open_source
 
+    check_source(p["targets"], p["list_file"])
     if p["all_ips"] and p["proxy"]:
         fail("--all-ips cannot be combined with --proxy: the proxy resolves the names")
     options = http_options_from(p)
@@ -185,8 +229,6 @@ def http(**p: Any) -> None:
     source = p["list_file"] or (None if p["targets"] else "-")
     config = scan_config_from(p, limits, input_path=source)
     keep = _keep_from(p)
-    if p["list_file"] not in (None, "-") and not os.access(p["list_file"], os.R_OK):
-        fail(f"cannot read target list {p['list_file']}")
     spec = OutputSpec(
         output=p["output"],
         as_csv=p["as_csv"],
@@ -238,5 +280,4 @@ def _keep_from(p: dict[str, Any]) -> Callable[[Record], bool] | None:
         )
     except ValueError as exc:
         fail(str(exc))
-        return None
     return filters.build_keep(m)
