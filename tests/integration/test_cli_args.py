@@ -70,7 +70,7 @@ _BAD: list[tuple[str, ...]] = [
     ("dns", "-r", "nope", "a.example"),
     ("dns", "-w", "missing.txt", "a.example", "-r", "127.0.0.1:1"),
     ("dns", "-w", "afile", "-r", "127.0.0.1:1"),
-    ("dns", "-t", "BOGUS", "a.example", "-r", "127.0.0.1:1"),
+    ("dns", "--type", "BOGUS", "a.example", "-r", "127.0.0.1:1"),
     ("dns", "-l", ".", "-r", "127.0.0.1:1"),
     ("no-such-command",),
 ]

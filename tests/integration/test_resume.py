@@ -121,12 +121,12 @@ async def test_resume_after_ctrl_c(lab: Lab, tmp_path: Path) -> None:
 
 async def test_resume_with_process_workers_after_kill_9(lab: Lab, tmp_path: Path) -> None:
     lines = _inputs(lab, 3000, 400)
-    await _interrupt_and_resume(tmp_path, lines, signal.SIGKILL, extra=("-w", "2"))
+    await _interrupt_and_resume(tmp_path, lines, signal.SIGKILL, extra=("--workers", "2"))
 
 
 async def test_resume_with_process_workers_after_sigterm(lab: Lab, tmp_path: Path) -> None:
     await _interrupt_and_resume(
-        tmp_path, _inputs(lab, 3000, 400), signal.SIGTERM, times=2, extra=("-w", "2")
+        tmp_path, _inputs(lab, 3000, 400), signal.SIGTERM, times=2, extra=("--workers", "2")
     )
 
 
@@ -137,7 +137,9 @@ async def _two_workers_running(
     lines = _inputs(lab, 4000, 400)
     inp, out = tmp_path / "targets.txt", tmp_path / "out.jsonl"
     inp.write_text("\n".join(lines) + "\n")
-    proc = await spawn_cli("http", "-l", str(inp), "-o", str(out), "--timeout", "3", "-w", "2")
+    proc = await spawn_cli(
+        "http", "-l", str(inp), "-o", str(out), "--timeout", "3", "--workers", "2"
+    )
     assert await wait_for_growth(out, 100 * _RECORD_BYTES, proc)
     workers = worker_pids(proc.pid)
     assert len(workers) == 2, workers

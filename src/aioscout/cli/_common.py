@@ -16,7 +16,7 @@ import stat
 import sys
 from collections.abc import AsyncIterable, Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -27,13 +27,19 @@ from .._loop import run_loop
 from .._models import Record
 from ..engine import Checkpoint, Probe, Sink, Stats, Stopper, run_scan
 from ._checks import NothingToResume, check_output, checkpoint_path, fail
+from ._human import COLUMNS, RENDERERS, TerminalSink, View, color_wanted, render_any
+from ._progress import Estimate, StatusLine, show_progress, start_count, summary_line
 
 __all__ = [
+    "Estimate",
+    "GroupedCommand",
     "OutputSpec",
+    "all_targets",
     "common_options",
     "exit_for",
     "fail",
     "input_identity",
+    "output_spec",
     "parse_pairs",
     "parse_timeouts",
     "run_command",
@@ -88,42 +94,107 @@ def _opts(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
-def common_options(
-    default_concurrency: int = 256, *, short_workers: bool = True
-) -> Callable[[F], F]:
-    """Input, output, engine and display options shared by the scanning commands."""
-    workers_flags = ("-w", "--workers") if short_workers else ("--workers",)
+_GROUP_ORDER = (
+    "Input",
+    "Request",
+    "Probes",
+    "Matchers and filters",
+    "Output",
+    "Engine",
+    "Other",
+)
+_GROUPS = {
+    "Input": "target list_file ports path all_ips max_cidr wordlist domain",
+    "Request": "method header param cookie data data_file json_body form file user_agent "
+    "random_agent follow_redirects max_redirects max_body verify ca_file sni proxy proxy_auth "
+    "resolver resolvers_file trusted_resolver query_timeout query_retries per_resolver_rate "
+    "max_time restart_partial max_size",
+    "Probes": "include_headers favicon tech http2 websocket body_preview store_responses types "
+    "type_flags only_found keep_wildcards wildcard_checks probe_http http_ports",
+    "Matchers and filters": "mc fc ml fl ms fs mr fe mfav ffav mt ft",
+    "Output": "output json_out as_csv col_sc col_cl col_ct col_rt col_title col_server col_ip "
+    "silent no_progress stats no_color dns_output directory",
+    "Engine": "resume concurrency rate per_host timeout_spec retries no_dedup workers loop_name",
+}
+_GROUP_OF = {name: group for group, names in _GROUPS.items() for name in names.split()}
+
+
+class GroupedCommand(click.Command):
+    """A command whose ``--help`` lists its options by purpose (input, request, probes,
+    matchers and filters, output, engine), in that order."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Write the options, one section per group."""
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            group = _GROUP_OF.get(param.name or "", "Other")
+            sections.setdefault(group, []).append(record)
+        for title in _GROUP_ORDER:
+            if title in sections:
+                with formatter.section(title):
+                    formatter.write_dl(sections[title])
+
+
+def common_options(default_concurrency: int = 256) -> Callable[[F], F]:
+    """Input, output, engine and display options shared by the scanning commands.
+
+    Short and single-dash names follow httpx/dnsx where the meaning is the
+    same (``-u``, ``-l``, ``-o``, ``-j/-json``, ``-silent``, ``-rl``, ``-t/-c``,
+    ``-nc``, ``-stats``, ``-resume``); ``--workers`` has no short name.
+    """
     return _opts(
         click.argument("targets", nargs=-1),
+        click.option(
+            "-u",
+            "--target",
+            "target",
+            multiple=True,
+            metavar="TARGET",
+            help="A target (repeatable); the same as giving it as an argument.",
+        ),
         click.option(
             "-l",
             "--list",
             "list_file",
             metavar="FILE",
-            help="Read targets from FILE, one per line ('-' for stdin).",
+            help="Read targets from FILE, one per line, or JSON Lines records ('-': stdin).",
         ),
         click.option(
             "-o",
             "--output",
-            metavar="FILE",
-            help="Write records to FILE (JSON Lines; sqlite:///x.db and "
-            "redis://host:port/db?key=k also work). Default: stdout.",
+            metavar="FILE|URL",
+            help="Write records to FILE (JSON Lines), sqlite:///x.db or "
+            "redis://host:port/db?key=k. Default: stdout.",
+        ),
+        click.option(
+            "-j",
+            "-json",
+            "--json",
+            "json_out",
+            is_flag=True,
+            help="JSON Lines on stdout even on a terminal (a pipe or file always gets them).",
         ),
         click.option("--csv", "as_csv", is_flag=True, help="Write CSV instead of JSON Lines."),
         click.option(
+            "-resume",
             "--resume",
             is_flag=True,
             help="Continue an interrupted run from OUTPUT.ckpt (starts if none).",
         ),
         click.option(
             "-c",
+            "-t",
             "--concurrency",
             type=click.IntRange(1, 100_000),
             default=default_concurrency,
             show_default=True,
-            help="Targets in flight at once (across all workers).",
+            help="Targets in flight at once (across all workers); -t as in httpx/dnsx.",
         ),
         click.option(
+            "-rl",
             "--rate",
             type=click.FloatRange(0),
             default=0.0,
@@ -137,6 +208,7 @@ def common_options(
             help="At most this many concurrent probes per host.",
         ),
         click.option(
+            "-timeout",
             "--timeout",
             "timeout_spec",
             default="10",
@@ -144,6 +216,7 @@ def common_options(
             help="Seconds per target: N, or connect=N,read=N,total=N.",
         ),
         click.option(
+            "-retries",
             "--retries",
             type=click.IntRange(0, 20),
             default=1,
@@ -152,7 +225,7 @@ def common_options(
         ),
         click.option("--no-dedup", is_flag=True, help="Probe duplicate targets again."),
         click.option(
-            *workers_flags,
+            "--workers",
             "workers",
             type=click.IntRange(1, 256),
             default=None,
@@ -168,10 +241,36 @@ def common_options(
             help="Event loop implementation.",
         ),
         click.option(
-            "-s", "--silent", is_flag=True, help="Print records only: no progress bar, no summary."
+            "-s",
+            "-silent",
+            "--silent",
+            is_flag=True,
+            help="Records only: no progress, no summary (and none on the terminal with -o).",
         ),
         click.option("--no-progress", is_flag=True, help="Never show the progress bar."),
+        click.option(
+            "-stats",
+            "--stats",
+            type=click.FloatRange(0.1),
+            is_flag=False,
+            flag_value=5.0,
+            default=None,
+            metavar="[SECONDS]",
+            help="When stderr is not a terminal, a progress line every N seconds (default 5).",
+        ),
+        click.option(
+            "-nc",
+            "--no-color",
+            is_flag=True,
+            help="No colour on the terminal (also when NO_COLOR is set).",
+        ),
+        click.version_option(None, "-V", "--version", package_name="aioscout"),
     )
+
+
+def all_targets(params: dict[str, Any]) -> tuple[str, ...]:
+    """The targets given as arguments and with ``-u``."""
+    return (*params["targets"], *params.get("target", ()))
 
 
 # Below about this many bytes of input (a couple of thousand targets), starting
@@ -225,7 +324,15 @@ def scan_config_from(
 
 @dataclass(frozen=True, slots=True)
 class OutputSpec:
-    """Where records go and how the run is checkpointed."""
+    """Where records go, how the run is checkpointed, and what a person sees.
+
+    ``terminal``: records also (or only) go to the terminal on stdout,
+    ``"human"`` (one line each, see :mod:`._human`) or ``"json"``; ``None``
+    when stdout is not a terminal or nobody asked. ``command`` picks the line
+    renderer; ``estimate`` counts the items for the progress bar;
+    ``stats_every`` prints a summary line every N seconds when stderr is not a
+    terminal; ``not_found`` counts kind ``dns`` errors as names not found.
+    """
 
     output: str | None
     as_csv: bool
@@ -233,6 +340,63 @@ class OutputSpec:
     silent: bool
     progress: bool
     fingerprint: str
+    terminal: str | None = None
+    command: str = ""
+    view: View = field(default_factory=View)
+    estimate: Estimate | None = None
+    max_cidr: int = 65536
+    stats_every: float = 0.0
+    not_found: bool = False
+
+
+def terminal_mode(params: dict[str, Any]) -> str | None:
+    """What the terminal on stdout shows: human lines, JSON (``-j``), or nothing.
+
+    Only a terminal gets anything: on a pipe or a file stdout keeps JSON Lines
+    (or CSV) as before. With ``-o FILE`` the terminal still shows the records
+    unless ``--silent``; ``-o -`` and ``--csv`` to stdout are taken literally.
+    """
+    output = params.get("output")
+    if not sys.stdout.isatty() or output == "-":
+        return None
+    if output is None:
+        if params.get("as_csv"):
+            return None
+    elif params.get("silent"):
+        return None
+    return "json" if params.get("json_out") else "human"
+
+
+def output_spec(
+    params: dict[str, Any],
+    command: str,
+    fingerprint: str,
+    *,
+    output: str | None = None,
+    estimate: Estimate | None = None,
+    not_found: bool = False,
+) -> OutputSpec:
+    """The :class:`OutputSpec` of a scanning command's parsed options."""
+    out = params["output"] if output is None else output
+    columns = frozenset(c for c in COLUMNS if params.get(f"col_{c}"))
+    if columns and params.get("tech"):
+        columns |= {"td"}  # -td both detects and shows, as in httpx
+    color = color_wanted(params.get("no_color", False), sys.stdout.isatty())
+    return OutputSpec(
+        output=out,
+        as_csv=params["as_csv"],
+        resume=params["resume"],
+        silent=params["silent"],
+        progress=not params["no_progress"],
+        fingerprint=fingerprint,
+        terminal=terminal_mode({**params, "output": out}),
+        command=command,
+        view=View(color=color, columns=columns) if columns else View(color=color),
+        estimate=estimate,
+        max_cidr=params.get("max_cidr") or 65536,
+        stats_every=float(params.get("stats") or 0),
+        not_found=not_found,
+    )
 
 
 def fingerprint(command: str, *parts: object) -> str:
@@ -264,6 +428,8 @@ def _open_sinks(spec: OutputSpec) -> tuple[list[Sink], Checkpoint | None]:
     if out is not None and (out == "-" or "://" in out):
         return [open_sink(out)], None
     sink_type = CsvSink if spec.as_csv else JsonlSink
+    if out is None and spec.terminal is not None:
+        return [], None  # the terminal sink shows them
     ckpt = checkpoint_path(out)
     if out is None or ckpt is None:  # stdout, /dev/null, a pipe: nothing to resume into
         return [sink_type(out)], None
@@ -276,26 +442,6 @@ def _open_sinks(spec: OutputSpec) -> tuple[list[Sink], Checkpoint | None]:
     # Resuming cuts what the checkpoint does not vouch for, a torn last line included.
     cut = checkpoint.position if resuming else None
     return [sink_type(out, append=resuming, truncate_at=cut)], checkpoint
-
-
-async def _progress(stats: Stats, stopper: Stopper) -> None:
-    from rich.console import Console
-    from rich.live import Live
-
-    console = Console(stderr=True)
-
-    def line() -> str:
-        errs = sum(stats.errors.values())
-        state = " [yellow]stopping…[/]" if stopper.stopping else ""
-        return (
-            f"[bold]{stats.done:,}[/] done  [green]{stats.ok:,} ok[/]  [red]{errs:,} errors[/]"
-            f"  {stats.in_flight:,} in flight  {stats.rate:,.0f}/s  {stats.elapsed:,.0f}s{state}"
-        )
-
-    with Live(line(), console=console, refresh_per_second=5, transient=True) as live:
-        while True:
-            await asyncio.sleep(0.2)
-            live.update(line())
 
 
 async def execute(
@@ -315,11 +461,16 @@ async def execute(
     ``quiet_output``: no stdout sink when no output was named (the records
     only feed ``extra_sinks``). ``signals``: install the Ctrl-C/SIGTERM handler.
     """
+    bar = spec.progress and not spec.silent and sys.stderr.isatty()
+    status = StatusLine(shown=bar)
     if quiet_output and spec.output is None:
         sinks: list[Sink] = []
         checkpoint = None
     else:
         sinks, checkpoint = _open_sinks(spec)
+        if spec.terminal is not None:
+            render = RENDERERS.get(spec.command, render_any) if spec.terminal == "human" else None
+            sinks.append(TerminalSink(render, spec.view, status.emit))
     sinks = [*sinks, *extra_sinks]
     stopper = stopper or Stopper()
     stats = Stats()
@@ -342,9 +493,22 @@ async def execute(
             loop.add_signal_handler(sig, on_signal, sig.name)
     try:
         async with asyncio.TaskGroup() as tg:
-            bar = None
-            if spec.progress and not spec.silent and sys.stderr.isatty():
-                bar = tg.create_task(_progress(stats, stopper))
+            shown = None
+            if bar or (spec.stats_every > 0 and not spec.silent):
+                total = None
+                if spec.estimate is not None:
+                    total = start_count(spec.estimate, spec.max_cidr)
+                shown = tg.create_task(
+                    show_progress(
+                        stats,
+                        stopper,
+                        status,
+                        total,
+                        not_found=spec.not_found,
+                        every=spec.stats_every,
+                        bar=bar,
+                    )
+                )
             try:
                 await run_scan(
                     probe,
@@ -357,8 +521,8 @@ async def execute(
                     stats=stats,
                 )
             finally:
-                if bar is not None:
-                    bar.cancel()
+                if shown is not None:
+                    shown.cancel()
     finally:
         for sig in handled:
             with suppress(NotImplementedError, RuntimeError):
@@ -440,6 +604,7 @@ def run_command(
     except* AioscoutError as group:
         exit_for(group)
     if not spec.silent:
-        click.echo(stats.summary_line(), err=True)
+        resumable = checkpoint_path(spec.output) is not None
+        click.echo(summary_line(stats, not_found=spec.not_found, resumable=resumable), err=True)
     if stats.interrupted:
         sys.exit(130)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -18,18 +19,24 @@ from ..engine import Probe, Stats, Stopper
 from ..probes.factories import make_dns_probe, make_http_probe
 from ._checks import check_file_arg, check_resolvers, check_source
 from ._common import (
+    Estimate,
+    GroupedCommand,
     OutputSpec,
+    all_targets,
     common_options,
     execute,
     exit_for,
     fail,
     fingerprint,
     input_identity,
+    output_spec,
     run_command,
     scan_config_from,
 )
 
 __all__ = ["dns"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def share_resolver_rate(options: DnsOptions, workers: int) -> DnsOptions:
@@ -70,12 +77,36 @@ class _NameFeed:
             yield name
 
 
-@click.command()
-@common_options(default_concurrency=2000, short_workers=False)
+_TYPE_FLAGS = ("a", "aaaa", "cname", "mx", "ns", "txt", "ptr", "soa")
+
+
+def _type_flags(f: F) -> F:
+    """``-a``, ``-aaaa``, ``-cname`` ...: each adds its record type, as in dnsx."""
+    for t in reversed(_TYPE_FLAGS):
+        f = click.option(f"-{t}", f"qt_{t}", is_flag=True, help=f"Query {t.upper()} records.")(f)
+    return f
+
+
+@click.command(cls=GroupedCommand)
+@common_options(default_concurrency=2000)
 @click.option(
     "-w", "--wordlist", metavar="FILE", help="Brute force: words tried under each DOMAIN."
 )
-@click.option("-r", "--resolver", multiple=True, metavar="IP[:PORT]", help="DNS server to use.")
+@click.option(
+    "-d",
+    "--domain",
+    "domain",
+    multiple=True,
+    metavar="DOMAIN",
+    help="Domain to brute-force with -w (repeatable; the same as an argument).",
+)
+@click.option(
+    "-r",
+    "--resolver",
+    multiple=True,
+    metavar="IP[:PORT]",
+    help="DNS server to use (repeatable; also IP,IP,... or a file of them, as in dnsx).",
+)
 @click.option("--resolvers", "resolvers_file", metavar="FILE", help="DNS servers, one per line.")
 @click.option(
     "--trusted-resolver",
@@ -84,13 +115,12 @@ class _NameFeed:
     help="Re-check found names against this server before reporting them.",
 )
 @click.option(
-    "-t",
     "--type",
     "types",
-    default="A",
-    show_default=True,
-    help="Record types: A,AAAA,CNAME,MX,NS,TXT,PTR,SOA.",
+    default=None,
+    help="Record types: A,AAAA,CNAME,MX,NS,TXT,PTR,SOA (default A).",
 )
+@_type_flags
 @click.option(
     "--only-found/--all",
     "only_found",
@@ -105,8 +135,20 @@ class _NameFeed:
     show_default=True,
     help="Random-label queries per parent level (0: no wildcard filtering).",
 )
-@click.option("--query-timeout", type=click.FloatRange(0.05), default=1.0, show_default=True)
-@click.option("--query-retries", type=click.IntRange(0, 20), default=5, show_default=True)
+@click.option(
+    "--query-timeout",
+    type=click.FloatRange(0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds to wait for one answer before asking again.",
+)
+@click.option(
+    "--query-retries",
+    type=click.IntRange(0, 20),
+    default=5,
+    show_default=True,
+    help="Queries of a name after the first (on another resolver when there are several).",
+)
 @click.option(
     "--per-resolver-rate",
     type=click.FloatRange(0),
@@ -125,31 +167,39 @@ class _NameFeed:
 def dns(**p: Any) -> None:
     """Resolve names in bulk, or brute-force subdomains of DOMAIN with -w WORDLIST.
 
+    Names as arguments (-u), from -l FILE or stdin, plain or as JSON Lines
+    records (name, else the host of url, else host). On a terminal one line
+    per name (name → A 1.2.3.4); JSON Lines on a pipe, in a file, or with -j.
+    NXDOMAIN answers count as "not found", not as errors.
+
     \b
     Examples:
-      aioscout dns example.com -w words.txt -r 127.0.0.1:5353
-      aioscout dns -l names.txt -r 127.0.0.1:5353 --all --type A,AAAA
-      aioscout dns example.com -w words.txt -r 127.0.0.1:5353 | aioscout http
+      aioscout dns lab.test -w words.txt -r 127.0.0.1:5353
+      aioscout dns -l names.txt -r 127.0.0.1:5353 --all -a -aaaa
+      aioscout dns lab.test -w words.txt -r 127.0.0.1:5353 | aioscout http -r 127.0.0.1:5353
     """
     from ..targets.sources import open_source
 
-    if p["wordlist"] is not None:
+    brute = p["wordlist"] is not None
+    targets = all_targets(p)
+    if brute:
         check_file_arg("-w", p["wordlist"])
     else:
-        check_source(p["targets"], p["list_file"])
+        check_source(targets, p["list_file"])
     check_file_arg("--resolvers", p["resolvers_file"])
-    check_resolvers("-r", p["resolver"])
+    resolvers = _resolver_args(p["resolver"])
+    check_resolvers("-r", resolvers)
     check_resolvers("--trusted-resolver", p["trusted_resolver"])
-    resolvers = list(p["resolver"])
     if p["resolvers_file"]:
         resolvers += _read_resolvers(p["resolvers_file"])
-    brute = p["wordlist"] is not None
-    domains: tuple[str, ...] = tuple(p["targets"]) if brute else ()
+    domains: tuple[str, ...] = (*targets, *p["domain"]) if brute else ()
     if brute and not domains:
-        fail("brute force needs at least one DOMAIN argument with -w WORDLIST")
+        fail("brute force needs at least one DOMAIN (an argument or -d) with -w WORDLIST")
     only_found = p["only_found"] if p["only_found"] is not None else brute
+    types = [t.strip().upper() for t in (p["types"] or "").split(",") if t.strip()]
+    types += [t.upper() for t in _TYPE_FLAGS if p[f"qt_{t}"] and t.upper() not in types]
     options = DnsOptions(
-        types=tuple(t.strip().upper() for t in p["types"].split(",") if t.strip()),
+        types=tuple(types or ["A"]),
         resolvers=tuple(resolvers),
         trusted_resolvers=tuple(p["trusted_resolver"]),
         only_found=only_found,
@@ -162,7 +212,7 @@ def dns(**p: Any) -> None:
     if brute:
         config = scan_config_from(p, input_path=p["wordlist"], multiplier=len(domains))
     else:
-        source = p["list_file"] or (None if p["targets"] else "-")
+        source = p["list_file"] or (None if targets else "-")
         config = scan_config_from(p, input_path=source)
     options = share_resolver_rate(options, config.workers)
     factory = functools.partial(make_dns_probe, options, domains)
@@ -174,42 +224,52 @@ def dns(**p: Any) -> None:
     if brute:
         lines = functools.partial(open_source, (), p["wordlist"], want=None)
         list_path = p["wordlist"]
+        estimate: Estimate | None = Estimate(path=p["wordlist"], per_line=len(domains))
     else:
-        lines = functools.partial(open_source, p["targets"], p["list_file"], want="name")
+        lines = functools.partial(open_source, targets, p["list_file"], want="name")
         list_path = p["list_file"]
-    spec = OutputSpec(
-        output=p["dns_output"] if p["probe_http"] else p["output"],
-        as_csv=p["as_csv"],
-        resume=p["resume"],
-        silent=p["silent"],
-        progress=not p["no_progress"],
-        fingerprint=fingerprint(
+        listed = list_path if list_path not in (None, "-") else None
+        stdin = list_path == "-" or not (targets or list_path)
+        estimate = None if stdin else Estimate(path=listed, args=targets)
+    spec = output_spec(
+        p,
+        "dns",
+        fingerprint(
             "dns",
             domains,
-            p["targets"] if not brute else (),
+            targets if not brute else (),
             input_identity(list_path),
             options.types,
             config.dedup,
         ),
+        output=p["dns_output"] if p["probe_http"] else p["output"],
+        estimate=estimate,
+        not_found=True,
     )
     if not p["probe_http"]:
         run_command(factory, lines, config, spec, keep=keep)
         return
     if p["resume"]:
         fail("--resume is not supported with --probe-http; run dns, then http -l on its output")
-    http_spec = OutputSpec(
-        output=p["output"],
-        as_csv=p["as_csv"],
-        resume=False,
-        silent=p["silent"],
-        progress=False,
-        fingerprint="",
+    http_spec = dataclasses.replace(
+        output_spec(p, "http", "", output=p["output"]), resume=False, progress=False
     )
     http_options = HttpOptions(
         resolvers=options.resolvers,
         ports=tuple(x for s in p["http_ports"] for x in s.split(",") if x),
     )
     _run_dns_then_http(factory, lines, config, spec, keep, http_options, http_spec)
+
+
+def _resolver_args(values: tuple[str, ...]) -> list[str]:
+    """``-r`` values: an address, a comma-separated list, or a file of them (as in dnsx)."""
+    out: list[str] = []
+    for value in values:
+        if os.path.isfile(value):
+            out += _read_resolvers(value)
+        else:
+            out += [v.strip() for v in value.split(",") if v.strip()]
+    return out
 
 
 def _run_dns_then_http(
