@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -156,3 +157,29 @@ async def test_head_in_a_shell_pipeline_exits_0(tmp_path: Path) -> None:
     assert code == 0, err
     assert len(out.splitlines()) == 1
     assert "output closed" not in err
+
+
+async def test_lab_up_prints_commands_that_work(tmp_path: Path) -> None:
+    state = tmp_path / "lab.json"
+    lab_args = ("--state-file", str(state))
+    up = ("lab", "up", *lab_args, "--sites", "3", "--dns-names", "10", "--no-hostile")
+    code, out, err = await _shell(_cmd(*up))
+    assert code == 0, err
+    try:
+        assert "Try:" in out and "{" not in out.split("Try:")[0]
+        commands = [line.strip() for line in out.split("Try:")[1].splitlines() if line.strip()]
+        words = next(c for c in commands if c.startswith("printf"))
+        pipe = next(c for c in commands if "| aioscout http" in c and "-o" not in c)
+        bin_dir = Path(sys.executable).parent
+        code, found, err = await _shell(
+            f"cd {shlex.quote(str(tmp_path))} && export PATH={shlex.quote(str(bin_dir))}:$PATH"
+            f" && {words} && {pipe} -s"
+        )
+        assert code == 0, err
+        recs = [json.loads(line) for line in found.splitlines()]
+        hosts = {r["host"] for r in recs if r["status"] is not None}
+        assert {"utf8.lab.test", "big5.lab.test", "status-404.lab.test"} <= hosts, recs
+        code, dumped, _ = await _shell(_cmd("lab", "status", *lab_args, "--json"))
+        assert code == 0 and json.loads(dumped)["dns_address"] in pipe
+    finally:
+        await _shell(_cmd("lab", "down", *lab_args))
