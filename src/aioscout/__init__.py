@@ -87,6 +87,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # the installed distribution's version, read on first use
+        from importlib.metadata import version
+
+        globals()[name] = version("aioscout")
+        return globals()[name]
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'aioscout' has no attribute {name!r}")

@@ -21,6 +21,7 @@ _COMMANDS = {
     "fetch": ("aioscout.cli.fetch_cmd", "fetch"),
     "lab": ("aioscout.cli.lab_cmd", "lab"),
     "demo": ("aioscout.cli.demo_cmd", "demo"),
+    "config": ("aioscout.cli.config_cmd", "config"),
 }
 
 
@@ -37,7 +38,7 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="aioscout")
+@click.version_option(None, "-V", "--version", package_name="aioscout")
 def cli() -> None:
     """aioscout: asyncio reconnaissance at scale (HTTP probing, DNS brute force, downloads)."""
 

@@ -27,6 +27,7 @@ from .._loop import run_loop
 from .._models import Record
 from ..engine import Checkpoint, Probe, Sink, Stats, Stopper, run_scan
 from ._checks import NothingToResume, check_output, checkpoint_path, fail
+from ._config_file import config_option
 from ._human import COLUMNS, RENDERERS, TerminalSink, View, color_wanted, render_any
 from ._progress import Estimate, StatusLine, show_progress, start_count, summary_line
 
@@ -115,6 +116,7 @@ _GROUPS = {
     "Output": "output json_out as_csv col_sc col_cl col_ct col_rt col_title col_server col_ip "
     "silent no_progress stats no_color dns_output directory",
     "Engine": "resume concurrency rate per_host timeout_spec retries no_dedup workers loop_name",
+    "Other": "config version",
 }
 _GROUP_OF = {name: group for group, names in _GROUPS.items() for name in names.split()}
 
@@ -265,6 +267,7 @@ def common_options(default_concurrency: int = 256) -> Callable[[F], F]:
             help="No colour on the terminal (also when NO_COLOR is set).",
         ),
         click.version_option(None, "-V", "--version", package_name="aioscout"),
+        config_option(),
     )
 
 

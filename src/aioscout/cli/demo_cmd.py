@@ -31,11 +31,31 @@ __all__ = ["demo"]
 
 
 @click.command()
-@click.option("-o", "--output", default="demo-results.jsonl", show_default=True)
-@click.option("--sites", type=click.IntRange(1), default=500, show_default=True)
-@click.option("-s", "--silent", is_flag=True)
+@click.option(
+    "-o",
+    "--output",
+    default="demo-results.jsonl",
+    show_default=True,
+    help="Where the HTTP records are written.",
+)
+@click.option(
+    "--sites",
+    type=click.IntRange(1),
+    default=500,
+    show_default=True,
+    help="Generated sites in the lab, besides the special ones.",
+)
+@click.option("-s", "--silent", is_flag=True, help="Print nothing but errors.")
+@click.version_option(None, "-V", "--version", package_name="aioscout")
 def demo(output: str, sites: int, silent: bool) -> None:
-    """Start the lab, find its hosts by DNS, probe them over HTTP(S), check the results."""
+    """Start the lab, find its hosts by DNS, probe them over HTTP(S), check the results.
+
+    \b
+    Examples:
+      aioscout demo
+      aioscout demo --sites 2000 -o demo.jsonl
+      aioscout demo -s && wc -l demo-results.jsonl
+    """
     run_loop(_demo(output, sites, silent))
 
 
