@@ -484,11 +484,11 @@ async def execute(
         stopper.request()
         if not spec.silent:
             msg = (
-                f"\n{signame}: finishing targets in flight (Ctrl-C again to stop at once)"
+                f"{signame}: finishing targets in flight (Ctrl-C again to stop at once)"
                 if first
-                else f"\n{signame}: stopping now"
+                else f"{signame}: stopping now"
             )
-            click.echo(msg, err=True)
+            status.say(msg)
 
     handled = (signal.SIGINT, signal.SIGTERM) if signals else ()
     for sig in handled:

@@ -192,6 +192,14 @@ class StatusLine:
                 os.write(2, _CLEAR)
             self._text = b""
 
+    def say(self, message: str) -> None:
+        """A message line on standard error, above the status line."""
+        with self._lock:
+            line = message.encode("utf-8", "replace") + b"\n"
+            _write_all(2, (_CLEAR + line) if self._shown else (b"\n" + line))
+            if self._shown:
+                self._draw()
+
     def emit(self, data: bytes) -> None:
         """Write ``data`` (whole lines) to standard output above the status line."""
         with self._lock:

@@ -22,6 +22,7 @@ from .._loop import run_loop
 from ..engine import Stats, Stopper
 from ..probes.factories import make_dns_probe, make_http_probe
 from ._common import OutputSpec, execute
+from ._progress import summary_line
 from .dns_cmd import _NameFeed
 
 if TYPE_CHECKING:
@@ -86,8 +87,8 @@ async def _demo(output: str, sites: int, silent: bool) -> None:
             dns_stats, http_stats = await _scan(lab, words.name, output, silent)
         finally:
             os.unlink(words.name)
-        say("dns:  " + dns_stats.summary_line())
-        say("http: " + http_stats.summary_line())
+        say("dns:  " + summary_line(dns_stats, not_found=True))
+        say("http: " + summary_line(http_stats))
         right, total = _check(lab, output)
         say(
             f"{right}/{total} probes match the lab's ground truth (status and title); "

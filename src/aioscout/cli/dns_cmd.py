@@ -33,6 +33,7 @@ from ._common import (
     run_command,
     scan_config_from,
 )
+from ._progress import summary_line
 
 __all__ = ["dns"]
 
@@ -310,5 +311,5 @@ def _run_dns_then_http(
     except* AioscoutError as group:
         exit_for(group)
     if not spec.silent:
-        click.echo("dns:  " + dns_stats.summary_line(), err=True)
-        click.echo("http: " + http_stats.summary_line(), err=True)
+        click.echo("dns:  " + summary_line(dns_stats, not_found=True), err=True)
+        click.echo("http: " + summary_line(http_stats), err=True)

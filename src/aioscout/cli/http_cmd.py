@@ -153,7 +153,7 @@ _METHODS = click.Choice(
     "--follow-redirects/--no-follow-redirects",
     "follow_redirects",
     default=True,
-    show_default=True,
+    show_default="follow",
     help="Follow redirects (the record keeps every hop's status in 'chain').",
 )
 @click.option(
