@@ -139,7 +139,8 @@ async def test_checkpoints_only_beside_regular_files_and_gone_after_a_complete_r
     assert code == 0, err
     assert os.listdir(tmp_path) == ["out.jsonl"]  # the run completed: no checkpoint left
     code, _, err = await _run(tmp_path, "http", "-o", "out.jsonl", "--resume", "127.0.0.1:1")
-    assert code == 2 and "nothing to resume" in err
+    assert code == 0 and "nothing to resume" in err  # complete already: nothing to do
+    assert os.listdir(tmp_path) == ["out.jsonl"]
 
 
 @pytest.fixture
@@ -175,3 +176,25 @@ async def test_a_body_without_a_method_is_posted(lab: Lab, tmp_path: Path) -> No
         assert code == 0, err
         echo = decode_echo(json.loads(out)["body_preview"].encode())
         assert (echo["method"], echo["body"]) == (method, body), flags
+
+
+async def test_httpx_and_dnsx_style_flags(lab: Lab, tmp_path: Path) -> None:
+    assert lab.dns_address is not None
+    http = (
+        "http", "-u", f"status-404.{lab.origin}:{lab.http_port}",
+        "-u", f"utf8.{lab.origin}:{lab.http_port}", "-r", lab.dns_address,
+        "-mc", "404", "-json", "-silent", "-rl", "100", "-t", "5", "-nc", "-nfr",
+        "-timeout", "5", "-retries", "0", "-stats", "-td", "-favicon", "-maxr", "3",
+    )  # fmt: skip
+    code, out, err = await _run(tmp_path, *http)
+    assert code == 0, err
+    (rec,) = [json.loads(line) for line in out.splitlines()]
+    assert rec["status"] == 404 and rec["tech"] is not None
+    words = tmp_path / "words.txt"
+    words.write_text("utf8\nnothing-here\n")
+    dns = ("dns", "-d", lab.origin, "-w", str(words), "-r", lab.dns_address, "-t", "10", "-a")
+    code, out, err = await _run(tmp_path, *dns, "-aaaa", "-cname", "-silent", "-j")
+    assert code == 0, err
+    (rec,) = [json.loads(line) for line in out.splitlines()]
+    assert rec["name"] == f"utf8.{lab.origin}" and rec["error"] is None
+    assert {a["type"] for a in rec["answers"]} == {"A"}  # the lab's name has an A record only

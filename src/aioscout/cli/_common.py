@@ -447,6 +447,35 @@ def _open_sinks(spec: OutputSpec) -> tuple[list[Sink], Checkpoint | None]:
     return [sink_type(out, append=resuming, truncate_at=cut)], checkpoint
 
 
+def _all_sinks(
+    spec: OutputSpec, status: StatusLine, quiet_output: bool
+) -> tuple[list[Sink], Checkpoint | None]:
+    """The output's sinks (and checkpoint), plus the terminal's when it shows records."""
+    if quiet_output and spec.output is None:
+        return [], None
+    sinks, checkpoint = _open_sinks(spec)
+    if spec.terminal is not None:
+        render = RENDERERS.get(spec.command, render_any) if spec.terminal == "human" else None
+        sinks.append(TerminalSink(render, spec.view, status.emit))
+    return sinks, checkpoint
+
+
+async def _progress(
+    spec: OutputSpec, stats: Stats, stopper: Stopper, status: StatusLine, *, bar: bool
+) -> None:
+    """The progress line (or ``--stats`` lines), with the total counted beside it."""
+    total = start_count(spec.estimate, spec.max_cidr) if spec.estimate is not None else None
+    await show_progress(
+        stats,
+        stopper,
+        status,
+        total,
+        not_found=spec.not_found,
+        every=spec.stats_every,
+        bar=bar,
+    )
+
+
 async def execute(
     probe: Probe[Any] | Callable[[ScanConfig], Probe[Any]],
     lines: AsyncIterable[str],
@@ -466,14 +495,7 @@ async def execute(
     """
     bar = spec.progress and not spec.silent and sys.stderr.isatty()
     status = StatusLine(shown=bar)
-    if quiet_output and spec.output is None:
-        sinks: list[Sink] = []
-        checkpoint = None
-    else:
-        sinks, checkpoint = _open_sinks(spec)
-        if spec.terminal is not None:
-            render = RENDERERS.get(spec.command, render_any) if spec.terminal == "human" else None
-            sinks.append(TerminalSink(render, spec.view, status.emit))
+    sinks, checkpoint = _all_sinks(spec, status, quiet_output)
     sinks = [*sinks, *extra_sinks]
     stopper = stopper or Stopper()
     stats = Stats()
@@ -498,20 +520,7 @@ async def execute(
         async with asyncio.TaskGroup() as tg:
             shown = None
             if bar or (spec.stats_every > 0 and not spec.silent):
-                total = None
-                if spec.estimate is not None:
-                    total = start_count(spec.estimate, spec.max_cidr)
-                shown = tg.create_task(
-                    show_progress(
-                        stats,
-                        stopper,
-                        status,
-                        total,
-                        not_found=spec.not_found,
-                        every=spec.stats_every,
-                        bar=bar,
-                    )
-                )
+                shown = tg.create_task(_progress(spec, stats, stopper, status, bar=bar))
             try:
                 await run_scan(
                     probe,

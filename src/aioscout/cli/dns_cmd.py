@@ -197,19 +197,7 @@ def dns(**p: Any) -> None:
     if brute and not domains:
         fail("brute force needs at least one DOMAIN (an argument or -d) with -w WORDLIST")
     only_found = p["only_found"] if p["only_found"] is not None else brute
-    types = [t.strip().upper() for t in (p["types"] or "").split(",") if t.strip()]
-    types += [t.upper() for t in _TYPE_FLAGS if p[f"qt_{t}"] and t.upper() not in types]
-    options = DnsOptions(
-        types=tuple(types or ["A"]),
-        resolvers=tuple(resolvers),
-        trusted_resolvers=tuple(p["trusted_resolver"]),
-        only_found=only_found,
-        keep_wildcards=p["keep_wildcards"],
-        wildcard_checks=p["wildcard_checks"],
-        query_timeout=p["query_timeout"],
-        query_retries=p["query_retries"],
-        per_resolver_rate=p["per_resolver_rate"],
-    )
+    options = _dns_options(p, resolvers, only_found)
     if brute:
         config = scan_config_from(p, input_path=p["wordlist"], multiplier=len(domains))
     else:
@@ -260,6 +248,23 @@ def dns(**p: Any) -> None:
         ports=tuple(x for s in p["http_ports"] for x in s.split(",") if x),
     )
     _run_dns_then_http(factory, lines, config, spec, keep, http_options, http_spec)
+
+
+def _dns_options(p: dict[str, Any], resolvers: list[str], only_found: bool) -> DnsOptions:
+    """The :class:`DnsOptions` of the parsed flags (types from --type and -a, -aaaa...)."""
+    types = [t.strip().upper() for t in (p["types"] or "").split(",") if t.strip()]
+    types += [t.upper() for t in _TYPE_FLAGS if p[f"qt_{t}"] and t.upper() not in types]
+    return DnsOptions(
+        types=tuple(types or ["A"]),
+        resolvers=tuple(resolvers),
+        trusted_resolvers=tuple(p["trusted_resolver"]),
+        only_found=only_found,
+        keep_wildcards=p["keep_wildcards"],
+        wildcard_checks=p["wildcard_checks"],
+        query_timeout=p["query_timeout"],
+        query_retries=p["query_retries"],
+        per_resolver_rate=p["per_resolver_rate"],
+    )
 
 
 def _resolver_args(values: tuple[str, ...]) -> list[str]:
