@@ -128,3 +128,12 @@ def test_every_command_has_version_and_every_flag_a_description(name: str) -> No
         for param in cmd.params:
             if isinstance(param, click.Option):
                 assert param.help, f"{name} {cmd.name}: {param.opts} has no description"
+
+
+def test_stats_alone_never_takes_the_next_argument() -> None:
+    command = cli.get_command(click.Context(cli), "http")
+    assert command is not None
+    ctx = command.make_context("http", ["-stats", "127.0.0.1:1", "-s"])
+    assert ctx.params["stats"] == 5.0 and ctx.params["targets"] == ("127.0.0.1:1",)
+    ctx = command.make_context("http", ["127.0.0.1:1", "--stats", "0.5"])
+    assert ctx.params["stats"] == 0.5

@@ -121,9 +121,31 @@ _GROUPS = {
 _GROUP_OF = {name: group for group, names in _GROUPS.items() for name in names.split()}
 
 
+_STATS_EVERY = 5.0
+
+
+def _is_number(args: list[str]) -> bool:
+    try:
+        float(args[0])
+    except (IndexError, ValueError):
+        return False
+    return True
+
+
 class GroupedCommand(click.Command):
     """A command whose ``--help`` lists its options by purpose (input, request, probes,
     matchers and filters, output, engine), in that order."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse, with ``-stats``/``--stats`` alone meaning every 5 seconds (as httpx's
+        flag): a value is taken only when the next argument is a number, so
+        ``-stats host`` never reads the host as the interval."""
+        fixed: list[str] = []
+        for i, arg in enumerate(args):
+            fixed.append(arg)
+            if arg in ("-stats", "--stats") and not _is_number(args[i + 1 : i + 2]):
+                fixed.append(str(_STATS_EVERY))
+        return super().parse_args(ctx, fixed)
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Write the options, one section per group."""
@@ -254,8 +276,6 @@ def common_options(default_concurrency: int = 256) -> Callable[[F], F]:
             "-stats",
             "--stats",
             type=click.FloatRange(0.1),
-            is_flag=False,
-            flag_value=5.0,
             default=None,
             metavar="[SECONDS]",
             help="When stderr is not a terminal, a progress line every N seconds (default 5).",
