@@ -72,6 +72,14 @@ _BAD: list[tuple[str, ...]] = [
     ("dns", "-w", "afile", "-r", "127.0.0.1:1"),
     ("dns", "--type", "BOGUS", "a.example", "-r", "127.0.0.1:1"),
     ("dns", "-l", ".", "-r", "127.0.0.1:1"),
+    ("http", "-p", "", _T),
+    ("http", "-mc", "99999", _T),
+    ("http", "-o", "", _T),
+    ("http", "--user-agent", "x", "--random-agent", _T),
+    ("http", "-o", "sqlite:///nodir/x.db", _T),
+    ("http", "--sni", "a b", _T),
+    ("dns", "--type", "", "a.example", "-r", "127.0.0.1:1"),
+    ("dns", "-r", "", "a.example"),
     ("no-such-command",),
 ]
 

@@ -21,6 +21,7 @@ __all__ = [
     "check_dir_arg",
     "check_file_arg",
     "check_output",
+    "check_ports",
     "check_resolvers",
     "check_source",
     "checkpoint_path",
@@ -57,11 +58,15 @@ def check_dir_arg(flag: str, path: str | None) -> None:
         return
     if os.path.exists(path) and not os.path.isdir(path):
         fail(f"{flag} {path}: exists and is not a directory")
+    if not path:
+        fail(f"{flag}: empty directory name")
     parent = os.path.dirname(os.path.abspath(path))
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
         fail(f"{flag} {path}: {parent} is not a directory")
+    if not os.path.isdir(path) and not os.access(parent, os.W_OK | os.X_OK):
+        fail(f"{flag} {path}: cannot create it in {parent}")
 
 
 def check_resolvers(flag: str, specs: Sequence[str]) -> None:
@@ -69,10 +74,25 @@ def check_resolvers(flag: str, specs: Sequence[str]) -> None:
     from ..dnsproto.resolver import parse_resolver
 
     for spec in specs:
+        if not spec.strip():
+            fail(f"{flag}: empty resolver (give IP or IP:PORT)")
         try:
             parse_resolver(spec)
         except ValueError:
             fail(f"{flag} {spec!r}: expected an IP address with an optional :PORT")
+
+
+def check_ports(specs: Sequence[str]) -> None:
+    """Every ``-p`` spec names ports (``80,443,8000-8100,https:8443``)."""
+    from ..targets.ports import parse_ports
+
+    for spec in specs:
+        if not spec.strip():
+            fail("-p: empty port list (give 80,443,8000-8100,https:8443)")
+        try:
+            parse_ports(spec)
+        except ValueError as exc:
+            fail(f"-p {spec}: {exc}")
 
 
 def check_source(targets: Sequence[str], list_file: str | None, *, flag: str = "-l") -> None:
@@ -105,6 +125,8 @@ def checkpoint_path(output: str | None) -> str | None:
 
 def check_output(output: str | None, *, as_csv: bool, resume: bool, fingerprint: str) -> None:
     """The output can be written and, with ``resume``, resumed by this very command."""
+    if output == "":
+        fail("-o: empty output name (give a file, '-', sqlite:/// or redis://)")
     if output is None or output == "-":
         if resume:
             fail("--resume needs -o FILE: the checkpoint is kept beside the output file")
@@ -114,6 +136,11 @@ def check_output(output: str | None, *, as_csv: bool, resume: bool, fingerprint:
             fail(f"--csv writes a file, not {output.split('://', 1)[0]}://: drop one of them")
         if resume:
             fail("--resume needs -o FILE: a database output keeps no checkpoint")
+        if output.lower().startswith("sqlite:///"):
+            db = output[len("sqlite:///") :].partition("?")[0]
+            folder = os.path.dirname(os.path.abspath(db))
+            if not os.path.isdir(folder):
+                fail(f"-o {output}: directory {folder} does not exist")
         return
     parent = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(parent):

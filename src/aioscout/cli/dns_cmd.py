@@ -252,6 +252,8 @@ def dns(**p: Any) -> None:
 
 def _dns_options(p: dict[str, Any], resolvers: list[str], only_found: bool) -> DnsOptions:
     """The :class:`DnsOptions` of the parsed flags (types from --type and -a, -aaaa...)."""
+    if p["types"] is not None and not p["types"].strip(" ,"):
+        fail("--type: empty (give A,AAAA,CNAME,MX,NS,TXT,PTR,SOA)")
     types = [t.strip().upper() for t in (p["types"] or "").split(",") if t.strip()]
     types += [t.upper() for t in _TYPE_FLAGS if p[f"qt_{t}"] and t.upper() not in types]
     return DnsOptions(
@@ -273,6 +275,8 @@ def _resolver_args(values: tuple[str, ...]) -> list[str]:
     for value in values:
         if os.path.isfile(value):
             out += _read_resolvers(value)
+        elif not value.strip(" ,"):
+            fail("-r: empty resolver (give IP or IP:PORT)")
         else:
             out += [v.strip() for v in value.split(",") if v.strip()]
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,13 @@ from .._config import HttpOptions, Limits
 from .._exceptions import ConfigError
 from .._models import Record
 from ..probes.factories import make_http_probe
-from ._checks import check_dir_arg, check_file_arg, check_resolvers, check_source
+from ._checks import (
+    check_dir_arg,
+    check_file_arg,
+    check_ports,
+    check_resolvers,
+    check_source,
+)
 from ._common import (
     Estimate,
     GroupedCommand,
@@ -41,6 +48,9 @@ def _paths(values: tuple[str, ...]) -> tuple[str, ...]:
         except ConfigError as exc:
             fail(f"--path {v}: {exc}")
     return tuple(out)
+
+
+_SNI = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})")
 
 
 def _body(p: dict[str, Any]) -> tuple[bytes | None, str | None]:
@@ -92,6 +102,11 @@ def http_options_from(p: dict[str, Any]) -> HttpOptions:
     check_file_arg("--ca-file", p["ca_file"])
     check_resolvers("--resolver", p["resolver"])
     check_dir_arg("--store-responses", p["store_responses"])
+    check_ports(p["ports"])
+    if p["sni"] is not None and not _SNI.fullmatch(p["sni"]):
+        fail(f"--sni {p['sni']!r}: expected a host name")
+    if p["user_agent"] is not None and p["random_agent"]:
+        fail("--user-agent and --random-agent both set the User-Agent: give one of them")
     return HttpOptions(
         method=_method(p, has_body),
         headers=parse_pairs(p["header"], ":", "--header"),
@@ -324,6 +339,9 @@ def _keep_from(p: dict[str, Any]) -> Callable[[Record], bool] | None:
         return None
     from .. import filters
 
+    for key, flag in (("mc", "-mc"), ("fc", "-fc")):
+        if p[key] and any(not 100 <= c <= 999 for c in _codes(filters, p[key], flag)):
+            fail(f"{flag} {p[key]}: a status code is between 100 and 999")
     try:
         m = filters.Matchers(
             match_code=filters.parse_codes(p["mc"]) if p["mc"] else frozenset(),
@@ -342,3 +360,10 @@ def _keep_from(p: dict[str, Any]) -> Callable[[Record], bool] | None:
     except ValueError as exc:
         fail(str(exc))
     return filters.build_keep(m)
+
+
+def _codes(filters: Any, spec: str, flag: str) -> frozenset[int]:
+    try:
+        return frozenset(filters.parse_codes(spec))
+    except ValueError as exc:
+        fail(f"{flag} {spec}: {exc}")
