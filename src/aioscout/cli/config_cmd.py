@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
+from .. import registry
 from ._config_file import config_path, flag_values, mask
 
 __all__ = ["config"]
-
-# The commands whose flags a config file sets (module, attribute).
-_SCANNERS = {
-    "http": ("aioscout.cli.http_cmd", "http"),
-    "dns": ("aioscout.cli.dns_cmd", "dns"),
-    "fetch": ("aioscout.cli.fetch_cmd", "fetch"),
-}
 
 
 @click.group()
@@ -36,7 +28,7 @@ def config() -> None:
 
 
 @config.command()
-@click.argument("commands", nargs=-1, type=click.Choice(sorted(_SCANNERS)))
+@click.argument("commands", nargs=-1, type=click.Choice(sorted(registry.names())))
 @click.option(
     "--config",
     "config_file",
@@ -57,9 +49,12 @@ def show(commands: tuple[str, ...], config_file: str | None, show_all: bool) -> 
     explicit = config_file
     path = config_path(explicit)
     click.echo(f"config file: {path if path is not None else 'none'}")
-    for name in commands or sorted(_SCANNERS):
-        module, attr = _SCANNERS[name]
-        command: click.Command = getattr(importlib.import_module(module), attr)
+    from ._generated import command_for
+
+    for name in commands or sorted(registry.names()):
+        spec = registry.get(name)
+        assert spec is not None
+        command = command_for(spec)
         values = flag_values(command, name, explicit)
         click.echo(f"\n[{name}]")
         for param in command.params:

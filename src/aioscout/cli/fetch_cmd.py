@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any
 
 import click
 
+from .. import registry
 from .._config import FetchOptions, HttpOptions, Limits
-from ..probes.factories import make_fetch_probe
 from ._checks import check_dir_arg, check_file_arg, check_resolvers, check_source
 from ._common import (
     Estimate,
@@ -137,7 +136,7 @@ def fetch(**p: Any) -> None:
         estimate=None if stdin else Estimate(path=listed, args=targets),
     )
     run_command(
-        functools.partial(make_fetch_probe, options, http, limits),
+        registry.factory("fetch", options, http, limits),
         lambda: open_source(targets, list_file),
         config,
         spec,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable
@@ -10,10 +9,10 @@ from typing import Any
 
 import click
 
+from .. import registry
 from .._config import HttpOptions, Limits
 from .._exceptions import ConfigError
 from .._models import Record
-from ..probes.factories import make_http_probe
 from ._checks import (
     check_dir_arg,
     check_file_arg,
@@ -323,7 +322,7 @@ def http(**p: Any) -> None:
         estimate=None if has_stdin else estimate,
     )
     run_command(
-        functools.partial(make_http_probe, options, limits),
+        registry.factory("http", options, limits),
         lambda: open_source(targets, p["list_file"]),
         config,
         spec,
