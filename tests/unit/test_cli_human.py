@@ -137,3 +137,17 @@ def test_stats_alone_never_takes_the_next_argument() -> None:
     assert ctx.params["stats"] == 5.0 and ctx.params["targets"] == ("127.0.0.1:1",)
     ctx = command.make_context("http", ["127.0.0.1:1", "--stats", "0.5"])
     assert ctx.params["stats"] == 0.5
+
+
+@pytest.mark.parametrize("name", ["http", "dns", "fetch"])
+def test_help_groups_every_flag_by_purpose(name: str) -> None:
+    from aioscout.cli._common import _GROUP_OF
+
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name not in ("help",):
+            assert param.name in _GROUP_OF, f"{name}: {param.opts} is in no help group"
+    text = command.get_help(click.Context(command, info_name=name))
+    sections = [line for line in text.splitlines() if line.endswith(":") and line[0] != " "]
+    assert sections[:3] == ["Input:", "Request:", "Probes:"] or name == "fetch", sections
