@@ -76,8 +76,11 @@ async def test_a_bad_config_is_one_line_and_status_2(tmp_path: Path) -> None:
     (tmp_path / "xdg").mkdir()
     bad = tmp_path / "bad.toml"
     bad.write_text("[http]\nno-such-flag = 1\n")
+    typo = tmp_path / "typo.toml"
+    typo.write_text("concurrenc = 5\n")
     for args, env in [
         (("http", "--config", str(bad), "127.0.0.1:1"), {}),
+        (("http", "--config", str(typo), "127.0.0.1:1"), {}),
         (("http", "--config", "missing.toml", "127.0.0.1:1"), {}),
         (("http", "127.0.0.1:1"), {"AIOSCOUT_CONCURRENCY": "lots"}),
         (("dns", "-l", "-"), {"AIOSCOUT_CONFIG": str(bad), "AIOSCOUT_NO_DEDUP": "maybe"}),

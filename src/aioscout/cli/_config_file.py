@@ -14,6 +14,7 @@ secrets (credentials, cookies, header values) masked.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -94,11 +95,30 @@ def _from_file(
                 continue
             param = flags.get(key.replace("_", "-"))
             if param is None:
-                if scope is data:
+                if scope is data and key.replace("_", "-") in _every_flag():
                     continue  # a flag of another command
-                raise click.UsageError(f"{path} [{name}]: {name} has no flag --{key}")
+                where = f"{path} [{name}]" if scope is not data else str(path)
+                raise click.UsageError(f"{where}: no command has a flag --{key}")
             assert param.name is not None
             out[param.name] = (f"file {path}", _value(param, raw, f"{path}: {key}"))
+    return out
+
+
+def _every_flag() -> set[str]:
+    """The long flags of every registered command (a top-level key must be one)."""
+    from .. import registry
+
+    out: set[str] = set()
+    for name in registry.names():
+        spec = registry.get(name)
+        if spec is None:
+            continue
+        if spec.command:
+            out |= set(_long_names(registry.load(spec.command)))
+        else:  # a generated command: the common flags and one per options field
+            out |= {
+                f.name.replace("_", "-") for f in dataclasses.fields(registry.load(spec.options))
+            }
     return out
 
 
