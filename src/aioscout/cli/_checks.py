@@ -114,6 +114,9 @@ def checkpoint_path(output: str | None) -> str | None:
     made), never beside ``/dev/null``, a terminal, a pipe or a database."""
     if output is None or output == "-" or _is_database(output):
         return None
+    absolute = os.path.abspath(output)
+    if absolute.startswith(("/dev/", "/proc/")) or os.path.realpath(output).startswith("/proc/"):
+        return None  # /dev/stdout is a regular file when stdout is redirected to one
     try:
         mode = os.stat(output).st_mode
     except FileNotFoundError:
