@@ -45,6 +45,7 @@ class ErrorKind(StrEnum):
     PROXY = "proxy"  # the proxy refused or failed the request
     IO = "io"  # local I/O failure (disk full while downloading, ...)
     INTERNAL = "internal"  # a bug: an unexpected exception inside a probe
+    HTTP_STATUS = "http_status"  # a download answered 4xx/5xx: no file written
 
 
 @dataclass(slots=True, frozen=True)

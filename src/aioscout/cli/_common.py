@@ -109,7 +109,7 @@ _GROUPS = {
     "Request": "method header param cookie data data_file json_body form file user_agent "
     "random_agent follow_redirects max_redirects max_body verify ca_file sni proxy proxy_auth "
     "resolver resolvers_file trusted_resolver query_timeout query_retries per_resolver_rate "
-    "max_time restart_partial max_size",
+    "max_time restart_partial max_size keep_headers_cross_origin",
     "Probes": "include_headers favicon tech http2 websocket body_preview store_responses types "
     "qt_a qt_aaaa qt_cname qt_mx qt_ns qt_txt qt_ptr qt_soa only_found keep_wildcards "
     "wildcard_checks probe_http http_ports",

@@ -38,6 +38,7 @@ def fetch_http_options_from(p: dict[str, Any]) -> HttpOptions:
         proxy=p["proxy"],
         proxy_auth=p["proxy_auth"],
         resolvers=tuple(p["resolver"]),
+        keep_headers_cross_origin=bool(p.get("keep_headers_cross_origin", False)),
     )
 
 
@@ -72,8 +73,22 @@ def fetch_http_options_from(p: dict[str, Any]) -> HttpOptions:
     show_default=True,
     help="Redirects followed at most.",
 )
+@click.option(
+    "--max-size",
+    type=click.IntRange(0),
+    default=1024**3,
+    show_default=True,
+    metavar="BYTES",
+    help="Largest body one download may write (too_large, partial file removed); 0: no cap.",
+)
 @click.option("-H", "--header", multiple=True, metavar="'NAME: VALUE'", help="Request header.")
 @click.option("--cookie", multiple=True, metavar="NAME=VALUE", help="Request cookie.")
+@click.option(
+    "--keep-headers-cross-origin",
+    is_flag=True,
+    help="Send -H headers to other origins too (redirects); "
+    "Authorization and Cookie are still dropped.",
+)
 @click.option("--user-agent", metavar="UA", help="User-Agent header.")
 @click.option("--verify", is_flag=True, help="Verify TLS certificates (report kind 'tls').")
 @click.option("--ca-file", metavar="PEM", help="Extra CA bundle for --verify.")
@@ -116,7 +131,11 @@ def fetch(**p: Any) -> None:
     check_resolvers("--resolver", p["resolver"])
     check_dir_arg("--dir", p["directory"])
     http = fetch_http_options_from(p)
-    options = FetchOptions(directory=p["directory"], resume_partial=not p["restart_partial"])
+    options = FetchOptions(
+        directory=p["directory"],
+        resume_partial=not p["restart_partial"],
+        max_size=p.get("max_size", FetchOptions().max_size),
+    )
     limits = Limits(max_redirects=p["max_redirects"])
     config = scan_config_from(p, limits)
     # The engine bounds every probe by the total: a download needs far more than a page.

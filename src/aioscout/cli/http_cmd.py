@@ -134,6 +134,7 @@ def http_options_from(p: dict[str, Any]) -> HttpOptions:
         websocket=p["websocket"],
         body_preview=p["body_preview"],
         store_responses=p["store_responses"],
+        keep_headers_cross_origin=bool(p.get("keep_headers_cross_origin", False)),
     )
 
 
@@ -155,6 +156,12 @@ _METHODS = click.Choice(
 @click.option("-H", "--header", multiple=True, metavar="'NAME: VALUE'", help="Request header.")
 @click.option("--param", multiple=True, metavar="KEY=VALUE", help="Query parameter.")
 @click.option("--cookie", multiple=True, metavar="NAME=VALUE", help="Request cookie.")
+@click.option(
+    "--keep-headers-cross-origin",
+    is_flag=True,
+    help="Send -H headers to other origins too (redirects, favicons); "
+    "Authorization and Cookie are still dropped.",
+)
 @click.option("-body", "--data", metavar="TEXT", help="Request body (POST unless -X).")
 @click.option("--data-file", metavar="FILE", help="Request body from FILE (POST unless -X).")
 @click.option("--json-body", "json_body", metavar="JSON", help="JSON request body (checked).")
