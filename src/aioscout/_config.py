@@ -13,6 +13,7 @@ __all__ = [
     "FetchOptions",
     "HttpOptions",
     "Limits",
+    "PortOptions",
     "ScanConfig",
     "Timeouts",
 ]
@@ -105,6 +106,38 @@ class FetchOptions:
 
     directory: str = "."
     resume_partial: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortOptions:
+    """How ``aioscout ports`` scans: which ports, how many at once, how long to wait.
+
+    ``ports`` are specs like ``"22,80,8000-8100"`` (``"1-65535"`` for all);
+    with none, the first ``top_ports`` of the shipped ranking (100 when both
+    are empty). ``connections`` caps sockets open at once (connecting or being
+    identified) and ``per_host`` those to one host; ``rate`` caps connection
+    attempts per second (0: no cap). A port that does not answer within
+    ``connect_timeout`` is tried ``retries`` more times, then reported
+    ``filtered``. An open port is identified (``banners``) by listening for
+    ``banner_wait`` seconds, then asking (HTTP, Redis ``PING``, TLS
+    ClientHello) and waiting up to ``read_timeout`` for the answer, reading at
+    most ``banner_bytes``. ``report_all`` gives a record per closed and
+    filtered port too.
+    """
+
+    ports: tuple[str, ...] = ()
+    top_ports: int = 0
+    connections: int = 1000
+    per_host: int = 256
+    rate: float = 0.0
+    connect_timeout: float = 1.0
+    retries: int = 1
+    banners: bool = True
+    banner_wait: float = 0.25
+    read_timeout: float = 1.0
+    banner_bytes: int = 1024
+    report_all: bool = False
+    resolvers: tuple[str, ...] = ()  # "ip[:port]"; empty: the system's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
