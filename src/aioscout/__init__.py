@@ -13,7 +13,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig, Timeouts
+    from ._config import (
+        DnsOptions,
+        FetchOptions,
+        HttpOptions,
+        Limits,
+        PortOptions,
+        ScanConfig,
+        Timeouts,
+    )
     from ._exceptions import AioscoutError, ConfigError, InvalidTarget, SinkError
     from ._models import (
         DnsResult,
@@ -21,17 +29,26 @@ if TYPE_CHECKING:
         ErrorKind,
         FetchResult,
         HttpResult,
+        PortResult,
         Record,
         Records,
         RedirectHop,
         TlsInfo,
     )
-    from .api import fetch, scan, scan_dns, scan_http
+    from .api import fetch, scan, scan_dns, scan_http, scan_ports
     from .engine import Checkpoint, Stats, Stopper, run_scan
     from .sinks import CsvSink, JsonlSink, RedisSink, SqliteSink, open_sink
 
 _WHERE = {
-    "._config": ("DnsOptions", "FetchOptions", "HttpOptions", "Limits", "ScanConfig", "Timeouts"),
+    "._config": (
+        "DnsOptions",
+        "FetchOptions",
+        "HttpOptions",
+        "Limits",
+        "PortOptions",
+        "ScanConfig",
+        "Timeouts",
+    ),
     "._exceptions": ("AioscoutError", "ConfigError", "InvalidTarget", "SinkError"),
     "._models": (
         "DnsResult",
@@ -39,12 +56,13 @@ _WHERE = {
         "ErrorKind",
         "FetchResult",
         "HttpResult",
+        "PortResult",
         "Record",
         "Records",
         "RedirectHop",
         "TlsInfo",
     ),
-    ".api": ("fetch", "scan", "scan_dns", "scan_http"),
+    ".api": ("fetch", "scan", "scan_dns", "scan_http", "scan_ports"),
     ".engine": ("Checkpoint", "Stats", "Stopper", "run_scan"),
     ".sinks": ("CsvSink", "JsonlSink", "RedisSink", "SqliteSink", "open_sink"),
 }
@@ -66,6 +84,8 @@ __all__ = [
     "InvalidTarget",
     "JsonlSink",
     "Limits",
+    "PortOptions",
+    "PortResult",
     "Record",
     "Records",
     "RedirectHop",
@@ -83,6 +103,7 @@ __all__ = [
     "scan",
     "scan_dns",
     "scan_http",
+    "scan_ports",
 ]
 
 

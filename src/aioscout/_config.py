@@ -118,11 +118,11 @@ class PortOptions:
     identified) and ``per_host`` those to one host; ``rate`` caps connection
     attempts per second (0: no cap). A port that does not answer within
     ``connect_timeout`` is tried ``retries`` more times, then reported
-    ``filtered``. An open port is identified (``banners``) by listening for
-    ``banner_wait`` seconds, then asking (HTTP, Redis ``PING``, TLS
-    ClientHello) and waiting up to ``read_timeout`` for the answer, reading at
-    most ``banner_bytes``. ``report_all`` gives a record per closed and
-    filtered port too.
+    ``filtered``. An open port is identified (``banners``) within
+    ``read_timeout`` seconds: it is listened to for ``banner_wait`` seconds,
+    then asked (HTTP, Redis ``PING``, TLS ClientHello) for the rest, and at
+    most ``banner_bytes`` are read. ``report_all`` gives a record per closed
+    and filtered port too.
     """
 
     ports: tuple[str, ...] = ()

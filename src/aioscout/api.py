@@ -34,11 +34,11 @@ import functools
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
 from typing import Any
 
-from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
+from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, PortOptions, ScanConfig
 from ._models import Record
 from .engine import Sink, Stats, run_scan
 
-__all__ = ["fetch", "scan", "scan_dns", "scan_http"]
+__all__ = ["fetch", "scan", "scan_dns", "scan_http", "scan_ports"]
 
 Lines = Iterable[str] | AsyncIterable[str]
 
@@ -156,3 +156,30 @@ def fetch(
         make_fetch_probe, options or FetchOptions(), http or HttpOptions(), limits or Limits()
     )
     return scan(factory, urls, config=config, sinks=sinks, stats=stats)
+
+
+def scan_ports(
+    targets: Lines,
+    *,
+    options: PortOptions | None = None,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    stats: Stats | None = None,
+) -> AsyncGenerator[Record, None]:
+    """``aioscout ports``: a :class:`PortResult` per open port of each host (one per
+    host that had none); ``config.concurrency`` is the hosts in flight,
+    ``options.connections`` the sockets (split between ``config.workers``).
+
+    Example::
+
+        opts = aioscout.PortOptions(ports=("22,80,8000-8100",))
+        async for rec in aioscout.scan_ports(["127.0.0.1"], options=opts):
+            print(rec.host, rec.port, rec.state, rec.service)
+    """
+    from .probes.factories import make_ports_probe
+    from .probes.ports import share_budget
+
+    cfg = config or ScanConfig()
+    opts = share_budget(options or PortOptions(), cfg.workers)
+    factory = functools.partial(make_ports_probe, opts)
+    return scan(factory, targets, config=cfg, sinks=sinks, stats=stats)

@@ -22,7 +22,9 @@ the budget shrinks to what the process could open, and the port waits.
 from __future__ import annotations
 
 import asyncio
+import enum
 import errno
+import itertools
 import os
 import socket
 import time
@@ -36,11 +38,24 @@ __all__ = ["HostScan", "Opened", "Sweep"]
 _RUN = 64  # ports one host starts before the next host's turn
 _TURN = 4096  # connection attempts per loop turn before other callbacks run
 _REFUSED = errno.ECONNREFUSED
+_ABORTED = errno.ECONNABORTED
+_IN_PROGRESS_ERR = errno.EINPROGRESS
+_SOL_SOCKET, _SO_ERROR = socket.SOL_SOCKET, socket.SO_ERROR
+# Reset after the handshake (a service that accepts and closes at once): the port is open.
+_ACCEPTED = (0, errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED)
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK, 0)
 _NO_FD = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _BUSY = (errno.EADDRNOTAVAIL, errno.EAGAIN)  # out of local ports for the moment
 _UNREACHABLE = (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EACCES, errno.EPERM)
 _PAUSE = 0.05  # seconds to wait when the system is out of sockets or local ports
+
+
+class _Turn(enum.Enum):
+    """How a host's run of connections ended."""
+
+    MORE = 1  # room ran out: the next host's turn
+    EXHAUSTED = 2  # no port left to start
+    PAUSED = 3  # rate, descriptors or local ports: a timer resumes the pump
 
 
 class Opened:
@@ -153,7 +168,8 @@ class Sweep:
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._notice = on_notice
-        self._prepaid = False
+        self._paid_until: float | None = None  # a rate slot reserved and due then
+        self._spare: dict[int, socket.socket] = {}  # a refused socket, ready for the next port
         self.closed = False
 
     # -- what the prober calls ------------------------------------------------
@@ -193,6 +209,9 @@ class Sweep:
                 self._settle(entry)
                 entry.sock.close()
         self.pending.clear()
+        for sock in self._spare.values():
+            sock.close()
+        self._spare.clear()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -217,51 +236,163 @@ class Sweep:
                 blocked += 1
                 continue
             blocked = 0
-            for _ in range(room):
-                nxt = scan.next_port()
-                if nxt is None:
-                    hosts.popleft()
-                    scan.queued = False
-                    self._maybe_finish(scan)
-                    break
-                if self.bucket is not None:
-                    wait = 0.0 if self._prepaid else self.bucket.reserve()
-                    self._prepaid = wait > 0  # the slot is taken: the next turn uses it
-                    if wait > 0:
-                        scan.retry.appendleft(nxt)
-                        self.loop.call_later(wait, self._kick)
-                        return
-                outcome = self._connect(scan, nxt[0], nxt[1])
-                started += 1
-                if outcome is not None:  # out of sockets or local ports: wait a moment
-                    scan.retry.appendleft(nxt)
-                    self.loop.call_later(_PAUSE, self._kick)
-                    return
+            count, state = self._run(scan, room)
+            started += count
+            if state is _Turn.EXHAUSTED:
+                hosts.popleft()
+                scan.queued = False
+                self._maybe_finish(scan)
+            elif state is _Turn.PAUSED:
+                return  # a timer kicks the pump again
             else:
                 hosts.rotate(-1)
         if hosts and self.free > 0 and started >= _TURN:
             self._kick()  # more to do: after the callbacks that are waiting
 
-    def _connect(self, scan: HostScan, port: int, tries: int) -> str | None:
-        """Start one connection; returns a reason to pause (no socket, no local port)."""
+    def _run(self, scan: HostScan, room: int) -> tuple[int, _Turn]:
+        """Start up to ``room`` connections to ``scan``'s next ports (see :meth:`_run_plain`)."""
+        if scan.retry or self.bucket is not None:
+            return self._run_general(scan, room)
+        return self._run_plain(scan, room)
+
+    def _run_plain(self, scan: HostScan, room: int) -> tuple[int, _Turn]:
+        """:meth:`_run_general` for the common case, no retries due and no rate: the
+        hot loop of a sweep, with everything it touches in local names."""
+        family, addr = scan.family, scan.addr
+        sock = self._spare.pop(family, None) or self._socket(family)
+        if sock is None:
+            return 0, _Turn.PAUSED
+        connect, getsockopt = sock.connect_ex, sock.getsockopt
+        keep_all, closed_ports = scan.keep_all, scan.closed_ports
+        started = refused = 0
+        state = _Turn.MORE
+        for port in itertools.islice(scan.ports, room):
+            started += 1
+            target = (addr, port)
+            err = connect(target)
+            if err == _ABORTED:
+                err = connect(target)
+            if err == _IN_PROGRESS_ERR:
+                err = getsockopt(_SOL_SOCKET, _SO_ERROR) or _IN_PROGRESS_ERR
+            if err == _REFUSED:
+                refused += 1
+                if keep_all:
+                    closed_ports.append(port)
+                continue
+            ok = self._not_refused(scan, sock, port, 0, err)
+            if not ok:
+                scan.retry.appendleft((port, 0))
+            nxt = self._spare.pop(family, None) or self._socket(family)
+            if not ok or nxt is None:
+                if nxt is not None:
+                    self._spare[family] = nxt
+                state = _Turn.PAUSED
+                break
+            sock = nxt
+            connect, getsockopt = sock.connect_ex, sock.getsockopt
+        else:
+            if started < room:
+                state = _Turn.EXHAUSTED
+            self._spare[family] = sock
+        scan.scanned += started
+        scan.closed += refused
+        return started, state
+
+    def _run_general(self, scan: HostScan, room: int) -> tuple[int, _Turn]:
+        """Start up to ``room`` connections to ``scan``'s next ports.
+
+        The common case stays in this loop: a refused port costs a connect and
+        an ``SO_ERROR`` read, and its socket serves the next port, which spares
+        a socket() and a close() per port (Linux lets a socket connect again
+        after a refusal; its first new ``connect`` only answers ECONNABORTED,
+        resetting it, and costs no packet).
+        """
+        retry, ports, family, addr = scan.retry, scan.ports, scan.family, scan.addr
+        spare = self._spare.pop(family, None)
+        closed = started = 0
+        state = _Turn.MORE
         try:
-            sock = socket.socket(scan.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            for _ in range(room):
+                if retry:
+                    port, tries = retry.popleft()
+                else:
+                    nxt = next(ports, None)
+                    if nxt is None:
+                        state = _Turn.EXHAUSTED
+                        break
+                    port, tries = nxt, 0
+                    scan.scanned += 1
+                if self.bucket is not None and not self._pay():
+                    retry.appendleft((port, tries))
+                    state = _Turn.PAUSED
+                    break
+                if spare is None:
+                    spare = self._socket(family)
+                    if spare is None:
+                        retry.appendleft((port, tries))
+                        state = _Turn.PAUSED
+                        break
+                sock = spare
+                err = sock.connect_ex((addr, port))
+                if err == _ABORTED:  # the socket's last attempt was refused: reset, try again
+                    err = sock.connect_ex((addr, port))
+                started += 1
+                if err == errno.EINPROGRESS:
+                    # Loopback and a near LAN have usually settled already.
+                    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or errno.EINPROGRESS
+                if err == _REFUSED:
+                    closed += 1
+                    if scan.keep_all:
+                        scan.closed_ports.append(port)
+                    continue
+                spare = None
+                if not self._not_refused(scan, sock, port, tries, err):
+                    retry.appendleft((port, tries))
+                    state = _Turn.PAUSED
+                    break
+        finally:
+            scan.closed += closed
+            if spare is not None:
+                old = self._spare.get(family)
+                if old is not None:
+                    old.close()
+                self._spare[family] = spare
+        return started, state
+
+    def _pay(self) -> bool:
+        """Whether the rate allows a connection now (else the pump is kicked when it does)."""
+        assert self.bucket is not None
+        now = self.loop.time()
+        if self._paid_until is not None:
+            if now < self._paid_until:
+                return False  # woken early by something else: the slot is not due yet
+            self._paid_until = None
+            return True
+        wait = self.bucket.reserve()
+        if wait <= 0:
+            return True
+        self._paid_until = now + wait
+        self.loop.call_later(wait, self._kick)
+        return False
+
+    def _socket(self, family: int) -> socket.socket | None:
+        """A new non-blocking socket; ``None`` (and a pause) when the process has none left."""
+        try:
+            return socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         except OSError as exc:
-            if exc.errno in _NO_FD:
-                self._shrink(exc)
-                return "no socket"
-            raise
-        addr = (scan.addr, port)
-        err = sock.connect_ex(addr)
-        if err == errno.EINPROGRESS:
-            # Loopback and a near LAN have usually settled already: refused is final.
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or errno.EINPROGRESS
-        if err == _REFUSED:
-            sock.close()
-            scan.closed += 1
-            if scan.keep_all:
-                scan.closed_ports.append(port)
+            if exc.errno not in _NO_FD:
+                raise
+            self._shrink(exc)
+            self.loop.call_later(_PAUSE, self._kick)
             return None
+
+    def _not_refused(
+        self, scan: HostScan, sock: socket.socket, port: int, tries: int, err: int
+    ) -> bool:
+        """A connection in progress (watched), or one that failed otherwise.
+
+        Returns False when the system is out of local ports (the caller pauses).
+        """
         if err in _IN_PROGRESS:
             entry = _Pending(self.loop.time() + self.timeout, sock, scan, port, tries)
             scan.in_flight += 1
@@ -272,12 +403,18 @@ class Sweep:
             self.pending.append(entry)
             if self._timer is None:
                 self._timer = self.loop.call_later(min(0.1, self.timeout / 4), self._expire)
-            return None
+            return True
+        if err in _ACCEPTED:  # accepted and already reset by the service: open
+            scan.in_flight += 1
+            self.free -= 1
+            scan.opened.put_nowait(Opened(sock, port, 0.0))
+            return True
         sock.close()
         if err in _BUSY:
-            return "busy"
+            self.loop.call_later(_PAUSE, self._kick)
+            return False
         self._failed(scan, port, tries, err)
-        return None
+        return True
 
     def _shrink(self, exc: OSError) -> None:
         """The process ran out of descriptors: keep the budget to what is open now."""
@@ -306,7 +443,7 @@ class Sweep:
         self._settle(entry)
         sock, scan = entry.sock, entry.scan
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err == 0:
+        if err in _ACCEPTED:
             ms = round((time.perf_counter() - entry.started) * 1000, 2)
             scan.opened.put_nowait(Opened(sock, entry.port, ms))  # the prober releases it
         else:

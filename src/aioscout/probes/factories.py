@@ -11,10 +11,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from .._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
+    from .._config import DnsOptions, FetchOptions, HttpOptions, Limits, PortOptions, ScanConfig
     from ..engine import Probe
 
-__all__ = ["make_dns_probe", "make_fetch_probe", "make_http_probe", "modules_for"]
+__all__ = [
+    "make_dns_probe",
+    "make_fetch_probe",
+    "make_http_probe",
+    "make_ports_probe",
+    "modules_for",
+]
 
 _F = TypeVar("_F", bound=Callable[..., object])
 _IMPORTS = "worker_imports"
@@ -69,6 +75,14 @@ def make_fetch_probe(
         concurrency=config.concurrency,
         per_host=config.per_host,
     )
+
+
+@_imports("aioscout.probes.ports", "aioscout.probes._sweep", "aioscout.sinks.jsonl")
+def make_ports_probe(options: PortOptions, config: ScanConfig) -> Probe[Any]:
+    """Build a :class:`PortsProbe` (``options`` already hold this process's share)."""
+    from .ports import PortsProbe
+
+    return PortsProbe(options)
 
 
 def modules_for(factory: Callable[..., object]) -> tuple[str, ...]:

@@ -20,11 +20,12 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
-import importlib.resources
+import dataclasses
 import resource
 import socket
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import orjson
@@ -52,6 +53,7 @@ __all__ = [
     "PortsProbe",
     "fd_budget",
     "port_list",
+    "share_budget",
     "top_ports",
 ]
 
@@ -76,7 +78,7 @@ def top_ports(count: int) -> list[int]:
     """
     if not 1 <= count <= 65535:
         raise ConfigError(f"--top-ports {count}: give a number from 1 to 65535")
-    text = importlib.resources.files(__package__).joinpath("data/top_ports.txt").read_text()
+    text = (Path(__file__).parent / "data" / "top_ports.txt").read_text(encoding="utf-8")
     ranked: dict[int, None] = {}
     for line in text.splitlines():
         if line.strip() and not line.startswith("#"):
@@ -123,6 +125,18 @@ def fd_budget(wanted: int) -> tuple[int, str | None]:
     return room, (
         f"connections capped at {room} (the open-file limit is {soft}; "
         f"raise it with ulimit -n to allow {wanted})"
+    )
+
+
+def share_budget(options: PortOptions, workers: int) -> PortOptions:
+    """Each of ``workers`` processes sweeps its own hosts: give it its share of the
+    connections and of the rate, so the whole run keeps the budget asked for."""
+    if workers <= 1:
+        return options
+    return dataclasses.replace(
+        options,
+        connections=max(1, options.connections // workers),
+        rate=options.rate / workers,
     )
 
 
@@ -362,27 +376,33 @@ class PortsProbe:
         """Listen first; then ask the way silent services answer (see :mod:`._banners`)."""
         opts = self.options
         sock = opened.sock
-        greeting = await self._read(sock, opts.banner_wait)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + max(opts.read_timeout, opts.banner_wait)
+        greeting = await self._read(sock, min(opts.banner_wait, opts.read_timeout))
         if greeting is None:
             return Identity("tcpwrapped", None)
         if greeting:
             ident = identify(greeting)
             if ident.ambiguous:
-                follow = await self._ask(sock, ehlo_request(), opts.read_timeout)
+                follow = await self._ask(sock, ehlo_request(), max(0.05, until - loop.time()))
                 if follow:
                     return Identity(identify(follow, Asked.EHLO).service, ident.banner)
             return ident
         name = None if is_ip(host) else host
+        left = max(0.05, until - loop.time())
         async with asyncio.TaskGroup() as tg:
-            asks = [
-                tg.create_task(self._ask(sock, http_request(host), opts.read_timeout)),
-                tg.create_task(self._ask_new(ip, opened.port, ping_request())),
-                tg.create_task(self._ask_new(ip, opened.port, client_hello(name))),
-            ]
-        answers = [(t.result(), asked) for t, asked in zip(asks, _ASKED, strict=True)]
-        return _pick(answers)
+            asks = {
+                tg.create_task(self._ask(sock, http_request(host), left)): Asked.HTTP,
+                tg.create_task(self._ask_new(ip, opened.port, ping_request(), left)): Asked.PING,
+                tg.create_task(self._ask_new(ip, opened.port, client_hello(name), left)): Asked.TLS,
+            }
+            ident = await _first_answer(asks)
+            for task in asks:
+                task.cancel()
+        return ident
 
     async def _ask(self, sock: socket.socket, payload: bytes, seconds: float) -> bytes | None:
+        """Send ``payload``; what the peer answers within ``seconds`` (see :meth:`_read`)."""
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(seconds):
@@ -391,8 +411,8 @@ class PortsProbe:
             return None
         return await self._read(sock, seconds)
 
-    async def _ask_new(self, ip: str, port: int, payload: bytes) -> bytes | None:
-        """``payload`` on a connection of its own (bounded by the identification budget)."""
+    async def _ask_new(self, ip: str, port: int, payload: bytes, seconds: float) -> bytes | None:
+        """``payload`` on a connection of its own, answered within ``seconds``."""
         assert self._extra is not None
         opts = self.options
         loop = asyncio.get_running_loop()
@@ -403,26 +423,57 @@ class PortsProbe:
             except OSError:
                 return None
             with sock:
+                started = loop.time()
                 try:
-                    async with asyncio.timeout(opts.connect_timeout):
+                    async with asyncio.timeout(min(opts.connect_timeout, seconds)):
                         await loop.sock_connect(sock, (ip, port))
                 except (OSError, TimeoutError):
                     return None
-                return await self._ask(sock, payload, opts.read_timeout)
+                return await self._ask(sock, payload, max(0.05, seconds - (loop.time() - started)))
 
 
-_ASKED = (Asked.HTTP, Asked.PING, Asked.TLS)
+_TLS_GRACE = 0.1  # seconds an HTTP answer waits for a TLS one (an HTTPS port may answer both)
 
 
-def _pick(answers: Sequence[tuple[bytes | None, Asked]]) -> Identity:
-    """The first answer that names a service; else the first banner; else nothing."""
+async def _first_answer(asks: dict[asyncio.Task[bytes | None], Asked]) -> Identity:
+    """The first answer that names a service (HTTP gives TLS a moment); else the best banner.
+
+    An HTTPS server may answer a plain request with an HTTP error as well as
+    a ClientHello with a ServerHello: it is reported ``tls``.
+    """
+    pending = set(asks)
+    answers: list[tuple[bytes | None, Asked]] = []
+    deadline: float | None = None
+    loop = asyncio.get_running_loop()
+    while pending:
+        timeout = None if deadline is None else max(0.0, deadline - loop.time())
+        done, pending = await asyncio.wait(
+            pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if not done:
+            break  # the grace for a TLS answer ran out
+        answers.extend((task.result(), asks[task]) for task in done)
+        ident = _pick(answers)
+        if ident.service in (None, "tcpwrapped"):
+            continue
+        if ident.service != "http" or Asked.TLS not in {asks[t] for t in pending}:
+            return ident
+        deadline = loop.time() + _TLS_GRACE
+    return _pick(answers, complete=not pending)
+
+
+def _pick(answers: Sequence[tuple[bytes | None, Asked]], *, complete: bool = True) -> Identity:
+    """The first answer that names a service (TLS first); else the first banner; else nothing.
+
+    ``complete``: every ask has answered (only then may no answer mean ``tcpwrapped``).
+    """
     idents = [identify(data, asked) for data, asked in answers if data]
-    for ident in idents:
+    for ident in sorted(idents, key=lambda i: i.service != "tls"):
         if ident.service is not None:
             return ident
     for ident in idents:
         if ident.banner:
             return ident
-    if all(data is None for data, _ in answers):
+    if complete and answers and all(data is None for data, _ in answers):
         return Identity("tcpwrapped", None)
     return Identity(None, None)
