@@ -134,7 +134,7 @@ class PortOptions:
     retries: int = 1
     banners: bool = True
     banner_wait: float = 0.25
-    read_timeout: float = 1.0
+    read_timeout: float = 1.5
     banner_bytes: int = 1024
     report_all: bool = False
     resolvers: tuple[str, ...] = ()  # "ip[:port]"; empty: the system's

@@ -50,6 +50,18 @@ _UNREACHABLE = (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EACCES, errno.EPERM
 _PAUSE = 0.05  # seconds to wait when the system is out of sockets or local ports
 
 
+def _pin_local_port(sock: socket.socket, family: int) -> None:
+    """Bind ``sock`` to a free local port named explicitly (left unbound if that fails)."""
+    any_address = "::" if family == socket.AF_INET6 else "0.0.0.0"
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((any_address, 0))
+            port = probe.getsockname()[1]
+        sock.bind((any_address, port))
+    except OSError:
+        pass  # taken meanwhile, or no such family here: the kernel picks per connect
+
+
 class _Turn(enum.Enum):
     """How a host's run of connections ended."""
 
@@ -376,15 +388,22 @@ class Sweep:
         return False
 
     def _socket(self, family: int) -> socket.socket | None:
-        """A new non-blocking socket; ``None`` (and a pause) when the process has none left."""
+        """A new non-blocking socket; ``None`` (and a pause) when the process has none left.
+
+        It is bound to a local port of its own, named explicitly: the kernel
+        then keeps that port across the socket's refused attempts instead of
+        choosing an ephemeral port for every ``connect``.
+        """
         try:
-            return socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         except OSError as exc:
             if exc.errno not in _NO_FD:
                 raise
             self._shrink(exc)
             self.loop.call_later(_PAUSE, self._kick)
             return None
+        _pin_local_port(sock, family)
+        return sock
 
     def _not_refused(
         self, scan: HostScan, sock: socket.socket, port: int, tries: int, err: int
