@@ -13,12 +13,12 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from .. import registry
 from .._config import HttpOptions, Limits, PortOptions, ScanConfig, Timeouts
 from .._exceptions import AioscoutError, ConfigError
 from .._loop import run_loop
 from .._models import PortResult, Record
 from ..engine import Probe, Stats
-from ..probes.factories import make_http_probe, make_ports_probe
 from ._common import (
     OutputSpec,
     common_options,
@@ -190,7 +190,7 @@ def ports(**p: Any) -> None:
     if list_path not in (None, "-") and not os.access(list_path, os.R_OK):
         fail(f"cannot read {list_path}")
     lines = functools.partial(open_source, p["targets"], list_path)
-    factory = functools.partial(make_ports_probe, options)
+    factory = registry.factory("ports", options)
     spec = OutputSpec(
         output=p["ports_output"] if p["probe_http"] else p["output"],
         as_csv=p["as_csv"],
@@ -229,12 +229,11 @@ def _run_ports_then_http(
 ) -> None:
     feed = _UrlFeed()
     http_config = ScanConfig(concurrency=min(config.concurrency, 500), loop=config.loop)
-    http_factory = functools.partial(make_http_probe, http_options, Limits())
+    http_factory = registry.factory("http", http_options, Limits())
     if config.workers > 1:
         from ..engine._spawn import prefork
-        from ..probes.factories import modules_for
 
-        prefork(config.workers, modules_for(factory))
+        prefork(config.workers, registry.worker_modules(factory))
 
     async def both() -> tuple[Stats, Stats]:
         async with asyncio.TaskGroup() as tg:

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import orjson
 
-from .._config import PortOptions
+from .._config import PortOptions, ScanConfig
 from .._exceptions import ConfigError, InvalidTarget
 from .._models import ErrorInfo, ErrorKind, PortResult, Records
 from ..targets.parse import MAX_LINE, parse_http_target
@@ -52,6 +52,7 @@ __all__ = [
     "PortTarget",
     "PortsProbe",
     "fd_budget",
+    "make_ports_probe",
     "port_list",
     "share_budget",
     "top_ports",
@@ -138,6 +139,12 @@ def share_budget(options: PortOptions, workers: int) -> PortOptions:
         connections=max(1, options.connections // workers),
         rate=options.rate / workers,
     )
+
+
+def make_ports_probe(options: PortOptions, config: ScanConfig) -> PortsProbe:
+    """Build a :class:`PortsProbe` (``options`` already hold this process's share: see
+    :func:`share_budget`; ``config`` is the engine's, hosts in flight)."""
+    return PortsProbe(options)
 
 
 def _from_json(line: str) -> PortTarget:
