@@ -158,8 +158,8 @@ def ports(**p: Any) -> None:
 
     if p["syn"]:
         fail(
-            "--syn is not offered: on loopback a SYN scan from Python measured no faster "
-            "than the connect scan (see the README); run without --syn"
+            "--syn is not offered: a raw-socket SYN scan measured no faster than this "
+            "connect scan once its lost answers are retried (see the README)"
         )
     if _given("timeout_spec"):
         timeouts = parse_timeouts(p["timeout_spec"])
