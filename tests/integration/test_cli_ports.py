@@ -57,7 +57,7 @@ def _open_ports(recs: list[dict[str, Any]]) -> dict[tuple[str, int], str | None]
 
 
 def _want(farm: PortFarm, spec: str) -> dict[tuple[str, int], str | None]:
-    scanned = set()
+    scanned: set[int] = set()
     for item in spec.split(","):
         first, _, last = item.partition("-")
         scanned.update(range(int(first), int(last or first) + 1))

@@ -6,6 +6,7 @@ the farm found unbound by binding and closing it (``PortFarm.closed_ports``).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 
@@ -137,3 +138,51 @@ async def test_library_scan_ports_yields_records(farm: PortFarm) -> None:
         (p.port, p.service) for p in farm.ports if p.port in ports and p.ip == ip
     )
     assert stats.done == 3
+
+
+async def test_a_rate_limited_sweep_finds_the_same(farm: PortFarm) -> None:
+    ip = farm.addresses[0]
+    ports = [p.port for p in farm.ports if p.ip == ip][:3] + farm.closed_ports(ip)[:60]
+    opts = PortOptions(ports=(compact_ranges(ports),), rate=5000.0, banners=False)
+    got = _by_port(await _scan(opts, ip))
+    assert set(got) == set(ports[:3])
+
+
+async def test_ipv6_loopback() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        listener.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no ::1 here")
+    with listener:
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as spare:
+            spare.bind(("::1", 0))  # a port nothing listens on while the scan runs
+            closed = spare.getsockname()[1]
+            opts = PortOptions(ports=(f"{port},{closed}",), banners=False, report_all=True)
+            async with PortsProbe(opts) as probe:
+                (target,) = probe.expand("[::1]")
+                got = _by_port(await probe.probe("[::1]", target))
+    assert {p: r.state for p, r in got.items()} == {port: "open", closed: "closed"}
+    assert got[port].ip == "::1"
+
+
+async def test_cancelling_a_host_closes_what_it_holds(farm: PortFarm) -> None:
+    ip = farm.addresses[1]
+    silent = next(p.port for p in farm.ports if p.ip == ip and p.kind == "silent")
+    async with PortsProbe(PortOptions(ports=(str(silent),))) as probe:
+        assert probe._sweep is not None
+        budget = probe._sweep.free
+        task = asyncio.ensure_future(probe.probe(ip, PortTarget(ip)))
+        for _ in range(1000):  # until the silent port is being identified
+            if probe._sweep.free != budget:
+                break
+            await asyncio.sleep(0.005)
+        assert probe._sweep.free == budget - 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert probe._sweep.free == budget

@@ -203,10 +203,17 @@ class Sweep:
         scan.finished = True
         scan.ports = iter(())
         scan.retry.clear()
-        for entry in self.pending:
-            if entry.live and entry.scan is scan:
-                self._settle(entry)
-                entry.sock.close()
+        if scan.connecting:  # only when cancelled mid-sweep: a finished host has none
+            for entry in self.pending:
+                if entry.live and entry.scan is scan:
+                    self._settle(entry)
+                    entry.sock.close()
+                    scan.in_flight -= 1
+                    self.free += 1
+        while not scan.opened.empty():  # open ports no one will identify now
+            opened = scan.opened.get_nowait()
+            if opened is not None:
+                opened.sock.close()
                 scan.in_flight -= 1
                 self.free += 1
         if scan.queued:
