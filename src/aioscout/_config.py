@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._exceptions import ConfigError
+
 __all__ = [
     "DnsOptions",
     "FetchOptions",
@@ -138,6 +140,16 @@ class PortOptions:
     banner_bytes: int = 1024
     report_all: bool = False
     resolvers: tuple[str, ...] = ()  # "ip[:port]"; empty: the system's
+
+    def __post_init__(self) -> None:
+        if self.connections < 1 or self.per_host < 1:
+            raise ConfigError("connections and per_host must be at least 1")
+        if self.rate < 0 or self.retries < 0 or self.top_ports < 0 or self.banner_bytes < 1:
+            raise ConfigError(
+                "rate, retries and top_ports must not be negative, banner_bytes positive"
+            )
+        if self.connect_timeout <= 0 or self.read_timeout <= 0 or self.banner_wait < 0:
+            raise ConfigError("connect_timeout and read_timeout must be positive")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -128,3 +128,22 @@ def test_client_hello_is_a_tls_handshake_record() -> None:
     assert hello[5] == 1  # ClientHello
     assert b"example.com" in hello  # SNI
     assert b"example.com" not in client_hello(None)
+
+
+@pytest.mark.parametrize(
+    ("greeting", "service"),
+    [
+        (b"220-FileZilla Server 0.9.60 beta\r\n", "ftp"),
+        (b"220 Serv-U FTP Server v15.1 ready...\r\n", "ftp"),
+        (b"220 Microsoft FTP Service\r\n", "ftp"),
+        (b"220 mx.google.com ESMTP x1si\r\n", "smtp"),
+        (b"220 mail.example.org Exim 4.96\r\n", "smtp"),
+    ],
+)
+def test_220_greetings_named_by_their_words(greeting: bytes, service: str) -> None:
+    assert identify(greeting).service == service
+
+
+def test_an_smtp_server_refusing_ehlo_is_still_smtp() -> None:
+    assert identify(b"502 5.5.2 Error: command not recognized\r\n", Asked.EHLO).service == "smtp"
+    assert identify(b"500 Syntax error, command unrecognized.\r\n", Asked.EHLO).service == "ftp"

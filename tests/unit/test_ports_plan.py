@@ -134,3 +134,20 @@ def test_fd_budget_caps_what_cannot_fit_with_a_notice() -> None:
     assert notice is not None
     assert "\n" not in notice
     assert str(allowed) in notice
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"connections": 0},
+        {"per_host": 0},
+        {"rate": -1.0},
+        {"retries": -1},
+        {"connect_timeout": 0.0},
+        {"read_timeout": -1.0},
+        {"banner_bytes": 0},
+    ],
+)
+def test_unusable_options_are_config_errors(bad: dict[str, float]) -> None:
+    with pytest.raises(ConfigError):
+        PortOptions(**bad)  # type: ignore[arg-type]

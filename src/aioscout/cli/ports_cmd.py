@@ -37,6 +37,7 @@ __all__ = ["ports"]
 _PER_HOST = 256  # --per-host when not given: sockets to one host at once
 _CONNECT, _READ = 1.0, 1.5  # --timeout when not given: connect, and identifying a port
 _WORKER_PAIRS = 50_000  # host×port pairs from which a second process pays for itself
+_ALL_RECORDS = 500_000  # with --all: port records held at once (hosts in flight × ports)
 
 
 class _UrlFeed:
@@ -176,8 +177,11 @@ def ports(**p: Any) -> None:
         click.echo(f"aioscout: {notice}", err=True)
     workers = _workers(p, len(plan))
     options = share_budget(dataclasses.replace(options, connections=allowed), workers)
+    hosts = min(p["concurrency"], 10_000)
+    if options.report_all:  # every port of a host in flight is held as a record until it ends
+        hosts = max(1, min(hosts, _ALL_RECORDS // len(plan)))
     config = ScanConfig(
-        concurrency=min(p["concurrency"], 10_000),
+        concurrency=hosts,
         per_host=8,
         rate=0.0,
         retries=0,

@@ -36,8 +36,9 @@ MAX_BANNER = 256
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _SPACES = re.compile(r" {2,}")
-_FTP_WORDS = re.compile(rb"ftp", re.IGNORECASE)
-_SMTP_WORDS = re.compile(rb"e?smtp|\bmail\b|postfix|exim|sendmail|mail service", re.IGNORECASE)
+_FTP_WORDS = re.compile(rb"ftp|filezilla|serv-u|file transfer", re.IGNORECASE)
+_SMTP_WORDS = re.compile(rb"e?smtp|mail|postfix|exim|haraka|mx\.", re.IGNORECASE)
+_SMTP_ENHANCED = re.compile(rb"[245][0-9][0-9][ -][245]\.[0-9]{1,3}\.[0-9]{1,3}\b")
 _SERVER = re.compile(rb"\r?\nserver:[ \t]*([^\r\n]*)", re.IGNORECASE)
 
 
@@ -131,8 +132,9 @@ def _text(data: bytes, asked: Asked) -> Identity:
         asked is Asked.PING and head[:1] in (b"+", b"-", b"$", b"*", b":")
     ):
         return Identity("redis", shown)
-    if asked is Asked.EHLO:
-        return Identity("smtp" if head.startswith(b"250") else "ftp", None)
+    if asked is Asked.EHLO:  # SMTP welcomes EHLO (or refuses it with an enhanced code)
+        smtp = head.startswith(b"250") or _SMTP_ENHANCED.match(head) is not None
+        return Identity("smtp" if smtp else "ftp", None)
     if head.startswith(b"+OK"):
         return Identity("pop3", shown)
     if head.startswith((b"* OK", b"* PREAUTH", b"* BYE")):
