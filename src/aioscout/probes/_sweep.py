@@ -36,7 +36,7 @@ from ..engine.limits import TokenBucket
 __all__ = ["HostScan", "Opened", "Sweep"]
 
 _RUN = 64  # ports one host starts before the next host's turn
-_TURN = 4096  # connection attempts per loop turn before other callbacks run
+_TURN = 1024  # connection attempts per loop turn before other callbacks run
 _REFUSED = errno.ECONNREFUSED
 _ABORTED = errno.ECONNABORTED
 _IN_PROGRESS_ERR = errno.EINPROGRESS

@@ -396,7 +396,8 @@ class PortsProbe:
                     return Identity(identify(follow, Asked.EHLO).service, ident.banner)
             return ident
         name = None if is_ip(host) else host
-        left = max(0.05, until - loop.time())
+        # However late this loop got here (a busy sweep), the asking gets a fair share.
+        left = max(min(0.5, opts.read_timeout), until - loop.time())
         async with asyncio.TaskGroup() as tg:
             asks = {
                 tg.create_task(self._ask(sock, http_request(host), left)): Asked.HTTP,
