@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 from . import registry
 
 if TYPE_CHECKING:
-    from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig, Timeouts
+    from ._config import (
+        DnsOptions,
+        FetchOptions,
+        HttpOptions,
+        Limits,
+        PortOptions,
+        ScanConfig,
+        Timeouts,
+    )
     from ._exceptions import AioscoutError, ConfigError, InvalidTarget, SinkError
     from ._models import (
         DnsResult,
@@ -24,17 +32,26 @@ if TYPE_CHECKING:
         ErrorKind,
         FetchResult,
         HttpResult,
+        PortResult,
         Record,
         Records,
         RedirectHop,
         TlsInfo,
     )
-    from .api import fetch, scan, scan_dns, scan_http
+    from .api import fetch, scan, scan_dns, scan_http, scan_ports
     from .engine import Checkpoint, Stats, Stopper, run_scan
     from .sinks import CsvSink, JsonlSink, RedisSink, SqliteSink, open_sink
 
 _WHERE = {
-    "._config": ("DnsOptions", "FetchOptions", "HttpOptions", "Limits", "ScanConfig", "Timeouts"),
+    "._config": (
+        "DnsOptions",
+        "FetchOptions",
+        "HttpOptions",
+        "Limits",
+        "PortOptions",
+        "ScanConfig",
+        "Timeouts",
+    ),
     "._exceptions": ("AioscoutError", "ConfigError", "InvalidTarget", "SinkError"),
     "._models": (
         "DnsResult",
@@ -42,6 +59,7 @@ _WHERE = {
         "ErrorKind",
         "FetchResult",
         "HttpResult",
+        "PortResult",
         "Record",
         "Records",
         "RedirectHop",
@@ -69,6 +87,8 @@ __all__ = [
     "InvalidTarget",
     "JsonlSink",
     "Limits",
+    "PortOptions",
+    "PortResult",
     "Record",
     "Records",
     "RedirectHop",
@@ -86,10 +106,16 @@ __all__ = [
     "scan",
     "scan_dns",
     "scan_http",
+    "scan_ports",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # the installed distribution's version, read on first use
+        from importlib.metadata import version
+
+        globals()[name] = version("aioscout")
+        return globals()[name]
     module = _MODULE_OF.get(name)
     if module is not None:
         value = getattr(importlib.import_module(module, __name__), name)
