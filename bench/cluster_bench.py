@@ -17,7 +17,6 @@ import collections
 import contextlib
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -53,12 +52,14 @@ def _targets(path: Path, n: int) -> list[str]:
     return lines
 
 
-def _run(args: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one command (this script's only child then)."""
-    start = time.perf_counter()
-    subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+# Runs one command in a fresh process and prints its wall time and peak RSS (KiB):
+# RUSAGE_CHILDREN keeps the largest child's, so each run needs its own measurer.
+_MEASURE = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
 
 
 def main() -> int:
@@ -78,18 +79,15 @@ def main() -> int:
         )  # fmt: skip
         lines = _targets(work / "targets.txt", n)
         print(f"{n:,} refused targets, ray://127.0.0.1:{client} (head on loopback, 2 CPUs)")
-        print("| tasks (-w) | wall s | targets/s | driver peak RSS MB |")
+        print("| tasks (--workers) | wall s | targets/s | driver peak RSS MB |")
         print("|---|---|---|---|")
         for tasks in (1, 2):
             out = work / f"out{tasks}.jsonl"
             args = [*aioscout, "http", "-l", str(work / "targets.txt"), "-o", str(out), "-s"]
-            args += ["--cluster", f"ray://127.0.0.1:{client}", "-w", str(tasks)]
-            # A fresh measuring process per run: RUSAGE_CHILDREN keeps the largest child.
-            code = "import sys,bench.cluster_bench as b; print(*b._run(sys.argv[1:], None))"
+            args += ["--cluster", f"ray://127.0.0.1:{client}", "--workers", str(tasks)]
             res = subprocess.run(
-                [sys.executable, "-c", code, *args],
-                env=env, check=True, capture_output=True, text=True,
-                cwd=Path(__file__).resolve().parent.parent,
+                [sys.executable, "-c", _MEASURE, *args],
+                env=env, check=True, stdout=subprocess.PIPE, text=True,
             )  # fmt: skip
             wall_s, rss_s = res.stdout.split()
             wall, rss = float(wall_s), int(rss_s)

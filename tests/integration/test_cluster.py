@@ -150,9 +150,9 @@ async def test_cluster_records_equal_one_process(
     targets.write_text("\n".join(lines) + "\n")
     outs = {}
     for name, extra in (
-        ("plain", ("-w", "1")),
+        ("plain", ("--workers", "1")),
         ("ray", ("--cluster", ray_head.address)),
-        ("local", ("--cluster", "local", "-w", "2")),
+        ("local", ("--cluster", "local", "--workers", "2")),
     ):
         out = tmp_path / f"{name}.jsonl"
         result = await run_cli(
@@ -213,3 +213,31 @@ async def test_resume_after_driver_killed_exactly_once(ray_head: RayHead, tmp_pa
     assert file_size(out) >= written
     recs = assert_one_record_per_line(out, lines)
     assert len(records(out)) == len(recs)
+
+
+@pytest.mark.parametrize("encoded", [True, False])
+def test_a_chunk_task_runs_the_ordinary_engine(encoded: bool) -> None:
+    # The task's side without Ray: the function each chunk task runs, in this process.
+    from aioscout import registry
+    from aioscout._config import HttpOptions, Limits, ScanConfig
+    from aioscout.engine.ray_backend import ChunkJob, run_chunk
+    from aioscout.sinks.jsonl import encode_lines
+
+    config = ScanConfig(concurrency=16)
+    factory = registry.factory("http", HttpOptions(), Limits())
+    lines = refused_targets(40)
+    targets = [t for line in lines for t in factory(config).expand(line)]
+    job = ChunkJob(factory, config, frozenset(), None, encode_lines if encoded else None)
+    seqs = list(range(100, 140))
+    result = run_chunk(job, seqs, lines, targets)
+    assert result.pid == os.getpid()
+    if encoded:
+        assert result.encoded is not None and not result.kept
+        got_seqs, kinds, data = result.encoded
+        assert sorted(got_seqs) == seqs
+        assert set(kinds) == {"refused"}
+        assert len(data) == 40 and all(d.endswith(b"\n") for d in data)
+    else:
+        assert result.encoded is None
+        assert sorted(seq for seq, _ in result.kept) == seqs
+        assert {r.input for _, r in result.kept} == set(lines)

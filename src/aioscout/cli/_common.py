@@ -262,7 +262,7 @@ def common_options(default_concurrency: int = 256) -> Callable[[F], F]:
             metavar="ADDRESS",
             default=None,
             help="Run on a Ray cluster: ray://HOST:PORT, or 'local' to start one here"
-            " (needs aioscout[ray]; -w then caps the tasks running at once).",
+            " (needs aioscout[ray]; --workers then caps the tasks running at once).",
         ),
         click.option(
             "--loop",
