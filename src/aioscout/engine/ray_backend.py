@@ -61,6 +61,7 @@ _CHUNK = 2048  # items per chunk task
 _AGE = 0.1  # seconds a partial chunk waits for more input before it is submitted
 _TASK_RETRIES = 10  # Ray's re-runs of a chunk whose worker process or node died
 _RESUBMITS = 3  # the driver's own tries of a chunk Ray gave up on
+_CONNECTS = 3  # tries to join a cluster
 _MISSING = "--cluster needs Ray: pip install 'aioscout[ray]'"
 
 
@@ -86,14 +87,22 @@ def connect(address: str, tasks: int) -> float:
         # started with a token (Ray's default) is joined with it.
         os.environ["RAY_AUTH_MODE"] = "token"
     ray = _ray()
-    if not ray.is_initialized():
-        quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
+    for attempt in range(1, _CONNECTS + 1):
+        if ray.is_initialized():
+            break
         try:
             if address == "local":
                 ray.init("local", num_cpus=tasks or None, include_dashboard=False, **quiet)
             else:
+                # A busy head may fail to start the job's client server in time: try again.
                 ray.init(address=address, **quiet)
         except Exception as exc:  # Ray's own errors: one line of them is enough
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            if address != "local" and attempt < _CONNECTS:
+                time.sleep(attempt)
+                continue
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
             raise ConfigError(f"cannot join the Ray cluster at {address}: {reason}") from None
     return float(ray.cluster_resources().get("CPU", 1.0))
