@@ -116,7 +116,8 @@ _GROUPS = {
     "Matchers and filters": "mc fc ml fl ms fs mr fe mfav ffav mt ft",
     "Output": "output json_out as_csv col_sc col_cl col_ct col_rt col_title col_server col_ip "
     "silent no_progress stats no_color dns_output directory",
-    "Engine": "resume concurrency rate per_host timeout_spec retries no_dedup workers loop_name",
+    "Engine": "resume concurrency rate per_host timeout_spec retries no_dedup workers loop_name "
+    "cluster",
     "Other": "config version",
 }
 _GROUP_OF = {name: group for group, names in _GROUPS.items() for name in names.split()}

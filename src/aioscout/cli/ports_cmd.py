@@ -21,6 +21,7 @@ from .._models import PortResult, Record
 from ..engine import Probe, Stats
 from ._common import (
     OutputSpec,
+    cluster_address,
     common_options,
     default_workers,
     execute,
@@ -179,6 +180,7 @@ def ports(**p: Any) -> None:
     hosts = min(p["concurrency"], 10_000)
     if options.report_all:  # every port of a host in flight is held as a record until it ends
         hosts = max(1, min(hosts, _ALL_RECORDS // len(plan)))
+    cluster = cluster_address(p.get("cluster"))
     config = ScanConfig(
         concurrency=hosts,
         per_host=8,
@@ -186,8 +188,10 @@ def ports(**p: Any) -> None:
         retries=0,
         timeouts=timeouts,
         dedup=not p["no_dedup"],
-        workers=workers,
+        workers=1 if cluster else workers,
         loop=p["loop_name"],
+        cluster=cluster,
+        cluster_tasks=(p["workers"] or 0) if cluster else 0,
     )
     list_path = p["list_file"]
     if list_path not in (None, "-") and not os.access(list_path, os.R_OK):
