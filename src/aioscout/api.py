@@ -127,13 +127,11 @@ def scan_dns(
     With ``options.only_found`` (the default, as for a brute force) only names
     that exist are yielded; ``stats`` counts every one.
     """
-    from .cli.dns_cmd import share_resolver_rate
+    from .probes.factories import share_resolver_rate
 
     opts = share_resolver_rate(options or DnsOptions(), (config or ScanConfig()).workers)
     factory = registry.factory("dns", opts, tuple(domains))
-    probe = factory(config or ScanConfig())
-    keep: Callable[[Record], bool] | None = probe.is_found if opts.only_found else None  # type: ignore[attr-defined]
-    return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+    return scan(factory, targets, config=config, sinks=sinks, stats=stats)
 
 
 def fetch(

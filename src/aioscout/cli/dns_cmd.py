@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
@@ -17,6 +16,7 @@ from .._exceptions import AioscoutError
 from .._loop import run_loop
 from .._models import DnsResult, Record
 from ..engine import Probe, Stats, Stopper
+from ..probes.factories import share_resolver_rate
 from ._common import (
     OutputSpec,
     common_options,
@@ -30,14 +30,6 @@ from ._common import (
 )
 
 __all__ = ["dns"]
-
-
-def share_resolver_rate(options: DnsOptions, workers: int) -> DnsOptions:
-    """Each of ``workers`` processes sends its share of the queries: give it its share
-    of ``per_resolver_rate`` too, so the whole run keeps the rate asked for."""
-    if workers <= 1 or options.per_resolver_rate <= 0:
-        return options
-    return dataclasses.replace(options, per_resolver_rate=options.per_resolver_rate / workers)
 
 
 def _read_resolvers(path: str) -> list[str]:
@@ -161,11 +153,10 @@ def dns(**p: Any) -> None:
     options = share_resolver_rate(options, config.workers)
     factory = registry.factory("dns", options, domains)
     try:
-        probe = factory(config)
+        factory(config)  # checks the record types and domains before anything is opened
     except AioscoutError as exc:
         fail(str(exc))
         return
-    keep: Callable[[Record], bool] | None = probe.is_found if only_found else None  # type: ignore[attr-defined]
     if brute:
         lines = functools.partial(open_source, (), p["wordlist"])
         list_path = p["wordlist"]
@@ -190,7 +181,7 @@ def dns(**p: Any) -> None:
         ),
     )
     if not p["probe_http"]:
-        run_command(factory, lines, config, spec, keep=keep)
+        run_command(factory, lines, config, spec)
         return
     if p["resume"]:
         fail("--resume is not supported with --probe-http; run dns, then http -l on its output")
@@ -206,7 +197,7 @@ def dns(**p: Any) -> None:
         resolvers=options.resolvers,
         ports=tuple(x for s in p["http_ports"] for x in s.split(",") if x),
     )
-    _run_dns_then_http(factory, lines, config, spec, keep, http_options, http_spec)
+    _run_dns_then_http(factory, lines, config, spec, http_options, http_spec)
 
 
 def _run_dns_then_http(
@@ -214,7 +205,6 @@ def _run_dns_then_http(
     lines: Callable[[], AsyncIterable[str]],
     config: ScanConfig,
     spec: OutputSpec,
-    keep: Callable[[Record], bool] | None,
     http_options: HttpOptions,
     http_spec: OutputSpec,
 ) -> None:
@@ -237,7 +227,6 @@ def _run_dns_then_http(
                 lines(),
                 config,
                 spec,
-                keep=keep,
                 extra_sinks=[feed],
                 quiet_output=True,
                 stopper=stopper,
