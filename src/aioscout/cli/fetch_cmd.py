@@ -93,7 +93,7 @@ def fetch(**p: Any) -> None:
     http = fetch_http_options_from(p)
     options = FetchOptions(directory=p["directory"], resume_partial=not p["restart_partial"])
     limits = Limits(max_redirects=p["max_redirects"])
-    config = scan_config_from(p, limits)
+    config = scan_config_from(p)
     # The engine bounds every probe by the total: a download needs far more than a page.
     config = dataclasses.replace(
         config,

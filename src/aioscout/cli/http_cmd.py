@@ -182,7 +182,7 @@ def http(**p: Any) -> None:
         max_body=p["max_body"], max_redirects=p["max_redirects"], max_cidr_hosts=p["max_cidr"]
     )
     source = p["list_file"] or (None if p["targets"] else "-")
-    config = scan_config_from(p, limits, input_path=source)
+    config = scan_config_from(p, input_path=source)
     keep = _keep_from(p)
     if p["list_file"] not in (None, "-") and not os.access(p["list_file"], os.R_OK):
         fail(f"cannot read target list {p['list_file']}")
