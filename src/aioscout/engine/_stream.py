@@ -63,7 +63,7 @@ class LaneHost(Protocol):
     retry_on: frozenset[ErrorKind]
     on_drop: Callable[[int], None] | None
 
-    async def attempts(self, item: Item[Any]) -> Record: ...
+    async def attempts(self, item: Item[Any]) -> Record | None: ...
 
 
 class _State:
@@ -167,7 +167,8 @@ async def stream_work(run: LaneHost, probe: OpensLane) -> None:
     async def ordinary() -> None:
         while (item := await slow.get()) is not None:
             record = await run.attempts(item)
-            await results.put((item.seq, record))
+            if record is not None:  # None: a stop came before it started
+                await results.put((item.seq, record))
             st.give_back(1)
 
     async def to_probe(item: LaneItem) -> None:

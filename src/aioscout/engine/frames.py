@@ -42,6 +42,7 @@ __all__ = [
     "fast_pickle",
     "receive",
     "send",
+    "send_nowait",
 ]
 
 
@@ -181,6 +182,15 @@ async def send(writer: asyncio.StreamWriter, frame: ToWorker | ToParent) -> None
     blob = dumps(frame)
     writer.write(_LEN.pack(len(blob)) + blob)
     await writer.drain()
+
+
+def send_nowait(writer: asyncio.StreamWriter, frame: ToWorker | ToParent) -> None:
+    """Write one frame without waiting for the buffer to drain (a small control frame).
+
+    A frame is written whole in one call, so it never interleaves with another.
+    """
+    blob = dumps(frame)
+    writer.write(_LEN.pack(len(blob)) + blob)
 
 
 async def receive(reader: asyncio.StreamReader) -> ToWorker | ToParent:

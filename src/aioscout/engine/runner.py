@@ -288,19 +288,32 @@ class Run(Generic[T]):
                     self.on_drop(item.seq)
                 continue  # not started: a resumed run will do it
             record = await self.attempts(item)
-            await self.results.put((item.seq, record))
+            if record is not None:
+                await self.results.put((item.seq, record))
 
-    async def attempts(self, item: Item[T]) -> Record:
-        """``item``'s record: its host's slot, the rate limiter, then attempts with retries."""
+    async def attempts(self, item: Item[T]) -> Record | None:
+        """``item``'s record: its host's slot, the rate limiter, then attempts with retries.
+
+        ``None`` when a stop was requested while it waited for its slot or a token:
+        it never started (``on_drop`` is told; a resumed run does it). Only items
+        past those waits count as in flight.
+        """
         probe, stats = self.probe, self.stats
         host = probe.host_of(item.target)
         await self.hosts.acquire(host)
-        stats.in_flight += 1
+        started = False
         try:
             attempt = 0
             while True:
                 if self.bucket is not None:
                     await self.bucket.acquire()
+                if not started:
+                    if self.stopper.stopping:
+                        if self.on_drop is not None:
+                            self.on_drop(item.seq)
+                        return None
+                    started = True
+                    stats.in_flight += 1
                 record = await self._attempt(item)
                 err = record.error
                 if (
@@ -315,7 +328,8 @@ class Run(Generic[T]):
                 delay = self.config.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
                 await self.clock.sleep(delay)
         finally:
-            stats.in_flight -= 1
+            if started:
+                stats.in_flight -= 1
             self.hosts.release(host)
 
     async def _attempt(self, item: Item[T]) -> Record:

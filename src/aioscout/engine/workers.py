@@ -72,6 +72,7 @@ from .frames import (
     Stop,
     receive,
     send,
+    send_nowait,
 )
 from .items import Block, Encoded, Filtered, Item, Result, take_ready
 from .limits import TokenBucket
@@ -121,6 +122,11 @@ def child_config(config: ScanConfig) -> ScanConfig:
     single worker — may still use the whole budget.
     """
     return dataclasses.replace(config, rate=0.0, workers=1)
+
+
+def _stopping(stopper: Stopper) -> bool:
+    """``stopper.stopping``, read afresh (after an ``await``, for the type checker too)."""
+    return stopper.stopping
 
 
 class _Worker:
@@ -191,7 +197,8 @@ class ProcessPool:
             async with asyncio.TaskGroup() as tg:
                 for w in self.workers:
                     await self._spawn(w, tg)
-                await self._route(work, stopper, tg)
+                with stopper.on_stop(self._tell_stop):
+                    await self._route(work, stopper, tg)
                 self._routing_done = True
                 self._check_settled()
                 await self._settled.wait()
@@ -202,6 +209,14 @@ class ProcessPool:
             clean = True
         finally:
             self._reap(wait=clean)
+
+    def _tell_stop(self) -> None:
+        """A stop request: every worker hears it now, not once routing has ended, so
+        that nothing waiting there for its host's slot starts meanwhile."""
+        for w in self.workers:
+            if w.alive and w.writer is not None:
+                with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+                    send_nowait(w.writer, Stop())
 
     async def _spawn(self, w: _Worker, tg: asyncio.TaskGroup) -> None:
         args = (self.factory, self.child_config, self.retry_on, self.encoder)
@@ -231,6 +246,9 @@ class ProcessPool:
             await self.credits.acquire()  # released when its record (or drop) comes back
             if self.bucket is not None:
                 await self.bucket.acquire()
+            if _stopping(stopper):  # while it waited for a credit or a token
+                self.credits.release()
+                continue
             await self._dispatch(item, tg)
         if stopper.stopping:
             for w in self.workers:
@@ -522,7 +540,7 @@ class _Server:
         writer: asyncio.StreamWriter,
     ) -> None:
         self.dropped: list[int] = []
-        self.run: Run[Any] = Run(probe, config, retry_on=retry_on, on_drop=self.dropped.append)
+        self.run: Run[Any] = Run(probe, config, retry_on=retry_on, on_drop=self.drop)
         self.reader, self.writer = reader, writer
         self.encoder = encoder
         self.keep = own_filter(probe)
@@ -540,6 +558,14 @@ class _Server:
                 self.consumers = run.start_consumers(inner)
             await run.results.put(None)
             await emitter
+
+    def drop(self, seq: int) -> None:
+        """A stop discarded item ``seq`` before it started: tell the parent soon."""
+        self.dropped.append(seq)
+        if len(self.dropped) == 1:
+            # Wake the emitter, which reports drops, even when no record is coming.
+            with contextlib.suppress(asyncio.QueueFull):
+                self.run.results.put_nowait([])
 
     async def send_dropped(self) -> None:
         if self.dropped:
@@ -599,7 +625,8 @@ class _Server:
             if stats.retries != retries:
                 await send(self.writer, Retries(stats.retries - retries))
                 retries = stats.retries
-            await self.send_results(batch)
+            if batch:
+                await self.send_results(batch)
             if end:
                 return
 
