@@ -238,9 +238,8 @@ class Run(Generic[T]):
                         s, seq = seq, seq + 1
                         if seq & 127 == 0:
                             # Let the router, the writer and signals in: at the start the
-                            # first items reach the workers while the next are parsed (by
-                            # 1,024 the first frame left 25-30 ms later), and long skips
-                            # of a resumed run stay responsive.
+                            # first items reach the workers while the next are parsed, and
+                            # long skips of a resumed run stay responsive.
                             await asyncio.sleep(0)
                         repeat = seen is not None and seen(identity(target))
                         if ckpt is not None and ckpt.is_done(s):

@@ -88,12 +88,10 @@ _FRAME = 1024  # records at most in one frame back to the parent
 _FAST_LINGER = 0.01  # seconds a fast-path worker lets records gather before a small frame
 _MAX_RESPAWNS = 8
 # A frame of fewer entries than _SMALL waits _LINGER seconds for more: a frame (a
-# pickle, a syscall and a wake-up at each end) per item or record was a large
+# pickle, a syscall and a wake-up at each end) per item or record would be a large
 # share of both processes' work when items trickle in as credits come back. Each
-# item waits out one linger on its way in and one on its way back. 1 ms took 2-4%
-# less wall time under 100 ms latency (20,000 URLs, 4,000 hosts, -c 1000 -w 2) but
-# about 10% more on 10,240 hosts without latency, where frames of one or two
-# records cost both processes a wake-up each; no wait at all was slower on both.
+# item waits out one linger on its way in and one on its way back: a shorter one
+# sends more frames of one or two records, a longer one delays every item.
 _SMALL = _BATCH // 8
 _LINGER = 0.002
 
@@ -222,8 +220,8 @@ class ProcessPool:
         args = (self.factory, self.child_config, self.retry_on, self.encoder)
         name = f"aioscout-worker-{w.index}"
         if forked_ready():
-            # A copy waiting for work: handing it out is one short write. Through a
-            # thread it took 30-40 ms (the thread's start and the lock's hand-overs).
+            # A copy waiting for work: handing it out is one short write, done here
+            # rather than through a thread (a thread's start and lock hand-overs).
             proc, ours = spawn(_child_main, *args, name=name)
         else:  # a new interpreter: Popen blocks
             proc, ours = await asyncio.to_thread(spawn, _child_main, *args, name=name)
