@@ -178,7 +178,13 @@ _LEN = struct.Struct(">I")
 
 
 async def send(writer: asyncio.StreamWriter, frame: ToWorker | ToParent) -> None:
-    """Write one frame: a 4-byte big-endian length and the pickle (see :func:`dumps`)."""
+    """Write one frame: a 4-byte big-endian length and the pickle (see :func:`dumps`).
+
+    Raises :class:`ConnectionResetError` once the other process has gone (its socket
+    closed), on every event loop alike.
+    """
+    if writer.is_closing():
+        raise ConnectionResetError("the other process closed its socket")
     blob = dumps(frame)
     writer.write(_LEN.pack(len(blob)) + blob)
     await writer.drain()
@@ -189,6 +195,8 @@ def send_nowait(writer: asyncio.StreamWriter, frame: ToWorker | ToParent) -> Non
 
     A frame is written whole in one call, so it never interleaves with another.
     """
+    if writer.is_closing():
+        raise ConnectionResetError("the other process closed its socket")
     blob = dumps(frame)
     writer.write(_LEN.pack(len(blob)) + blob)
 
