@@ -227,7 +227,7 @@ def test_a_chunk_task_runs_the_ordinary_engine(encoded: bool) -> None:
     factory = registry.factory("http", HttpOptions(), Limits())
     lines = refused_targets(40)
     targets = [t for line in lines for t in factory(config).expand(line)]
-    job = ChunkJob(factory, config, frozenset(), None, encode_lines if encoded else None)
+    job = ChunkJob(factory, config, frozenset(), encode_lines if encoded else None)
     seqs = list(range(100, 140))
     result = run_chunk(job, seqs, lines, targets)
     assert result.pid == os.getpid()

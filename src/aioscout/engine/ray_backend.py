@@ -50,10 +50,10 @@ from typing import Any
 from .._config import ScanConfig
 from .._exceptions import ConfigError
 from .._models import ErrorInfo, ErrorKind, Record, Records
-from ._protocols import Probe
-from ._stream import AcceptsFilter, OpensLane
-from .runner import Encoded, Filtered, Stopper
+from .items import Block, Encoded, Filtered, Item, Result
+from .protocols import OpensLane, Probe, own_filter
 from .stats import Stats
+from .stopper import Stopper
 
 __all__ = ["ChunkJob", "ChunkResult", "RayExecutor", "connect", "plan", "run_chunk"]
 
@@ -158,7 +158,6 @@ class ChunkJob:
     factory: Callable[[ScanConfig], Probe[Any]]
     config: ScanConfig
     retry_on: frozenset[ErrorKind]
-    keep_method: str | None = None
     encoder: Callable[[Sequence[Record]], list[bytes]] | None = None
 
 
@@ -195,20 +194,12 @@ def run_chunk(job: ChunkJob, seqs: list[int], lines: list[str], targets: list[An
 async def _chunk(
     job: ChunkJob, seqs: list[int], lines: list[str], targets: list[Any]
 ) -> ChunkResult:
-    from .limits import MonotonicClock
-    from .runner import _Item, _Run
+    from .runner import Run
 
     probe = job.factory(job.config)
-    stats = Stats()
-    run: _Run[Any] = _Run(
-        probe, [], job.config, None, None, Stopper(), stats, MonotonicClock(), job.retry_on
-    )
-    keep: Callable[[Record], bool] | None = (
-        getattr(probe, job.keep_method) if job.keep_method else None
-    )
-    if keep is not None and isinstance(probe, AcceptsFilter):
-        probe.accept_filter(keep)
-    done: list[tuple[int, Record | Filtered]] = []
+    run: Run[Any] = Run(probe, job.config, retry_on=job.retry_on)
+    keep = own_filter(probe)  # applied here, as in a worker process: see protocols.OwnFilter
+    done: list[Result] = []
 
     async def collect() -> None:
         while (entry := await run.results.get()) is not None:
@@ -224,21 +215,21 @@ async def _chunk(
             async with asyncio.TaskGroup() as inner:
                 consumers = run.start_consumers(inner)
                 if isinstance(probe, OpensLane):
-                    await run.work.put((seqs, lines, targets))
+                    await run.work.put(Block(seqs, lines, targets))
                 else:
                     for item in zip(seqs, lines, targets, strict=True):
-                        await run.work.put(_Item(*item))
+                        await run.work.put(Item(*item))
                 for _ in range(consumers):
                     await run.work.put(None)
             await run.results.put(None)
             await collector
     finally:
         await probe.aclose()
-    return _sorted(done, keep, job.encoder, stats.retries)
+    return _sorted(done, keep, job.encoder, run.stats.retries)
 
 
 def _sorted(
-    done: list[tuple[int, Record | Filtered]],
+    done: list[Result],
     keep: Callable[[Record], bool] | None,
     encoder: Callable[[Sequence[Record]], list[bytes]] | None,
     retries: int,
@@ -293,14 +284,12 @@ class RayExecutor:
         config: ScanConfig,
         retry_on: Collection[ErrorKind],
         *,
-        keep_method: str | None = None,
         encoder: Callable[[Sequence[Record]], list[bytes]] | None = None,
     ) -> None:
         self.factory = factory
         self.probe = probe  # this process's copy, never started: host_of and failed
         self.config = config
         self.retry_on = frozenset(retry_on)
-        self.keep_method = keep_method
         self.encoder = encoder
         self.ended = False
         self.refs: set[Any] = set()
@@ -320,9 +309,7 @@ class RayExecutor:
         cpus = await asyncio.to_thread(connect, self.config.cluster, self.config.cluster_tasks)
         ray = _ray()
         self.plan = plan(self.config, cpus)
-        job = ChunkJob(
-            self.factory, self.plan.config, self.retry_on, self.keep_method, self.encoder
-        )
+        job = ChunkJob(self.factory, self.plan.config, self.retry_on, self.encoder)
         self.job_ref = await asyncio.to_thread(ray.put, job)
         self.remote = ray.remote(run_chunk).options(
             num_cpus=self.plan.task_cpus, max_retries=_TASK_RETRIES, retry_exceptions=False
