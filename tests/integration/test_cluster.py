@@ -145,7 +145,7 @@ async def test_cluster_records_equal_one_process(
 ) -> None:
     lines = [f"http://127.0.0.1:{lab.http_port}/cluster/{i}" for i in range(400)]
     lines += refused_targets(100)
-    lines += [lines[3], "http://[bad", ""]  # a duplicate and unusable lines: a record each
+    lines += [lines[3], "http://[bad"]  # a duplicate and an unusable line: a record each
     targets = tmp_path / "targets.txt"
     targets.write_text("\n".join(lines) + "\n")
     outs = {}
