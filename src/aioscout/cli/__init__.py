@@ -20,6 +20,7 @@ _COMMANDS = {
     "fetch": ("aioscout.cli.fetch_cmd", "fetch"),
     "lab": ("aioscout.cli.lab_cmd", "lab"),
     "demo": ("aioscout.cli.demo_cmd", "demo"),
+    "show": ("aioscout.cli.show_cmd", "show"),
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shlex
 import signal
 import stat
 import sys
@@ -114,6 +115,14 @@ def common_options(
         ),
         click.option("--csv", "as_csv", is_flag=True, help="Write CSV instead of JSON Lines."),
         click.option(
+            "--sink-timeout",
+            type=click.FloatRange(0),
+            default=SINK_TIMEOUT,
+            show_default=True,
+            help="Seconds the output may stay unwritable (a database away, a full disk)"
+            " before the run stops with status 1 and a resumable checkpoint.",
+        ),
+        click.option(
             "--resume",
             is_flag=True,
             help="Continue an interrupted run from OUTPUT.ckpt (starts if none).",
@@ -176,6 +185,8 @@ def common_options(
         click.option("--no-progress", is_flag=True, help="Never show the progress bar."),
     )
 
+
+SINK_TIMEOUT = 60.0  # a database restart takes seconds; a minute covers a slow one
 
 # Below about this many bytes of input (a couple of thousand targets), starting
 # worker processes costs more than a second core saves.
@@ -260,12 +271,67 @@ def input_identity(path: str | None) -> object:
     return (os.path.abspath(path), st.st_size, st.st_mtime_ns)
 
 
+_SECRET_FLAGS = ("--proxy-auth", "--cookie", "-H", "--header", "--data", "--json", "--form")
+
+
+def safe_command(argv: Sequence[str]) -> str:
+    """The command line with credentials masked (URL userinfo, secret-bearing flag values)."""
+    from ..sinks import redact_url
+
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        flag, eq, _ = arg.partition("=")
+        if arg in _SECRET_FLAGS:
+            hide_next = True
+        elif eq and flag in _SECRET_FLAGS:
+            arg = f"{flag}=***"
+        elif "://" in arg or "@" in arg:
+            arg = redact_url(arg)
+        out.append(shlex.quote(arg))
+    return " ".join(out)
+
+
+def _sink_timeout() -> float:
+    ctx = click.get_current_context(silent=True)
+    value = None if ctx is None else ctx.params.get("sink_timeout")
+    return SINK_TIMEOUT if value is None else float(value)
+
+
+def _open_database(spec: OutputSpec, out: str) -> tuple[list[Sink], Checkpoint]:
+    """A SQL output and its checkpoint (in the current directory, named after the output)."""
+    from ..sinks import RetryPolicy, RunInfo, open_sink, redact_url
+
+    safe = redact_url(out)
+    name = hashlib.sha256(safe.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    checkpoint = Checkpoint.open(
+        f"aioscout-{name}.ckpt", resume=spec.resume, fingerprint=spec.fingerprint
+    )
+    run = RunInfo(
+        fingerprint=fingerprint("sink", spec.fingerprint, safe),
+        command=safe_command(["aioscout", *sys.argv[1:]]),
+        resume=spec.resume,
+    )
+    try:
+        sink = open_sink(out, run=run, retry=RetryPolicy(deadline=_sink_timeout()))
+    except BaseException:
+        checkpoint.close()
+        raise
+    return [sink], checkpoint
+
+
 def _open_sinks(spec: OutputSpec) -> tuple[list[Sink], Checkpoint | None]:
-    from ..sinks import CsvSink, JsonlSink, open_sink
+    from ..sinks import SQL_SCHEMES, CsvSink, JsonlSink, RetryPolicy, open_sink
 
     out = spec.output
+    if out is not None and out.lower().startswith(SQL_SCHEMES):
+        return _open_database(spec, out)
     if out is not None and (out == "-" or "://" in out):
-        return [open_sink(out)], None
+        return [open_sink(out, retry=RetryPolicy(deadline=_sink_timeout()))], None
     if out is None:
         return [CsvSink(None) if spec.as_csv else JsonlSink(None)], None
     # A file: checkpointed next to it, so the same command line can be resumed.
@@ -277,7 +343,8 @@ def _open_sinks(spec: OutputSpec) -> tuple[list[Sink], Checkpoint | None]:
     # Resuming cuts what the checkpoint does not vouch for, a torn last line included.
     cut = checkpoint.position if resuming else None
     sink_type = CsvSink if spec.as_csv else JsonlSink
-    return [sink_type(out, append=resuming, truncate_at=cut)], checkpoint
+    retry = RetryPolicy(deadline=_sink_timeout())
+    return [sink_type(out, append=resuming, truncate_at=cut, retry=retry)], checkpoint
 
 
 async def _progress(stats: Stats, stopper: Stopper) -> None:

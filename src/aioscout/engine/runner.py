@@ -38,7 +38,7 @@ from .dedup import Deduper
 from .limits import HostLimiter, MonotonicClock, TokenBucket
 from .stats import Stats
 
-__all__ = ["DEFAULT_RETRY_ON", "Positioned", "Stopper", "TakesEncoded", "run_scan"]
+__all__ = ["DEFAULT_RETRY_ON", "Positioned", "Stopper", "TakesEncoded", "TakesItems", "run_scan"]
 
 T = TypeVar("T")
 
@@ -137,6 +137,18 @@ class TakesEncoded(Protocol):
     def encode_lines(self) -> Callable[[Sequence[Record]], list[bytes]]: ...
 
     async def write_encoded(self, data: bytes, count: int) -> None: ...
+
+
+@runtime_checkable
+class TakesItems(Protocol):
+    """A sink that stores each record under its item number (idempotent upserts).
+
+    ``write_items(records, items)`` gets the item number of each record beside
+    it (the records of one item, an ``--all-ips`` group, are consecutive and
+    share it), so writing the same batch twice stores it once.
+    """
+
+    async def write_items(self, records: Sequence[Record], items: Sequence[int]) -> None: ...
 
 
 class Encoded:
@@ -388,6 +400,7 @@ class _Run(Generic[T]):
         self.work: asyncio.Queue[Any] = LoopQueue(self.loop, 4 if self.blocks else qsize)
         self.results: asyncio.Queue[_Result | list[_Result] | None] = LoopQueue(self.loop, qsize)
         self.positioned = next((s for s in sinks if isinstance(s, Positioned)), None)
+        self.keyed = any(isinstance(s, TakesItems) for s in sinks)
 
     async def run(self, lines: AsyncIterator[list[str]]) -> None:
         async with asyncio.TaskGroup() as outer:
@@ -600,6 +613,7 @@ class _Run(Generic[T]):
     async def _commit(self, batch: list[_Written]) -> None:
         stats, keep = self.stats, self.keep
         out: list[Record] = []
+        items: list[int] = []  # the item number of each record of ``out``
         seqs: list[int] = []
         encoded: list[bytes] = []
         n_encoded = 0
@@ -636,11 +650,15 @@ class _Run(Generic[T]):
                     stats.errors[str(err.kind)] += 1
                 if keep is None or keep(rec):
                     out.append(rec)
+                    items.append(seq)
                 else:
                     stats.filtered += 1
         if out:
             for sink in self.sinks:
-                await sink.write(out)
+                if self.keyed and isinstance(sink, TakesItems):
+                    await sink.write_items(out, items)
+                else:
+                    await sink.write(out)
             stats.written += len(out)
         if encoded:
             data = b"".join(encoded)
