@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "DbServer",
@@ -99,6 +100,14 @@ def _let_others_through(path: Path) -> None:
             parent.chmod(mode | 0o001)
 
 
+def _as_user(name: str | None) -> dict[str, Any]:
+    """``subprocess`` arguments that run the child as user ``name`` (nothing for None)."""
+    if name is None:
+        return {}
+    entry = pwd.getpwnam(name)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [], "cwd": "/"}
+
+
 class DbServer:
     """A database server subprocess that can be killed and started again on the same port."""
 
@@ -124,11 +133,9 @@ class DbServer:
     def start(self, timeout: float = 30.0) -> None:
         """Start the server and wait until it accepts connections."""
         args, user = self._command()
-        if user is not None:
-            args = ["runuser", "-u", user, "--", *args]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **_as_user(user)
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -267,9 +274,7 @@ class PostgresServer(DbServer):
             str(bindir / "initdb"), "-D", str(self.data), "-A", "scram-sha-256",
             f"--username={USER}", f"--pwfile={pwfile}", "-E", "UTF8", "--no-sync",
         ]  # fmt: skip
-        if self.user is not None:
-            args = ["runuser", "-u", self.user, "--", *args]
-        subprocess.run(args, check=True, capture_output=True, timeout=120)
+        subprocess.run(args, check=True, capture_output=True, timeout=120, **_as_user(self.user))
         self._created = False
 
     def _command(self) -> tuple[list[str], str | None]:
@@ -283,7 +288,7 @@ class PostgresServer(DbServer):
         out = subprocess.run(
             [
                 str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", USER,
-                "-d", database, "-At", "-c", statement,
+                "-d", database, "-At", "-F", "\t", "-c", statement,
             ],
             check=True, capture_output=True, timeout=60, env={**os.environ, "PGPASSWORD": PASSWORD},
         )  # fmt: skip

@@ -10,6 +10,8 @@ elsewhere, with the reason.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,16 +27,16 @@ def _unavailable(reason: str) -> None:
 
 
 def _server(
-    factory: Callable[[Path], DbServer],
-    missing: Callable[[], str | None],
-    tmp_path_factory: pytest.TempPathFactory,
-    name: str,
+    factory: Callable[[Path], DbServer], missing: Callable[[], str | None], name: str
 ) -> Iterator[DbServer]:
     reason = missing()
     if reason is not None:
         _unavailable(reason)
+    # Not under pytest's base temporary directory: pytest resets its mode to 0700 and
+    # PostgreSQL runs as another user that must reach its data directory.
+    workdir = Path(tempfile.mkdtemp(prefix=f"aioscout-{name}-"))
     try:
-        server = factory(tmp_path_factory.mktemp(name))
+        server = factory(workdir)
         server.start()
     except Exception as exc:  # any failure to start is reported the same way
         _unavailable(f"cannot start {name}: {exc}")
@@ -43,19 +45,20 @@ def _server(
         yield server
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaServer]:
+def mariadb() -> Iterator[MariaServer]:
     """A MariaDB server for the session (``mariadb.url(table)`` is the sink URL)."""
-    for server in _server(MariaServer, mariadb_missing, tmp_path_factory, "mariadb"):
+    for server in _server(MariaServer, mariadb_missing, "mariadb"):
         assert isinstance(server, MariaServer)
         yield server
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL server for the session (``postgres.url(table)`` is the sink URL)."""
-    for server in _server(PostgresServer, pg_missing, tmp_path_factory, "postgres"):
+    for server in _server(PostgresServer, pg_missing, "postgres"):
         assert isinstance(server, PostgresServer)
         yield server

@@ -269,9 +269,11 @@ class SqlSink:
 
     async def _prepare_table(self, spec: TableSpec) -> None:
         assert self._table is not None
-        for statement in spec.ddl(self._table, self.dialect):
-            await self._execute(statement)
+        create, *indexes = spec.ddl(self._table, self.dialect)
+        await self._execute(create)
         await self._check_columns(spec)
+        for statement in indexes:
+            await self._execute(statement)
         await self._execute(
             self._sql(
                 "UPDATE {run} SET results_table = {p1}, record_type = {p2} WHERE run_id = {p3}"
