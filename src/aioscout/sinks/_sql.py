@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -57,11 +58,14 @@ class RunInfo:
     resume: bool = False
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def clean_text(value: str) -> str:
     """``value`` storable as UTF-8 text in every database (no lone surrogates, no NUL)."""
     if value.isascii() and "\x00" not in value:
         return value
-    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    return _SURROGATE.sub("\ufffd", value).replace("\x00", "\ufffd")
 
 
 def _clean_json(data: bytes) -> str:
