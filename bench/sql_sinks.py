@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -87,10 +88,14 @@ def rows_for(n: int, dialect: str) -> list[tuple[object, ...]]:
 
 
 async def timed(label: str, n: int, body: Callable[[], Awaitable[None]]) -> tuple[str, float]:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await body()
     wall = time.perf_counter() - start
-    print(f"  {label:<58} {n / wall:>10,.0f} rows/s  ({wall:.2f} s)", flush=True)
+    cpu_us = (time.process_time() - cpu) / n * 1e6
+    print(
+        f"  {label:<54} {n / wall:>8,.0f} rows/s  ({wall:.2f} s)  client CPU {cpu_us:.1f} us/row",
+        flush=True,
+    )
     return label, n / wall
 
 
@@ -195,6 +200,28 @@ async def bench_pg(server: PostgresServer, n: int) -> list[tuple[str, float]]:
     return results
 
 
+async def bench_sinks(maria: MariaServer, pg: PostgresServer, n: int) -> None:
+    """The sinks themselves (row building included), as the engine's writer calls them."""
+    from aioscout.sinks import RunInfo, open_sink
+
+    records = [sample(i) for i in range(n)]
+    for server, label in (
+        (maria, "MariaDB"),
+        (pg, "PostgreSQL"),
+        (maria, "MariaDB"),
+        (pg, "PostgreSQL"),
+    ):
+        sink: Any = open_sink(server.url(f"sink_{int(time.time() * 1000)}"), run=RunInfo())
+
+        async def run(sink: Any = sink) -> None:
+            for start in range(0, n, BATCH):
+                await sink.write_items(records[start : start + BATCH], range(start, start + BATCH))
+
+        note = "hex JSON, multi-row upsert" if server is maria else "COPY to temp + upsert"
+        await timed(f"{label} aioscout sink ({note})", n, run)
+        await sink.aclose()
+
+
 def cli_run(output: str, targets: Path, workdir: Path, extra: list[str]) -> float:
     cmd = [str(Path(sys.executable).parent / "aioscout"), "http", "-l", str(targets), "-o", output,
            "--silent", "-c", "1000", "--timeout", "5", *extra]  # fmt: skip
@@ -248,6 +275,7 @@ async def main() -> None:
                 print(f"\n{args.rows:,} rows, batches of {BATCH}, one transaction each:")
                 await bench_mysql(maria, args.rows)
                 await bench_pg(pg, args.rows)
+                await bench_sinks(maria, pg, args.rows)
             if args.targets:
                 bench_cli(maria, pg, args.targets, root)
         finally:
@@ -256,4 +284,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    # SIGTERM unwinds like Ctrl-C, so the servers this script started are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     asyncio.run(main())

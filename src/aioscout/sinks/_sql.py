@@ -68,10 +68,10 @@ def clean_text(value: str) -> str:
     return _SURROGATE.sub("\ufffd", value).replace("\x00", "\ufffd")
 
 
-def _clean_json(data: bytes) -> str:
+def _clean_json(data: bytes) -> bytes:
     # PostgreSQL's JSONB refuses \u0000 in a string: such a record is re-encoded without it.
     if b"\\u0000" not in data:
-        return data.decode("utf-8")
+        return data
 
     def scrub(value: Any) -> Any:
         if isinstance(value, str):
@@ -82,7 +82,7 @@ def _clean_json(data: bytes) -> str:
             return [scrub(v) for v in value]
         return value
 
-    return orjson.dumps(scrub(orjson.loads(data))).decode("utf-8")
+    return orjson.dumps(scrub(orjson.loads(data)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +171,10 @@ class SqlSink:
     def _timestamp(self, value: datetime) -> object:
         """A timestamp as this database takes it."""
         return value
+
+    def _json_value(self, data: bytes) -> object:
+        """The record's JSON (UTF-8) as this database's driver takes it."""
+        return data.decode("utf-8")
 
     # -- the shared part ---------------------------------------------------------------------
 
@@ -311,7 +315,8 @@ class SqlSink:
                 v = values[p]
                 if isinstance(v, str) and not (v.isascii() and "\x00" not in v):
                     values[p] = clean_text(v)
-            rows.append((run_id, item, sub, *values, _clean_json(encode_record(record))))
+            record_json = self._json_value(_clean_json(encode_record(record)))
+            rows.append((run_id, item, sub, *values, record_json))
         return rows
 
     async def write(self, records: Sequence[Record]) -> None:
