@@ -238,9 +238,14 @@ def bench_cli(maria: MariaServer, pg: PostgresServer, n: int, workdir: Path) -> 
     print(f"\naioscout http over {n:,} refused targets (-c 1000), median of 3 alternating rounds:")
     walls: dict[str, list[float]] = {"jsonl": [], "mysql": [], "postgresql": []}
     for r in range(3):
-        walls["jsonl"].append(cli_run(str(workdir / f"out{r}.jsonl"), targets, workdir, []))
-        walls["mysql"].append(cli_run(maria.url(f"cli{r}"), targets, workdir, []))
-        walls["postgresql"].append(cli_run(pg.url(f"cli{r}"), targets, workdir, []))
+        outputs = {
+            "jsonl": str(workdir / f"out{r}.jsonl"),
+            "mysql": maria.url(f"cli{r}"),
+            "postgresql": pg.url(f"cli{r}"),
+        }
+        for kind, output in outputs.items():
+            walls[kind].append(cli_run(output, targets, workdir, []))
+            print(f"  round {r + 1} {kind:<11} {walls[kind][-1]:.2f} s", flush=True)
     for r in range(3):
         assert maria.count(f"cli{r}") == n, "MariaDB rows != targets"
         assert pg.count(f"cli{r}") == n, "PostgreSQL rows != targets"

@@ -219,19 +219,23 @@ class TableSpec:
             f"{quote('record', dialect)} {types['json']} NOT NULL",
             f"PRIMARY KEY ({', '.join(quote(k, dialect) for k in KEY_COLUMNS)})",
         ]
-        statements = [
-            f"CREATE TABLE IF NOT EXISTS {q} ({', '.join(cols)}){_TABLE_OPTIONS[dialect]}"
-        ]
         have = {c.name: c for c in self.columns}
+        indexes: list[str] = []
         for name in INDEXED:
             if name not in have:
                 continue
-            # MariaDB indexes a TEXT column by a prefix of it.
-            prefix = "(255)" if dialect == "mysql" and have[name].kind == "text" else ""
             index = quote(f"{table}_{name}_idx", dialect)
-            target = f"{q} ({quote(name, dialect)}{prefix})"
-            statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {target}")
-        return statements
+            if dialect == "mysql":
+                # Declared with the table (MySQL has no CREATE INDEX IF NOT EXISTS);
+                # a TEXT column is indexed by a prefix of it.
+                prefix = "(255)" if have[name].kind == "text" else ""
+                cols.append(f"KEY {index} ({quote(name, dialect)}{prefix})")
+            else:
+                indexes.append(
+                    f"CREATE INDEX IF NOT EXISTS {index} ON {q} ({quote(name, dialect)})"
+                )
+        create = f"CREATE TABLE IF NOT EXISTS {q} ({', '.join(cols)}){_TABLE_OPTIONS[dialect]}"
+        return [create, *indexes]
 
 
 def table_spec(record_type: type) -> TableSpec:
@@ -272,9 +276,13 @@ def run_table_ddl(dialect: Dialect) -> list[str]:
         f"{quote('error_count', dialect)} {types['int']}",
     ]
     index = quote(f"{RUN_TABLE}_fingerprint_idx", dialect)
+    on = f"({quote('fingerprint', dialect)})"
+    if dialect == "mysql":
+        cols.append(f"KEY {index} {on}")
+        return [f"CREATE TABLE IF NOT EXISTS {q} ({', '.join(cols)}){_TABLE_OPTIONS[dialect]}"]
     return [
         f"CREATE TABLE IF NOT EXISTS {q} ({', '.join(cols)}){_TABLE_OPTIONS[dialect]}",
-        f"CREATE INDEX IF NOT EXISTS {index} ON {q} ({quote('fingerprint', dialect)})",
+        f"CREATE INDEX IF NOT EXISTS {index} ON {q} {on}",
     ]
 
 

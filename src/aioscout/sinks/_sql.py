@@ -36,7 +36,15 @@ import orjson
 from .._exceptions import SinkError
 from .._models import Record
 from ._retry import RetryPolicy, retry_call
-from ._schema import Dialect, TableSpec, check_identifier, table_spec
+from ._schema import (
+    RUN_TABLE,
+    Dialect,
+    TableSpec,
+    check_identifier,
+    quote,
+    run_table_ddl,
+    table_spec,
+)
 from .jsonl import encode_record
 
 __all__ = ["RunInfo", "SqlSink", "StoredRun", "clean_text"]
@@ -232,8 +240,6 @@ class SqlSink:
         )
 
     async def _prepare_run(self) -> None:
-        from ._schema import run_table_ddl
-
         for statement in run_table_ddl(self.dialect):
             await self._execute(statement)
         if self._run_id is not None:
@@ -264,8 +270,6 @@ class SqlSink:
         self._run_id = run_id
 
     def _sql(self, template: str) -> str:
-        from ._schema import RUN_TABLE, quote
-
         marks = {
             "sqlite": ["?"] * 5,
             "mysql": ["%s"] * 5,
@@ -359,9 +363,8 @@ class SqlSink:
         async with self._lock:
             if self._spec is None or self._run_id is None:
                 return 0
-            from ._schema import quote
-
-            sql = f"SELECT count(*) FROM {quote(self._table or '', self.dialect)} WHERE run_id = "
+            table = quote(self._table or "", self.dialect)
+            sql = f"SELECT count(*) FROM {table} WHERE run_id = "
             mark = {"sqlite": "?", "mysql": "%s", "postgres": "$1"}[self.dialect]
 
             async def body() -> int:
@@ -373,8 +376,6 @@ class SqlSink:
 
     async def runs(self) -> list[StoredRun]:
         """The runs the database holds, newest first."""
-        from ._schema import quote
-
         cols = ", ".join(quote(c, self.dialect) for c in StoredRun.__slots__)
         sql = f"SELECT {cols} FROM {self._sql('{run}')} ORDER BY started DESC"
 
@@ -391,8 +392,6 @@ class SqlSink:
 
         ``where`` is an SQL condition on the table's columns, given as is.
         """
-        from ._schema import quote
-
         check_identifier(table)
         d = self.dialect
         key = ", ".join(quote(k, d) for k in ("run_id", "item", "sub"))
@@ -437,8 +436,6 @@ class SqlSink:
                 await self._drop()
 
     async def _finish_run(self) -> None:
-        from ._schema import quote
-
         if self._table is not None and self._table_ready:
             t = quote(self._table, self.dialect)
             mark = {"sqlite": "?", "mysql": "%s", "postgres": "$1"}[self.dialect]
