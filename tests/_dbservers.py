@@ -118,6 +118,7 @@ class DbServer:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = root / "server.log"
+        self._started = False
 
     def url(self, table: str | None = None, *, password: str = PASSWORD) -> str:
         """The sink URL for this server's database, with the user and password."""
@@ -131,7 +132,25 @@ class DbServer:
         raise NotImplementedError
 
     def start(self, timeout: float = 30.0) -> None:
-        """Start the server and wait until it accepts connections."""
+        """Start the server and wait until it accepts connections.
+
+        The first start takes a port free at that moment, and another if the
+        server lost the race for it; a restart keeps its port.
+        """
+        first = not self._started
+        for attempt in range(3):
+            if first:
+                self.port = free_port()
+            try:
+                self._start_once(timeout)
+            except RuntimeError:
+                if not first or attempt == 2:
+                    raise
+                continue
+            self._started = True
+            return
+
+    def _start_once(self, timeout: float) -> None:
         args, user = self._command()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(

@@ -316,8 +316,14 @@ def _open_database(spec: OutputSpec, out: str) -> tuple[list[Sink], Checkpoint]:
         command=safe_command(["aioscout", *sys.argv[1:]]),
         resume=spec.resume,
     )
+    deadline = _sink_timeout()
+
+    def paused(attempt: int, message: str, delay: float) -> None:
+        if attempt == 1:  # once per outage: the output waits, the run holds still
+            click.echo(f"aioscout: {message}; retrying for up to {deadline:g}s", err=True)
+
     try:
-        sink = open_sink(out, run=run, retry=RetryPolicy(deadline=_sink_timeout()))
+        sink = open_sink(out, run=run, retry=RetryPolicy(deadline=deadline, on_retry=paused))
     except BaseException:
         checkpoint.close()
         raise

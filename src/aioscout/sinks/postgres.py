@@ -131,8 +131,17 @@ class PostgresSink(SqlSink):
         if isinstance(exc, asyncpg.PostgresError):
             state = getattr(exc, "sqlstate", "") or ""
             return state.startswith(_TRANSIENT_CLASSES) and state != "28P01"
+        # InternalClientError: the protocol lost track of the connection when the
+        # server went away mid-batch (seen on COMMIT after a restart); the
+        # connection is dropped and the batch is written again on a new one.
         return isinstance(
-            exc, asyncpg.InterfaceError | OSError | TimeoutError | EOFError | ConnectionError
+            exc,
+            asyncpg.InterfaceError
+            | asyncpg.InternalClientError
+            | OSError
+            | TimeoutError
+            | EOFError
+            | ConnectionError,
         )
 
 
