@@ -215,7 +215,8 @@ async def bench_sinks(maria: MariaServer, pg: PostgresServer, n: int) -> None:
 
         async def run(sink: Any = sink) -> None:
             for start in range(0, n, BATCH):
-                await sink.write_items(records[start : start + BATCH], range(start, start + BATCH))
+                batch = records[start : start + BATCH]
+                await sink.write_items(batch, range(start, start + len(batch)))
 
         note = "hex JSON, multi-row upsert" if server is maria else "COPY to temp + upsert"
         await timed(f"{label} aioscout sink ({note})", n, run)
@@ -261,6 +262,7 @@ async def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--targets", type=int, default=100_000)
     parser.add_argument("--skip-drivers", action="store_true")
+    parser.add_argument("--only-sinks", action="store_true", help="the sinks' own rows/s only")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}")  # fmt: skip
@@ -278,8 +280,9 @@ async def main() -> None:
             print(f"MariaDB: {maria_version}; PostgreSQL: {pg_version} (default durability)")
             if not args.skip_drivers:
                 print(f"\n{args.rows:,} rows, batches of {BATCH}, one transaction each:")
-                await bench_mysql(maria, args.rows)
-                await bench_pg(pg, args.rows)
+                if not args.only_sinks:
+                    await bench_mysql(maria, args.rows)
+                    await bench_pg(pg, args.rows)
                 await bench_sinks(maria, pg, args.rows)
             if args.targets:
                 bench_cli(maria, pg, args.targets, root)

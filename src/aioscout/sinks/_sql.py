@@ -334,6 +334,8 @@ class SqlSink:
         Returns once the database committed all of it; retries while it is
         away; raises :class:`aioscout.SinkError` past the retry deadline.
         """
+        if len(items) != len(records):
+            raise ValueError(f"{len(records)} records but {len(items)} item numbers")
         if not records:
             return
         async with self._lock:
