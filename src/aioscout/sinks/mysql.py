@@ -3,9 +3,13 @@
 The schema, the run id and the retry loop are the shared ones (see
 :mod:`._sql`). A batch goes as multi-row ``INSERT ... ON DUPLICATE KEY
 UPDATE`` statements of up to 4 MiB each (one for a usual batch), inside
-``BEGIN`` / ``COMMIT``, the record's JSON as a hex literal. Why asyncmy: on the same
-rows it needed less client CPU per row than aiomysql (bench/sql_sinks.py,
-bench/RESULTS.md); both speak the same protocol the same way.
+``BEGIN`` / ``COMMIT``, the record's JSON as a hex literal.
+
+Why asyncmy: with ``executemany`` the two drivers wrote batches at the same
+speed within the noise of a shared machine, and asyncmy used a little less
+client CPU per row; the sink builds its own statements with the driver's
+literal escaping, and asyncmy's compiled escaping takes about half the CPU of
+PyMySQL's (aiomysql's) for the same rows (bench/sql_sinks.py, bench/RESULTS.md).
 """
 
 from __future__ import annotations
