@@ -219,3 +219,29 @@ def test_a_wrong_password_fails_at_once_without_showing_it(
         assert done.returncode == 1
         assert "cannot write results to" in done.stderr and "gave up" not in done.stderr
         assert PASSWORD not in done.stderr + done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("module", "url", "extra"),
+    [
+        ("asyncmy", "mysql://u:s3cret@127.0.0.1:1/db", "mysql"),
+        ("asyncpg", "postgresql://u:s3cret@127.0.0.1:1/db", "postgres"),
+    ],
+)
+def test_a_missing_driver_is_one_clear_line(module: str, url: str, extra: str) -> None:
+    code = (
+        f"import sys; sys.modules[{module!r}] = None; "
+        "from aioscout.cli import main; main(sys.argv[1:])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "http", "127.0.0.1:1", "-o", url, "-s"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"aioscout: the {'MariaDB/MySQL' if extra == 'mysql' else 'PostgreSQL'} output needs "
+        f"{module}: pip install 'aioscout[{extra}]'"
+    ]

@@ -176,6 +176,8 @@ def _open_server_sql(spec: str, retry: RetryPolicy | None, run: RunInfo | None) 
         from .postgres import PostgresSink
 
         return PostgresSink(url, table=params.get("table"), retry=retry, run=run)
+    except ConfigError:
+        raise
     except ValueError as exc:
         raise ConfigError(f"bad {what} output {safe}: {exc}") from exc
 
