@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     )
     from .api import fetch, scan, scan_dns, scan_http
     from .engine import Checkpoint, Stats, Stopper, run_scan
-    from .sinks import CsvSink, JsonlSink, RedisSink, SqliteSink, open_sink
+    from .sinks import (
+        CsvSink,
+        JsonlSink,
+        MysqlSink,
+        PostgresSink,
+        RedisSink,
+        SqliteSink,
+        open_sink,
+    )
 
 _WHERE = {
     "._config": ("DnsOptions", "FetchOptions", "HttpOptions", "Limits", "ScanConfig", "Timeouts"),
@@ -46,7 +54,15 @@ _WHERE = {
     ),
     ".api": ("fetch", "scan", "scan_dns", "scan_http"),
     ".engine": ("Checkpoint", "Stats", "Stopper", "run_scan"),
-    ".sinks": ("CsvSink", "JsonlSink", "RedisSink", "SqliteSink", "open_sink"),
+    ".sinks": (
+        "CsvSink",
+        "JsonlSink",
+        "MysqlSink",
+        "PostgresSink",
+        "RedisSink",
+        "SqliteSink",
+        "open_sink",
+    ),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
@@ -66,6 +82,8 @@ __all__ = [
     "InvalidTarget",
     "JsonlSink",
     "Limits",
+    "MysqlSink",
+    "PostgresSink",
     "Record",
     "Records",
     "RedirectHop",
