@@ -37,7 +37,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests._dbservers import (  # noqa: E402
+from tests._support.dbservers import (  # noqa: E402
     DATABASE,
     PASSWORD,
     USER,

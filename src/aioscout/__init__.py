@@ -1,7 +1,8 @@
 """aioscout: asyncio network reconnaissance at scale, as a library.
 
 The names below load on first use, so ``import aioscout`` stays cheap. The
-entry points mirror the CLI commands (see :mod:`aioscout.api`)::
+entry points mirror the CLI commands (see :mod:`aioscout.api`): every
+registered probe (see :mod:`aioscout.registry`) has one, ``scan_<name>``::
 
     async for record in aioscout.scan_http(["127.0.0.1:8080"], options=aioscout.HttpOptions()):
         print(record)
@@ -12,8 +13,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import registry
+
 if TYPE_CHECKING:
-    from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig, Timeouts
+    from ._config import (
+        DnsOptions,
+        FetchOptions,
+        HttpOptions,
+        Limits,
+        PortOptions,
+        ScanConfig,
+        Timeouts,
+    )
     from ._exceptions import AioscoutError, ConfigError, InvalidTarget, SinkError
     from ._models import (
         DnsResult,
@@ -21,12 +32,13 @@ if TYPE_CHECKING:
         ErrorKind,
         FetchResult,
         HttpResult,
+        PortResult,
         Record,
         Records,
         RedirectHop,
         TlsInfo,
     )
-    from .api import fetch, scan, scan_dns, scan_http
+    from .api import fetch, scan, scan_dns, scan_http, scan_ports
     from .engine import Checkpoint, Stats, Stopper, run_scan
     from .sinks import (
         CsvSink,
@@ -39,7 +51,15 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
-    "._config": ("DnsOptions", "FetchOptions", "HttpOptions", "Limits", "ScanConfig", "Timeouts"),
+    "._config": (
+        "DnsOptions",
+        "FetchOptions",
+        "HttpOptions",
+        "Limits",
+        "PortOptions",
+        "ScanConfig",
+        "Timeouts",
+    ),
     "._exceptions": ("AioscoutError", "ConfigError", "InvalidTarget", "SinkError"),
     "._models": (
         "DnsResult",
@@ -47,12 +67,13 @@ _WHERE = {
         "ErrorKind",
         "FetchResult",
         "HttpResult",
+        "PortResult",
         "Record",
         "Records",
         "RedirectHop",
         "TlsInfo",
     ),
-    ".api": ("fetch", "scan", "scan_dns", "scan_http"),
+    ".api": ("scan",),
     ".engine": ("Checkpoint", "Stats", "Stopper", "run_scan"),
     ".sinks": (
         "CsvSink",
@@ -83,6 +104,8 @@ __all__ = [
     "JsonlSink",
     "Limits",
     "MysqlSink",
+    "PortOptions",
+    "PortResult",
     "PostgresSink",
     "Record",
     "Records",
@@ -101,13 +124,28 @@ __all__ = [
     "scan",
     "scan_dns",
     "scan_http",
+    "scan_ports",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # the installed distribution's version, read on first use
+        from importlib.metadata import version
+
+        globals()[name] = version("aioscout")
+        return globals()[name]
     module = _MODULE_OF.get(name)
-    if module is None:
+    if module is not None:
+        value = getattr(importlib.import_module(module, __name__), name)
+    elif name in registry.function_names():  # a probe's library function (scan_http, ...)
+        from .api import library_function
+
+        value = library_function(name)
+    else:
         raise AttributeError(f"module 'aioscout' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *registry.function_names()})

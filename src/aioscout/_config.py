@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._exceptions import ConfigError
+
 __all__ = [
     "DnsOptions",
     "FetchOptions",
     "HttpOptions",
     "Limits",
+    "PortOptions",
     "ScanConfig",
     "Timeouts",
 ]
@@ -34,7 +37,7 @@ class Timeouts:
     def __post_init__(self) -> None:
         for name in ("connect", "read", "total"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"timeout {name} must be positive")
+                raise ConfigError(f"timeout {name} must be positive")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +50,13 @@ class Limits:
     max_headers: int = 256
     max_line: int = 8192  # longest input line accepted
     max_cidr_hosts: int = 65536  # largest CIDR expanded without raising the cap
+
+    def __post_init__(self) -> None:
+        for name in ("max_body", "max_redirects", "max_header_bytes", "max_headers", "max_line"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"limit {name} must not be negative")
+        if self.max_cidr_hosts < 1:
+            raise ConfigError("limit max_cidr_hosts must be at least 1")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +91,7 @@ class HttpOptions:
     body_preview: int = 0  # characters of body preview; 0: none
     store_responses: str | None = None
     fast_path: bool = True  # allow the narrow HTTP/1.1 fast path where it applies
+    keep_headers_cross_origin: bool = False  # send -H headers to other origins too
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,11 +116,58 @@ class FetchOptions:
 
     directory: str = "."
     resume_partial: bool = True
+    max_size: int = 1024**3  # bytes one download may write; 0: no cap
+    min_free: int = 256 * 1024**2  # bytes a download leaves free on its disk
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortOptions:
+    """How ``aioscout ports`` scans: which ports, how many at once, how long to wait.
+
+    ``ports`` are specs like ``"22,80,8000-8100"`` (``"1-65535"`` for all);
+    with none, the first ``top_ports`` of the shipped ranking (100 when both
+    are empty). ``connections`` caps sockets open at once (connecting or being
+    identified) and ``per_host`` those to one host; ``rate`` caps connection
+    attempts per second (0: no cap). A port that does not answer within
+    ``connect_timeout`` is tried ``retries`` more times, then reported
+    ``filtered``. An open port is identified (``banners``) within
+    ``read_timeout`` seconds: it is listened to for ``banner_wait`` seconds,
+    then asked (HTTP, Redis ``PING``, TLS ClientHello) for the rest, and at
+    most ``banner_bytes`` are read. ``report_all`` gives a record per closed
+    and filtered port too.
+    """
+
+    ports: tuple[str, ...] = ()
+    top_ports: int = 0
+    connections: int = 1000
+    per_host: int = 256
+    rate: float = 0.0
+    connect_timeout: float = 1.0
+    retries: int = 1
+    banners: bool = True
+    banner_wait: float = 0.25
+    read_timeout: float = 1.5
+    banner_bytes: int = 1024
+    report_all: bool = False
+    resolvers: tuple[str, ...] = ()  # "ip[:port]"; empty: the system's
+
+    def __post_init__(self) -> None:
+        if self.connections < 1 or self.per_host < 1:
+            raise ConfigError("connections and per_host must be at least 1")
+        if self.rate < 0 or self.retries < 0 or self.top_ports < 0 or self.banner_bytes < 1:
+            raise ConfigError(
+                "rate, retries and top_ports must not be negative, banner_bytes positive"
+            )
+        if self.connect_timeout <= 0 or self.read_timeout <= 0 or self.banner_wait < 0:
+            raise ConfigError("connect_timeout and read_timeout must be positive")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScanConfig:
     """What the engine needs to run any probe.
+
+    The size caps of one probe (:class:`Limits`) are the probe's options, given
+    to its factory, not to the engine. Invalid values raise :class:`ConfigError`.
 
     Example::
 
@@ -122,7 +180,6 @@ class ScanConfig:
     retries: int = 1
     backoff: float = 0.25  # first retry delay in seconds; doubles per attempt
     timeouts: Timeouts = field(default_factory=Timeouts)
-    limits: Limits = field(default_factory=Limits)
     dedup: bool = True
     dedup_window: int = 1_000_000
     queue_size: int = 0  # 0: derived from concurrency
@@ -131,14 +188,14 @@ class ScanConfig:
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+            raise ConfigError("concurrency must be at least 1")
         if self.per_host < 1:
-            raise ValueError("per_host must be at least 1")
+            raise ConfigError("per_host must be at least 1")
         if self.rate < 0:
-            raise ValueError("rate must not be negative")
+            raise ConfigError("rate must not be negative")
         if self.retries < 0:
-            raise ValueError("retries must not be negative")
+            raise ConfigError("retries must not be negative")
         if self.workers < 1:
-            raise ValueError("workers must be at least 1")
+            raise ConfigError("workers must be at least 1")
         if self.loop not in ("auto", "uvloop", "asyncio"):
-            raise ValueError("loop must be auto, uvloop or asyncio")
+            raise ConfigError("loop must be auto, uvloop or asyncio")

@@ -30,15 +30,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
 from typing import Any
 
-from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
+from . import registry
+from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, PortOptions, ScanConfig
 from ._models import Record
 from .engine import Sink, Stats, run_scan
 
-__all__ = ["fetch", "scan", "scan_dns", "scan_http"]
+__all__ = ["fetch", "library_function", "scan", "scan_dns", "scan_http", "scan_ports"]
 
 Lines = Iterable[str] | AsyncIterable[str]
 
@@ -59,7 +59,15 @@ class _Handoff:
         pass
 
 
-async def scan(
+def _check_lines(targets: object) -> None:
+    if isinstance(targets, str | bytes | bytearray):
+        raise TypeError(
+            f"targets must be an iterable of lines, not one {type(targets).__name__}:"
+            f" pass [{targets!r:.60}]"
+        )
+
+
+def scan(
     factory: Callable[[ScanConfig], Any],
     targets: Lines,
     *,
@@ -68,14 +76,28 @@ async def scan(
     keep: Callable[[Record], bool] | None = None,
     stats: Stats | None = None,
 ) -> AsyncGenerator[Record, None]:
-    """Run any probe (a picklable ``factory(config)``) over ``targets``; yield its records."""
+    """Run any probe (a picklable ``factory(config)``) over ``targets``; yield its records.
+
+    Raises ``TypeError`` at once when ``targets`` is one string (or bytes), not an
+    iterable of lines: ``["example.com"]``, not ``"example.com"``.
+    """
+    _check_lines(targets)
+    return _records(factory, targets, config or ScanConfig(), sinks, keep, stats)
+
+
+async def _records(
+    factory: Callable[[ScanConfig], Any],
+    targets: Lines,
+    config: ScanConfig,
+    sinks: Sequence[Sink],
+    keep: Callable[[Record], bool] | None,
+    stats: Stats | None,
+) -> AsyncGenerator[Record, None]:
     handoff = _Handoff()
 
     async def run() -> None:
         try:
-            await run_scan(
-                factory, targets, [*sinks, handoff], config or ScanConfig(), keep=keep, stats=stats
-            )
+            await run_scan(factory, targets, [*sinks, handoff], config, keep=keep, stats=stats)
         finally:
             await handoff.queue.put(None)
 
@@ -109,9 +131,7 @@ def scan_http(
     stats: Stats | None = None,
 ) -> AsyncGenerator[Record, None]:
     """``aioscout http``: one :class:`HttpResult` per target (per address with ``all_ips``)."""
-    from .probes.factories import make_http_probe
-
-    factory = functools.partial(make_http_probe, options or HttpOptions(), limits or Limits())
+    factory = registry.factory("http", options or HttpOptions(), limits or Limits())
     return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
 
 
@@ -129,14 +149,11 @@ def scan_dns(
     With ``options.only_found`` (the default, as for a brute force) only names
     that exist are yielded; ``stats`` counts every one.
     """
-    from .cli.dns_cmd import share_resolver_rate
-    from .probes.factories import make_dns_probe
+    from .probes.factories import share_resolver_rate
 
     opts = share_resolver_rate(options or DnsOptions(), (config or ScanConfig()).workers)
-    factory = functools.partial(make_dns_probe, opts, tuple(domains))
-    probe = factory(config or ScanConfig())
-    keep: Callable[[Record], bool] | None = probe.is_found if opts.only_found else None  # type: ignore[attr-defined]
-    return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+    factory = registry.factory("dns", opts, tuple(domains))
+    return scan(factory, targets, config=config, sinks=sinks, stats=stats)
 
 
 def fetch(
@@ -150,9 +167,73 @@ def fetch(
     stats: Stats | None = None,
 ) -> AsyncGenerator[Record, None]:
     """``aioscout fetch``: download each URL to ``options.directory``; a record per URL."""
-    from .probes.factories import make_fetch_probe
-
-    factory = functools.partial(
-        make_fetch_probe, options or FetchOptions(), http or HttpOptions(), limits or Limits()
+    factory = registry.factory(
+        "fetch", options or FetchOptions(), http or HttpOptions(), limits or Limits()
     )
     return scan(factory, urls, config=config, sinks=sinks, stats=stats)
+
+
+def scan_ports(
+    targets: Lines,
+    *,
+    options: PortOptions | None = None,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    stats: Stats | None = None,
+) -> AsyncGenerator[Record, None]:
+    """``aioscout ports``: a :class:`PortResult` per open port of each host (one record
+    for a host with none); ``config.concurrency`` is the hosts in flight,
+    ``options.connections`` the sockets, split between ``config.workers``.
+
+    Example::
+
+        opts = aioscout.PortOptions(ports=("22,80,8000-8100",))
+        async for rec in aioscout.scan_ports(["127.0.0.1"], options=opts):
+            print(rec.host, rec.port, rec.state, rec.service)
+    """
+    from .probes.ports import share_budget
+
+    cfg = config or ScanConfig()
+    factory = registry.factory("ports", share_budget(options or PortOptions(), cfg.workers))
+    return scan(factory, targets, config=cfg, sinks=sinks, stats=stats)
+
+
+def library_function(name: str) -> Callable[..., AsyncGenerator[Record, None]] | None:
+    """The library function ``name`` of a registered probe (``scan_<probe>``), or ``None``.
+
+    A probe registered without a hand-written function gets
+    ``scan_<probe>(targets, *, options, config, sinks, keep, stats)``, which runs
+    its factory as ``f(options, config)``.
+    """
+    for spec in map(registry.get, registry.names()):
+        if spec is not None and spec.library_name == name:
+            if spec.function:
+                func: Callable[..., AsyncGenerator[Record, None]] = registry.load(spec.function)
+                return func
+            return _generated_function(spec)
+    return None
+
+
+def _generated_function(
+    spec: registry.ProbeSpec,
+) -> Callable[..., AsyncGenerator[Record, None]]:
+    def scan_probe(
+        targets: Lines,
+        *,
+        options: object = None,
+        config: ScanConfig | None = None,
+        sinks: Sequence[Sink] = (),
+        keep: Callable[[Record], bool] | None = None,
+        stats: Stats | None = None,
+    ) -> AsyncGenerator[Record, None]:
+        opts = registry.load(spec.options)() if options is None else options
+        factory = registry.ProbeFactory(spec, (opts,))
+        return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+
+    scan_probe.__name__ = scan_probe.__qualname__ = spec.library_name
+    kind = spec.options.partition(":")[2]
+    scan_probe.__doc__ = (
+        f"``aioscout {spec.name}``: {spec.summary or 'run the probe.'} A record per target."
+        f"\n\n``options`` is a ``{kind}`` (default: ``{kind}()``)."
+    )
+    return scan_probe

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._dbservers import PASSWORD, DbServer, MariaServer, PostgresServer
+from tests._support.dbservers import PASSWORD, DbServer, MariaServer, PostgresServer
 from tests.integration._cli import aioscout, kill_quietly, refused_targets
 
 pytestmark = [pytest.mark.slow, pytest.mark.databases]

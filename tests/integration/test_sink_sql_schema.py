@@ -27,7 +27,7 @@ from aioscout.cli._common import safe_command
 from aioscout.sinks import RunInfo, SqlSink, open_sink
 from aioscout.sinks._schema import table_spec
 from aioscout.sinks.jsonl import encode_record
-from tests._dbservers import PASSWORD, DbServer, MariaServer, PostgresServer
+from tests._support.dbservers import PASSWORD, DbServer, MariaServer, PostgresServer
 from tests.integration._cli import aioscout, refused_targets
 
 _tables = itertools.count()

@@ -9,7 +9,6 @@ checks them against the lab's ground truth and stops the lab.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import tempfile
 from typing import TYPE_CHECKING
@@ -17,11 +16,12 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
+from .. import registry
 from .._config import DnsOptions, HttpOptions, Limits, ScanConfig
 from .._loop import run_loop
 from ..engine import Stats, Stopper
-from ..probes.factories import make_dns_probe, make_http_probe
 from ._common import OutputSpec, execute
+from ._progress import summary_line
 from .dns_cmd import _NameFeed
 
 if TYPE_CHECKING:
@@ -31,11 +31,31 @@ __all__ = ["demo"]
 
 
 @click.command()
-@click.option("-o", "--output", default="demo-results.jsonl", show_default=True)
-@click.option("--sites", type=click.IntRange(1), default=500, show_default=True)
-@click.option("-s", "--silent", is_flag=True)
+@click.option(
+    "-o",
+    "--output",
+    default="demo-results.jsonl",
+    show_default=True,
+    help="Where the HTTP records are written.",
+)
+@click.option(
+    "--sites",
+    type=click.IntRange(1),
+    default=500,
+    show_default=True,
+    help="Generated sites in the lab, besides the special ones.",
+)
+@click.option("-s", "--silent", is_flag=True, help="Print nothing but errors.")
+@click.version_option(None, "-V", "--version", package_name="aioscout")
 def demo(output: str, sites: int, silent: bool) -> None:
-    """Start the lab, find its hosts by DNS, probe them over HTTP(S), check the results."""
+    """Start the lab, find its hosts by DNS, probe them over HTTP(S), check the results.
+
+    \b
+    Examples:
+      aioscout demo
+      aioscout demo --sites 2000 -o demo.jsonl
+      aioscout demo -s && wc -l demo-results.jsonl
+    """
     run_loop(_demo(output, sites, silent))
 
 
@@ -66,8 +86,8 @@ async def _demo(output: str, sites: int, silent: bool) -> None:
             dns_stats, http_stats = await _scan(lab, words.name, output, silent)
         finally:
             os.unlink(words.name)
-        say("dns:  " + dns_stats.summary_line())
-        say("http: " + http_stats.summary_line())
+        say("dns:  " + summary_line(dns_stats, not_found=True))
+        say("http: " + summary_line(http_stats))
         right, total = _check(lab, output)
         say(
             f"{right}/{total} probes match the lab's ground truth (status and title); "
@@ -87,8 +107,7 @@ async def _scan(lab: Lab, wordlist: str, output: str, silent: bool) -> tuple[Sta
     )
     http_config = ScanConfig(concurrency=200)
     feed, stopper = _NameFeed(), Stopper()
-    dns_probe = functools.partial(make_dns_probe, dns_options, (lab.origin,))
-    keep = dns_probe(dns_config).is_found  # type: ignore[attr-defined]
+    dns_probe = registry.factory("dns", dns_options, (lab.origin,))
     http_spec = OutputSpec(
         output=output, as_csv=False, resume=False, silent=silent, progress=True, fingerprint="demo"
     )
@@ -98,7 +117,7 @@ async def _scan(lab: Lab, wordlist: str, output: str, silent: bool) -> tuple[Sta
     async with asyncio.TaskGroup() as tg:
         http_task = tg.create_task(
             execute(
-                functools.partial(make_http_probe, http_options, Limits()),
+                registry.factory("http", http_options, Limits()),
                 feed.lines(),
                 http_config,
                 http_spec,
@@ -110,7 +129,6 @@ async def _scan(lab: Lab, wordlist: str, output: str, silent: bool) -> tuple[Sta
             open_source((), wordlist),
             dns_config,
             dns_spec,
-            keep=keep,
             extra_sinks=[feed],
             quiet_output=True,
             stopper=stopper,
