@@ -67,7 +67,7 @@ class Scan:
         if not inp.exists():
             inp.write_text("".join(f"{line}\n" for line in self.lines))
         args = ["http", "-l", str(inp), "-o", self.url, "-c", "500", "--timeout", "5"]
-        workers = () if "-w" in self.extra else ("-w", "1")
+        workers = () if "--workers" in self.extra else ("--workers", "1")
         return [*args, *workers, *self.extra, *(("--resume",) if resume else ())]
 
     async def spawn(self, *, resume: bool) -> asyncio.subprocess.Process:
@@ -184,7 +184,7 @@ async def test_kill_9_three_times_then_resume(server: DbServer, tmp_path: Path) 
 
 async def test_database_killed_and_restarted_mid_run(server: DbServer, tmp_path: Path) -> None:
     # Two worker processes: their records reach the writer through the process pool.
-    scan = new_scan(server, tmp_path, 4000, "--rate", "2500", "-w", "2")
+    scan = new_scan(server, tmp_path, 4000, "--rate", "2500", "--workers", "2")
     proc = await scan.spawn(resume=False)
     assert await rows_appear(server, scan, proc, 300)
     server.kill()

@@ -189,7 +189,7 @@ def test_sqlite_output_resumes_under_the_same_run(tmp_path: Path) -> None:
     inp = tmp_path / "in.txt"
     inp.write_text("\n".join(refused_targets(300)) + "\n")
     url = f"sqlite:///{tmp_path}/r.db"
-    args = aioscout("http", "-l", str(inp), "-o", url, "-s", "-w", "1")
+    args = aioscout("http", "-l", str(inp), "-o", url, "-s", "--workers", "1")
     for extra in ((), ("--resume",)):
         done = subprocess.run([*args, *extra], cwd=tmp_path, capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr
@@ -199,7 +199,7 @@ def test_sqlite_output_resumes_under_the_same_run(tmp_path: Path) -> None:
         assert n.fetchone() == (300, 300, 1)
     finally:
         conn.close()
-    assert list(tmp_path.glob("aioscout-*.ckpt")), "the checkpoint sits in the working directory"
+    assert not list(tmp_path.glob("aioscout-*.ckpt")), "a completed run leaves no checkpoint"
     assert sys.executable  # the runs used this interpreter (aioscout() above)
 
 
@@ -240,7 +240,7 @@ def test_a_missing_driver_is_one_clear_line(module: str, url: str, extra: str) -
         text=True,
         timeout=60,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2  # an unusable output, refused before anything is sent
     assert done.stderr.strip().splitlines() == [
         f"aioscout: the {'MariaDB/MySQL' if extra == 'mysql' else 'PostgreSQL'} output needs "
         f"{module}: pip install 'aioscout[{extra}]'"
