@@ -7,7 +7,19 @@ use: header and meta patterns by name, cookies by name, and every ``scriptSrc``
 and ``html`` regex gets a mandatory literal taken from its parse tree. The body
 is scanned once for ``<script>``/``<meta>``/``<link>`` tags; ``html`` patterns
 see those tags plus the first few KB of the page, and a regex runs only when
-its literal occurs. Patterns with no usable literal run on that small digest.
+its literal occurs.
+
+Bounded work: Python's regex engine backtracks, and a pattern such as
+``<[^>]+data-react`` costs time quadratic in the text it searches when the
+text is full of ``<`` and short of ``>``. So no regex ever searches more than
+a window of about half a KB: around each occurrence of its literal (from the
+first tag start before it to the last ``>`` after it, so a pattern that needs
+the closing ``>`` still finds it), a few windows per pattern, or, for the few
+patterns without a literal, the digest cut into tag-bounded windows. Every
+search is counted in :class:`Work`; one response never gets more than
+``MAX_WORK`` characters of searching, and :func:`detect_steps` hands control
+back after every ``STEP_WORK`` characters so that an event loop stays
+responsive and a deadline can stop it.
 
 Output: sorted ``"Name"`` or ``"Name:version"`` strings, e.g. ``"Nginx:1.24.0"``.
 """
@@ -15,19 +27,28 @@ Output: sorted ``"Name"`` or ``"Name:version"`` strings, e.g. ``"Nginx:1.24.0"``
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["detect"]
+__all__ = ["MAX_WORK", "STEP_WORK", "Work", "detect", "detect_steps"]
 
 _HTML_WINDOW = 4096
 _MAX_TAGS = 256
 _MAX_ATTR = 512
 _MIN_LITERAL = 3
+_BEFORE = 256  # characters a search window reaches before a literal ...
+_AFTER = 256  # ... and after it
+_MAX_WINDOW = 640  # longest text any one regex search sees
+_MAX_WINDOWS = 8  # searches per pattern and response around its literal
+_MAX_CHUNKS = 64  # searches per pattern without a literal
+MAX_WORK = 1_000_000  # characters searched per response, all patterns together
+STEP_WORK = 32_768  # characters searched between two hand-backs of detect_steps
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 _TAG = re.compile(r"<(script|meta|link)(?=[\s/>])", re.IGNORECASE)
 _ATTR = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
@@ -225,9 +246,40 @@ def _version(pattern: _Pattern, match: re.Match[str] | None) -> str:
     return value.strip()[:64]
 
 
+class Work:
+    """What one detection searched: regex calls, characters searched, the longest text.
+
+    ``chars`` is the sum of the lengths of the texts handed to regex searches;
+    once it reaches ``budget`` no further search runs.
+    """
+
+    __slots__ = ("budget", "calls", "chars", "longest")
+
+    def __init__(self, budget: int = 0) -> None:
+        self.budget = budget or MAX_WORK
+        self.calls = 0
+        self.chars = 0
+        self.longest = 0
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the budget is spent."""
+        return self.chars >= self.budget
+
+    def spend(self, size: int) -> bool:
+        """Count a search of ``size`` characters; False (and nothing counted) when spent."""
+        if self.chars >= self.budget:
+            return False
+        self.calls += 1
+        self.chars += size
+        self.longest = max(self.longest, size)
+        return True
+
+
 class _Found:
-    def __init__(self) -> None:
+    def __init__(self, work: Work) -> None:
         self.versions: dict[str, str] = {}
+        self.work = work
 
     def add(self, pattern: _Pattern, match: re.Match[str] | None) -> None:
         version = _version(pattern, match)
@@ -237,11 +289,15 @@ class _Found:
         if old is None or (version and len(version) > len(old)):
             self.versions[pattern.tech] = version
 
-    def check(self, pattern: _Pattern, value: str, limit: int = _MAX_ATTR) -> bool:
+    def check(self, pattern: _Pattern, value: str, start: int = 0, end: int = _MAX_ATTR) -> bool:
+        """Search ``value[start:end]`` (at most ``_MAX_ATTR`` characters of it)."""
         if pattern.regex is None:
             self.add(pattern, None)
             return True
-        match = pattern.regex.search(value, 0, limit)
+        end = min(end, len(value), start + _MAX_WINDOW)
+        if end < start or not self.work.spend(end - start):
+            return False
+        match = pattern.regex.search(value, start, end)
         if match is not None:
             self.add(pattern, match)
             return True
@@ -328,23 +384,78 @@ class _Bank:
         return out
 
 
-def _match_many(
-    found: _Found, patterns: Sequence[_Pattern], haystack: str, items: list[str]
-) -> None:
-    lowered = haystack.lower()
-    for pattern in patterns:
-        if pattern.literal is not None and not any(lit in lowered for lit in pattern.literal):
-            continue
-        for item in items:
-            if found.check(pattern, item, len(item)):
-                break
+def _lower(text: str) -> str:
+    """Lower-case with the same length (so offsets agree with ``text``)."""
+    lowered = text.lower()
+    return lowered if len(lowered) == len(text) else text.translate(_ASCII_LOWER)
 
 
-def _match_bank(found: _Found, bank: _Bank, haystack: str, items: list[str]) -> None:
-    for pattern in bank.candidates(haystack.lower()):
-        for item in items:
-            if found.check(pattern, item, len(item)):
-                break
+def _match_items(found: _Found, pattern: _Pattern, items: Sequence[str]) -> None:
+    """Search each short item that holds the pattern's literal, a few at most."""
+    tries = 0
+    for item in items:
+        if pattern.literal is not None:
+            lowered = _lower(item)
+            if not any(lit in lowered for lit in pattern.literal):
+                continue
+        if found.check(pattern, item, 0, len(item)):
+            return
+        tries += 1
+        if tries >= _MAX_WINDOWS:
+            return
+
+
+def _windows(text: str, lowered: str, literals: tuple[str, ...]) -> Iterator[tuple[int, int]]:
+    """Tag-bounded windows around the first occurrences of any of ``literals``.
+
+    A window starts at the first ``<`` within ``_BEFORE`` characters before the
+    occurrence and ends after the last ``>`` within ``_AFTER`` characters after
+    it; occurrences inside a window already given are skipped.
+    """
+    starts = sorted(p for p in (lowered.find(lit) for lit in literals) if p >= 0)
+    if not starts:
+        return
+    pos = starts[0]
+    for _ in range(_MAX_WINDOWS):
+        hits = [p for p in (lowered.find(lit, pos) for lit in literals) if p >= 0]
+        if not hits:
+            return
+        at = min(hits)
+        size = max(len(lit) for lit in literals)
+        low = max(0, at - _BEFORE)
+        tag = text.find("<", low, at + 1)
+        start = tag if tag >= 0 else low
+        high = min(len(text), at + size + _AFTER)
+        gt = text.rfind(">", at + size, high)
+        end = gt + 1 if gt >= 0 else high
+        yield start, end
+        pos = max(end, at + 1)
+
+
+def _chunks(text: str) -> Iterator[tuple[int, int]]:
+    """``text`` cut into windows of at most ``_MAX_WINDOW`` characters ending after a ``>``."""
+    start = 0
+    n = len(text)
+    while start < n:
+        high = min(n, start + _MAX_WINDOW)
+        gt = text.rfind(">", start + _MAX_WINDOW // 2, high) if high < n else -1
+        end = gt + 1 if gt >= 0 else high
+        yield start, end
+        start = end
+
+
+def _match_text(found: _Found, pattern: _Pattern, text: str, lowered: str) -> Iterator[None]:
+    """Search ``text`` in bounded windows (around the literal, else the first tag-bounded
+    chunks), yielding after each search."""
+    spans: Iterator[tuple[int, int]]
+    if pattern.literal is None:
+        spans = itertools.islice(_chunks(text), _MAX_CHUNKS)
+    else:
+        spans = _windows(text, lowered, pattern.literal)
+    for start, end in spans:
+        if found.check(pattern, text, start, end) or found.work.exhausted:
+            return
+        yield
 
 
 def _resolve(found: _Found, index: _Index) -> list[str]:
@@ -365,10 +476,90 @@ def _resolve(found: _Found, index: _Index) -> list[str]:
     return sorted(f"{t}:{v}" if v else t for t, v in versions.items())
 
 
+def _searches(
+    found: _Found,
+    index: _Index,
+    headers: Sequence[tuple[str, str]],
+    body: str,
+    cookies: Mapping[str, str] | None,
+) -> Iterator[None]:
+    """Every search of one detection, one pattern at a time, yielding after each."""
+    for name, value in headers[:256]:
+        for pattern in index.headers.get(name.lower(), ()):
+            _match_items(found, pattern, [value[:_MAX_ATTR]])
+            yield
+    jar = _cookie_names(headers)
+    if cookies:
+        jar.update(cookies)
+    for name, value in list(jar.items())[:256]:
+        lowered = name.lower()
+        for pattern in index.cookies.get(lowered, ()):
+            found.check(pattern, value)
+            yield
+        for prefix, pattern in index.cookie_prefixes:
+            if lowered.startswith(prefix):
+                found.check(pattern, value)
+                yield
+    if not body:
+        return
+    srcs, metas, tags = _scan_tags(body)
+    for name, content in metas:
+        for pattern in index.meta.get(name, ()):
+            _match_items(found, pattern, [content])
+            yield
+    if srcs:
+        srcs = [src[:_MAX_ATTR] for src in srcs]
+        for pattern in index.banks["scriptSrc"].candidates("\n".join(srcs).lower()):
+            _match_items(found, pattern, srcs)
+            yield
+    digest = body[:_HTML_WINDOW] + "\n" + "\n".join(tags)
+    lowered = _lower(digest)
+    for pattern in index.banks["html"].candidates(lowered):
+        yield from _match_text(found, pattern, digest, lowered)
+        yield
+
+
+def detect_steps(
+    headers: Sequence[tuple[str, str]],
+    body: str,
+    cookies: Mapping[str, str] | None = None,
+    *,
+    work: Work | None = None,
+) -> Generator[None, None, list[str]]:
+    """:func:`detect` in steps: a generator that yields after every ``STEP_WORK`` characters.
+
+    Its return value (``StopIteration.value``) is what :func:`detect` returns. An
+    async caller resumes it between awaits, so that no response holds the event
+    loop for more than one step, and a deadline can stop it between two steps.
+    ``work``, when given, counts what the searches cost.
+
+    >>> steps = detect_steps([("Server", "nginx/1.24.0")], "")
+    >>> while True:
+    ...     try:
+    ...         next(steps)
+    ...     except StopIteration as done:
+    ...         break
+    >>> done.value
+    ['Nginx:1.24.0']
+    """
+    index = _index()
+    found = _Found(work if work is not None else Work())
+    mark = 0
+    for _ in _searches(found, index, headers, body, cookies):
+        if found.work.exhausted:
+            break
+        if found.work.chars - mark >= STEP_WORK:
+            mark = found.work.chars
+            yield
+    return _resolve(found, index)
+
+
 def detect(
     headers: Sequence[tuple[str, str]],
     body: str,
     cookies: Mapping[str, str] | None = None,
+    *,
+    work: Work | None = None,
 ) -> list[str]:
     """Name the technologies a response reveals.
 
@@ -378,6 +569,9 @@ def detect(
         body: the decoded head of the body (as :func:`aioscout.extract.title.decode_html`
             returns it).
         cookies: extra cookies by name (for example from a cookie jar).
+        work: counts the searches made (see :class:`Work`); at most
+            ``MAX_WORK`` characters are searched, each search at most a
+            window of about half a KB.
 
     Returns:
         Sorted, de-duplicated names, each ``"Name"`` or ``"Name:version"`` when a
@@ -388,28 +582,10 @@ def detect(
     >>> detect([("Server", "nginx/1.24.0")], "")
     ['Nginx:1.24.0']
     """
-    index = _index()
-    found = _Found()
-    for name, value in headers[:256]:
-        value = value[:_MAX_ATTR]
-        _match_many(found, index.headers.get(name.lower(), ()), value, [value])
-    jar = _cookie_names(headers)
-    if cookies:
-        jar.update(cookies)
-    for name, value in list(jar.items())[:256]:
-        lowered = name.lower()
-        for pattern in index.cookies.get(lowered, ()):
-            found.check(pattern, value)
-        for prefix, pattern in index.cookie_prefixes:
-            if lowered.startswith(prefix):
-                found.check(pattern, value)
-    if body:
-        srcs, metas, tags = _scan_tags(body)
-        for name, content in metas:
-            _match_many(found, index.meta.get(name, ()), content, [content])
-        if srcs:
-            srcs = [src[:_MAX_ATTR] for src in srcs]
-            _match_bank(found, index.banks["scriptSrc"], "\n".join(srcs), srcs)
-        digest = body[:_HTML_WINDOW] + "\n" + "\n".join(tags)
-        _match_bank(found, index.banks["html"], digest, [digest])
-    return _resolve(found, index)
+    steps = detect_steps(headers, body, cookies, work=work)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            names: list[str] = done.value
+            return names

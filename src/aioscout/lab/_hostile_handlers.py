@@ -36,6 +36,7 @@ HUGE_HEADER_SIZE = 100 * 1024
 REDIRECT_HOPS = 30
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.6\r\n"
 PLAIN_ON_TLS_TITLE = "400 The plain HTTP request was sent to HTTPS port"
+BACKTRACK_TITLE = "Backtrack"
 
 
 def page(title: str, body: str = "") -> bytes:
@@ -143,6 +144,7 @@ class Behaviours:
             "tls_wrong_host": self._tls_page("wrong_host", "Wrong host"),
             "tls_self_signed": self._tls_page("self_signed", "Self signed"),
             "http_on_tls_port": self._http_on_tls_port,
+            "backtrack_page": self._backtrack_page,
         }
         for name in self.scheme_redirects():
             table[name] = self._redirect_to_forbidden
@@ -404,6 +406,32 @@ class Behaviours:
             "</body>\r\n</html>\r\n"
         ).encode()
         await _send(w, [_response(400, "Bad Request", body)])
+
+    async def _backtrack_page(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        await _send(w, [_response(200, "OK", backtrack_page())])
+
+
+def backtrack_page() -> bytes:
+    """About 150 KB built to make fingerprint regexes backtrack.
+
+    The words many ``html`` fingerprints require sit in a paragraph where no
+    pattern can match them, followed by a hundred ``<script `` tags of 1,500
+    ``<`` each: a backtracking search for ``<[^>]+data-react`` restarts at
+    every ``<`` and runs to the end of the text each time.
+    """
+    words = (
+        "data-react wp-content x-data phabricator- ng-app= data-bem livefyre "
+        "gravatar.com/avatar/ //assets.ctfassets.net wire: data-controller"
+    )
+    head = (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{BACKTRACK_TITLE}</title>'
+        f"</head><body><p>{words}</p>"
+    )
+    tags = ("<script " + "<" * 1500 + ">") * 100
+    return (head + tags + "</body></html>\n").encode()
 
 
 class _BioTls:

@@ -32,6 +32,7 @@ from cryptography.x509.oid import NameOID
 
 from .._models import ErrorKind
 from ._hostile_handlers import (
+    BACKTRACK_TITLE,
     PLAIN_ON_TLS_TITLE,
     REDIRECT_HOPS,
     TITLE_50MB_TEXT,
@@ -202,6 +203,11 @@ def _catalogue(
             note="accepts TCP, never answers the ClientHello",
         ),
     }
+    table["backtrack_page"] = _http(
+        "150 KB of <script tags full of '<' after words fingerprints look for",
+        status=200,
+        title=BACKTRACK_TITLE,
+    )
     for name, location in behaviours.scheme_redirects().items():
         table[name] = _http(f"302 to {location}", blocked, forbidden_url=location)
     tls_pages = {

@@ -92,12 +92,23 @@ _CDN_SEEN_MAX = 4096
 
 
 async def tech_hook(response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
-    """Fill ``tech`` from headers, cookies and the decoded head of the body."""
-    from ..extract.tech import detect  # its data loads only when asked for
+    """Fill ``tech`` from headers, cookies and the decoded head of the body.
+
+    The search runs in bounded steps with the loop given back after each, so
+    other targets, the deadline and Ctrl-C are served while a page is matched.
+    """
+    from ..extract.tech import detect_steps  # its data loads only when asked for
     from ..extract.title import decode_html
 
     text = decode_html(response.body, response.headers.get("Content-Type"))
-    result.tech = detect(_header_pairs(response), text)
+    steps = detect_steps(_header_pairs(response), text)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result.tech = done.value
+            return
+        await asyncio.sleep(0)
 
 
 def _is_icon(view: ResponseView | None) -> bool:
