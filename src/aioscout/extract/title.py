@@ -336,6 +336,7 @@ def decode_html(body: bytes, content_type: str | None) -> str:
 # -- finding the title the way the HTML tokenizer does ------------------------------------
 
 _WS = "\t\n\f\r "
+_ASCII_CASE = re.IGNORECASE | re.ASCII  # tag names fold ASCII letters only ("ſcript" is no script)
 # Attributes of a tag up to (not including) its ">": names, "=" and a value
 # (quoted values may hold ">" and "<"). Possessive throughout: linear, and it
 # stops before an attribute whose quoted value is never closed.
@@ -345,7 +346,7 @@ _ATTRS = re.compile(
 )
 _MARKUP = re.compile(r"<(?:(!--)|([!?])|(/?)([A-Za-z][^\t\n\f\r />]*+))")
 _COMMENT_END = re.compile(r"--!?>")
-_SCRIPT_TOKENS = re.compile(r"<!--|-->|<(/?)script[\t\n\f\r />]", re.IGNORECASE)
+_SCRIPT_TOKENS = re.compile(r"<!--|-->|<(/?)script[\t\n\f\r />]", _ASCII_CASE)
 _CDATA_END = "]]>"
 _RAWTEXT = frozenset(
     {"style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title"}
@@ -368,9 +369,9 @@ _SPECIAL = (
 _PLAIN = re.compile(
     rf"""(?:[^<]++|<!doctype[^<>]*+>|</?(?!(?:{_SPECIAL})[{_WS}/>])[a-z][^<>"'=`]*+"""
     rf"""(?:=[{_WS}]*+(?:"[^"<>]*+"|'[^'<>]*+'|[^{_WS}<>"'=`]++)[^<>"'=`]*+)*+>)*+""",
-    re.IGNORECASE,
+    _ASCII_CASE,
 )
-_FIRST_TITLE = re.compile(r"<title[\t\n\f\r />]", re.IGNORECASE)
+_FIRST_TITLE = re.compile(r"<title[\t\n\f\r />]", _ASCII_CASE)
 _END_CACHE: dict[str, re.Pattern[str]] = {}
 
 
@@ -378,7 +379,7 @@ def _end_tag(name: str) -> re.Pattern[str]:
     """The "appropriate end tag" of a raw-text element: ``</name`` then space, ``/`` or ``>``."""
     pattern = _END_CACHE.get(name)
     if pattern is None:
-        pattern = _END_CACHE[name] = re.compile(rf"</{re.escape(name)}[\t\n\f\r />]", re.IGNORECASE)
+        pattern = _END_CACHE[name] = re.compile(rf"</{re.escape(name)}[\t\n\f\r />]", _ASCII_CASE)
     return pattern
 
 
@@ -513,9 +514,9 @@ def extract_title(body: bytes, content_type: str | None, max_len: int = 1024) ->
     ``None`` when there is no title element, ``""`` for an empty one. The
     element is found the way an HTML tokenizer finds it (see :func:`_find_title`):
     titles inside comments, attribute values, scripts, styles, textareas,
-    ``<svg>``/``<math>`` and ``<template>`` are skipped. NUL becomes U+FFFD (as
-    the HTML parser makes it); other control characters, DEL, C1 controls and
-    bidi controls are dropped (:func:`aioscout.extract.text.clean_text`).
+    ``<svg>``/``<math>`` and ``<template>`` are skipped. Control characters
+    (NUL and the other C0 controls but whitespace, DEL, C1) and bidi controls
+    are dropped (:func:`aioscout.extract.text.clean_text`).
 
     >>> extract_title(b"<html><TITLE lang=en> A &amp; B\\n</title>", None)
     'A & B'
@@ -526,10 +527,7 @@ def extract_title(body: bytes, content_type: str | None, max_len: int = 1024) ->
     span = _find_title(text)
     if span is None:
         return None
-    raw = html.unescape(text[span[0] : span[1]])
-    if "\x00" in raw:
-        raw = raw.replace("\x00", "\ufffd")
-    title = " ".join(clean_text(raw).split())
+    title = " ".join(clean_text(html.unescape(text[span[0] : span[1]])).split())
     if len(title) > max_len:
         title = title[:max_len].rstrip()
     return title
