@@ -109,3 +109,15 @@ def test_a_window_reaches_back_to_the_start_of_the_tag() -> None:
     body = f"<html><head><script type=x {attrs}>window.__NUXT__={{}}</script>"
     body += "<p>x</p>" * 2000
     assert any(name.startswith("Nuxt.js") for name in detect([], body))
+
+
+def test_load_compiles_once_for_concurrent_threads() -> None:
+    import threading
+
+    threads = [threading.Thread(target=tech.load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert tech.is_loaded()
+    assert tech._index() is tech._index()

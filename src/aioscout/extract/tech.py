@@ -26,16 +26,16 @@ Output: sorted ``"Name"`` or ``"Name:version"`` strings, e.g. ``"Nginx:1.24.0"``
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import re
+import threading
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["MAX_WORK", "STEP_WORK", "Work", "detect", "detect_steps"]
+__all__ = ["MAX_WORK", "STEP_WORK", "Work", "detect", "detect_steps", "is_loaded", "load"]
 
 _HTML_WINDOW = 4096
 _MAX_TAGS = 256
@@ -193,8 +193,34 @@ def _as_list(value: Any) -> list[str]:
     return [str(value)]
 
 
-@functools.cache
+_LOAD_LOCK = threading.Lock()
+_LOADED: list[_Index] = []
+
+
+def is_loaded() -> bool:
+    """Whether the fingerprints are compiled (the first :func:`detect` compiles them)."""
+    return bool(_LOADED)
+
+
+def load() -> None:
+    """Compile the fingerprints now: about half a second of CPU, once per process.
+
+    Safe to call from a worker thread (``asyncio.to_thread(load)``), so that an
+    event loop does not stall while thousands of regexes compile; concurrent
+    callers wait for one compilation.
+    """
+    _index()
+
+
 def _index() -> _Index:
+    if not _LOADED:
+        with _LOAD_LOCK:
+            if not _LOADED:
+                _LOADED.append(_build_index())
+    return _LOADED[0]
+
+
+def _build_index() -> _Index:
     raw = resources.files("aioscout.extract").joinpath("data/technologies.json").read_text("utf-8")
     data: dict[str, dict[str, Any]] = json.loads(raw)
     index = _Index({}, {}, [], {}, [], [], {}, {}, {})

@@ -94,12 +94,15 @@ _CDN_SEEN_MAX = 4096
 async def tech_hook(response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
     """Fill ``tech`` from headers, cookies and the decoded head of the body.
 
-    The search runs in bounded steps with the loop given back after each, so
-    other targets, the deadline and Ctrl-C are served while a page is matched.
+    The fingerprints compile in a worker thread on first use, and the search
+    runs in bounded steps with the loop given back after each, so other
+    targets, the deadline and Ctrl-C are served while a page is matched.
     """
-    from ..extract.tech import detect_steps  # its data loads only when asked for
+    from ..extract.tech import detect_steps, is_loaded, load  # loaded only when asked for
     from ..extract.title import decode_html
 
+    if not is_loaded():
+        await asyncio.to_thread(load)  # compiling the fingerprints must not stall the loop
     text = decode_html(response.body, response.headers.get("Content-Type"))
     steps = detect_steps(_header_pairs(response), text)
     while True:
