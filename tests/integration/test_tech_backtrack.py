@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 TIMEOUT = 3.0
 MARGIN = 2.0
-STARTUP = 2.0  # interpreter start-up and imports, outside any target's clock
+STARTUP = 4.0  # interpreter start-up and imports (on a busy machine), outside any target's clock
 
 
 @pytest.fixture

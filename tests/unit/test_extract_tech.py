@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aioscout.extract.tech import MAX_WORK, Work, detect
+from aioscout.extract.tech import MAX_COST, Work, detect
 
 WORDPRESS_HEAD = """<!DOCTYPE html><html><head>
 <meta name="generator" content="WordPress 6.4.2">
@@ -52,5 +52,5 @@ def test_large_body_is_cheap_and_hostile_input_is_safe() -> None:
     hostile = "<script src=" * 30_000 + "<meta " * 10_000
     work = Work()
     detect([("Server", "x" * 100_000)] * 300, hostile, work=work)
-    assert work.longest <= 640
-    assert work.chars <= MAX_WORK + 640
+    assert work.longest <= 512
+    assert work.cost <= MAX_COST + 512 * 513

@@ -1,8 +1,9 @@
 """Technology detection does bounded work on pages built to make every pattern backtrack.
 
 The bound is counted, not timed: each regex search sees a window of at most
-640 characters, one response is searched for at most ``MAX_WORK`` characters,
-and :func:`detect_steps` hands control back every ``STEP_WORK`` characters.
+512 characters, each pattern gets a few windows, one response's searches cost
+at most ``MAX_COST`` (length times possible starts, summed), and
+:func:`detect_steps` hands control back every ``STEP_COST``.
 What a window of that size costs the slowest pattern is measured by
 ``bench/tech_hostile.py``.
 """
@@ -14,11 +15,11 @@ import itertools
 import pytest
 
 from aioscout.extract import tech
-from aioscout.extract.tech import MAX_WORK, STEP_WORK, Work, detect, detect_steps
+from aioscout.extract.tech import MAX_COST, STEP_COST, Work, detect, detect_steps
 from tests.unit._tech_pages import adversarial_pages, sample
 
-_WINDOW = 640
-_STEP = _WINDOW  # the most one search adds to a step
+_WINDOW = 512
+_STEP = _WINDOW * (_WINDOW + 1)  # the most one search adds to a step
 
 
 def _steps(body: str, headers: list[tuple[str, str]] | None = None) -> tuple[Work, list[int]]:
@@ -31,16 +32,16 @@ def _steps(body: str, headers: list[tuple[str, str]] | None = None) -> tuple[Wor
             next(steps)
         except StopIteration:
             break
-        marks.append(work.chars)
-    marks.append(work.chars)
+        marks.append(work.cost)
+    marks.append(work.cost)
     return work, marks
 
 
 def _check_bounded(work: Work, marks: list[int]) -> None:
     assert work.longest <= _WINDOW
-    assert work.chars <= MAX_WORK + _STEP
+    assert work.cost <= MAX_COST + _STEP
     gaps = [b - a for a, b in itertools.pairwise(marks)]
-    assert max(gaps) <= STEP_WORK + _STEP
+    assert max(gaps) <= STEP_COST + _STEP
 
 
 @pytest.mark.slow
@@ -58,11 +59,11 @@ def test_every_pattern_searches_a_bounded_text_on_its_adversarial_pages(kind: st
             if kind == "html":
                 for _ in tech._match_text(found, pattern, page, tech._lower(page)):
                     pass
-                most = (8 if pattern.literal else 64) * _WINDOW
+                most = (4 if pattern.anchor else 16) * _WINDOW
             else:
                 srcs = [unit[-512:] for unit in page.split("<script ")[1:256]]
                 tech._match_items(found, pattern, srcs)
-                most = 8 * 512
+                most = 4 * 512
             assert work.longest <= _WINDOW
             assert work.chars <= most
             searched += work.calls

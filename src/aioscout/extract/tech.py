@@ -12,14 +12,17 @@ its literal occurs.
 Bounded work: Python's regex engine backtracks, and a pattern such as
 ``<[^>]+data-react`` costs time quadratic in the text it searches when the
 text is full of ``<`` and short of ``>``. So no regex ever searches more than
-a window of about half a KB: around each occurrence of its literal (from the
-first tag start before it to the last ``>`` after it, so a pattern that needs
-the closing ``>`` still finds it), a few windows per pattern, or, for the few
-patterns without a literal, the digest cut into tag-bounded windows. Every
-search is counted in :class:`Work`; one response never gets more than
-``MAX_WORK`` characters of searching, and :func:`detect_steps` hands control
-back after every ``STEP_WORK`` characters so that an event loop stays
-responsive and a deadline can stop it.
+a window of 512 characters: around each of the first few occurrences of its
+literal (from the first tag start before it to the last ``>`` after it, so a
+pattern that needs the closing ``>`` still finds it). Patterns whose literal
+is too common to select them (``<link``, ``<html``) still get windows around
+it. Every search is charged its length times the places a match can start
+(what a quadratic search can cost) in :class:`Work`; one response never gets
+more than ``MAX_COST`` of it, and :func:`detect_steps` hands control back
+after every ``STEP_COST`` or 16 searches, so that an event loop stays
+responsive and a deadline can stop it. The few patterns that nest repeats
+(Bootstrap's version capture) cost more per start than that model says; their
+four windows bound them (``bench/tech_hostile.py`` measures every pattern).
 
 Output: sorted ``"Name"`` or ``"Name:version"`` strings, e.g. ``"Nginx:1.24.0"``.
 """
@@ -35,19 +38,20 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["MAX_WORK", "STEP_WORK", "Work", "detect", "detect_steps", "is_loaded", "load"]
+__all__ = ["MAX_COST", "STEP_COST", "Work", "detect", "detect_steps", "is_loaded", "load"]
 
 _HTML_WINDOW = 4096
 _MAX_TAGS = 256
 _MAX_ATTR = 512
 _MIN_LITERAL = 3
-_BEFORE = 256  # characters a search window reaches before a literal ...
-_AFTER = 256  # ... and after it
-_MAX_WINDOW = 640  # longest text any one regex search sees
-_MAX_WINDOWS = 8  # searches per pattern and response around its literal
-_MAX_CHUNKS = 64  # searches per pattern without a literal
-MAX_WORK = 1_000_000  # characters searched per response, all patterns together
-STEP_WORK = 32_768  # characters searched between two hand-backs of detect_steps
+_BEFORE = 192  # characters a search window reaches before a literal ...
+_AFTER = 192  # ... and after it
+_MAX_WINDOW = 512  # longest text any one regex search sees
+_MAX_WINDOWS = 4  # searches per pattern and response
+_MAX_CHUNKS = 16  # searches per pattern with no literal at all
+MAX_COST = 16 * 1024 * 1024  # search cost (see Work) per response
+STEP_COST = 256 * 1024  # the same between two hand-backs of detect_steps
+_STEP_CALLS = 16  # searches between two hand-backs, whatever their cost
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 _TAG = re.compile(r"<(script|meta|link)(?=[\s/>])", re.IGNORECASE)
@@ -60,6 +64,8 @@ class _Pattern:
     regex: re.Pattern[str] | None  # None: presence is enough
     version: str | None
     literal: tuple[str, ...] | None  # lower-case texts, one of which every match contains
+    anchor: tuple[str, ...] | None = None  # the same, however common: where windows go
+    lead: str = ""  # the characters every match starts with (both cases), if one is fixed
 
 
 @dataclass(slots=True, frozen=True)
@@ -171,6 +177,35 @@ def _literal(regex: str) -> tuple[str, ...] | None:
         return None
 
 
+def _anchor(regex: str) -> tuple[str, ...] | None:
+    """The longest required texts (two characters at least), common or not."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        found = _required(_parser.parse(regex, re.IGNORECASE))
+    except Exception:
+        return None
+    usable = [alts for alts in found if alts and min(len(lit) for lit in alts) >= 2]
+    if not usable:
+        return None
+    return max(usable, key=lambda alts: min(len(lit) for lit in alts))
+
+
+def _lead(regex: str) -> str:
+    """The first character of every match in both cases, or "" when it is not fixed."""
+    try:
+        from re import _constants as c  # type: ignore[attr-defined]
+        from re import _parser  # type: ignore[attr-defined]
+
+        items = _parser.parse(regex, re.IGNORECASE)
+    except Exception:
+        return ""
+    if not len(items) or items[0][0] is not c.LITERAL:
+        return ""
+    ch = chr(items[0][1])
+    return "".join(sorted({ch.lower(), ch.upper()}))
+
+
 def _compile(tech: str, spec: str) -> _Pattern | None:
     parts = spec.split("\\;")
     version = None
@@ -184,7 +219,8 @@ def _compile(tech: str, spec: str) -> _Pattern | None:
         regex = re.compile(source, re.IGNORECASE)
     except re.error:
         return None
-    return _Pattern(tech, regex, version, _literal(source))
+    literal = _literal(source)
+    return _Pattern(tech, regex, version, literal, literal or _anchor(source), _lead(source))
 
 
 def _as_list(value: Any) -> list[str]:
@@ -273,31 +309,36 @@ def _version(pattern: _Pattern, match: re.Match[str] | None) -> str:
 
 
 class Work:
-    """What one detection searched: regex calls, characters searched, the longest text.
+    """What one detection searched: regex calls, characters, their cost, the longest text.
 
-    ``chars`` is the sum of the lengths of the texts handed to regex searches;
-    once it reaches ``budget`` no further search runs.
+    The cost of one search bounds the steps a backtracking engine can take on
+    it: its length times the places a match can start (the occurrences of the
+    pattern's fixed first character, or every place when it has none), plus
+    the length. ``cost`` sums them; once it reaches ``budget`` no further search
+    runs.
     """
 
-    __slots__ = ("budget", "calls", "chars", "longest")
+    __slots__ = ("budget", "calls", "chars", "cost", "longest")
 
     def __init__(self, budget: int = 0) -> None:
-        self.budget = budget or MAX_WORK
+        self.budget = budget or MAX_COST
         self.calls = 0
         self.chars = 0
+        self.cost = 0
         self.longest = 0
 
     @property
     def exhausted(self) -> bool:
         """Whether the budget is spent."""
-        return self.chars >= self.budget
+        return self.cost >= self.budget
 
-    def spend(self, size: int) -> bool:
-        """Count a search of ``size`` characters; False (and nothing counted) when spent."""
-        if self.chars >= self.budget:
+    def spend(self, size: int, starts: int) -> bool:
+        """Count a search of ``size`` characters from ``starts`` places; False when spent."""
+        if self.cost >= self.budget:
             return False
         self.calls += 1
         self.chars += size
+        self.cost += size * (starts + 1)
         self.longest = max(self.longest, size)
         return True
 
@@ -321,7 +362,13 @@ class _Found:
             self.add(pattern, None)
             return True
         end = min(end, len(value), start + _MAX_WINDOW)
-        if end < start or not self.work.spend(end - start):
+        if end < start:
+            return False
+        if pattern.lead:
+            starts = sum(value.count(ch, start, end) for ch in pattern.lead)
+        else:
+            starts = end - start
+        if not self.work.spend(end - start, starts):
             return False
         match = pattern.regex.search(value, start, end)
         if match is not None:
@@ -474,10 +521,10 @@ def _match_text(found: _Found, pattern: _Pattern, text: str, lowered: str) -> It
     """Search ``text`` in bounded windows (around the literal, else the first tag-bounded
     chunks), yielding after each search."""
     spans: Iterator[tuple[int, int]]
-    if pattern.literal is None:
+    if pattern.anchor is None:
         spans = itertools.islice(_chunks(text), _MAX_CHUNKS)
     else:
-        spans = _windows(text, lowered, pattern.literal)
+        spans = _windows(text, lowered, pattern.anchor)
     for start, end in spans:
         if found.check(pattern, text, start, end) or found.work.exhausted:
             return
@@ -552,7 +599,7 @@ def detect_steps(
     *,
     work: Work | None = None,
 ) -> Generator[None, None, list[str]]:
-    """:func:`detect` in steps: a generator that yields after every ``STEP_WORK`` characters.
+    """:func:`detect` in steps: a generator that yields after every ``STEP_COST`` or 16 searches.
 
     Its return value (``StopIteration.value``) is what :func:`detect` returns. An
     async caller resumes it between awaits, so that no response holds the event
@@ -570,12 +617,13 @@ def detect_steps(
     """
     index = _index()
     found = _Found(work if work is not None else Work())
-    mark = 0
+    mark = calls = 0
     for _ in _searches(found, index, headers, body, cookies):
         if found.work.exhausted:
             break
-        if found.work.chars - mark >= STEP_WORK:
-            mark = found.work.chars
+        work = found.work
+        if work.cost - mark >= STEP_COST or work.calls - calls >= _STEP_CALLS:
+            mark, calls = work.cost, work.calls
             yield
     return _resolve(found, index)
 
@@ -596,8 +644,8 @@ def detect(
             returns it).
         cookies: extra cookies by name (for example from a cookie jar).
         work: counts the searches made (see :class:`Work`); at most
-            ``MAX_WORK`` characters are searched, each search at most a
-            window of about half a KB.
+            ``MAX_COST`` is searched (see :class:`Work`), each search at most a
+            window of 512 characters.
 
     Returns:
         Sorted, de-duplicated names, each ``"Name"`` or ``"Name:version"`` when a

@@ -27,6 +27,7 @@ import hashlib
 import itertools
 import os
 import ssl
+import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
@@ -168,6 +169,10 @@ def extra_hooks(options: HttpOptions) -> tuple[ResponseHook, ...]:
     """The hooks ``options`` asks for, storage last (the CDN hint is no hook: see cdn_of)."""
     hooks: list[ResponseHook] = []
     if options.tech:
+        from ..extract import tech
+
+        if not tech.is_loaded():  # compile the fingerprints while the run starts
+            threading.Thread(target=tech.load, name="aioscout-tech-load", daemon=True).start()
         hooks.append(tech_hook)
     if options.favicon:
         hooks.append(favicon_hook)
