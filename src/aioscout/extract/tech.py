@@ -58,14 +58,39 @@ _TAG = re.compile(r"<(script|meta|link)(?=[\s/>])", re.IGNORECASE)
 _ATTR = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
 
 
-@dataclass(slots=True, frozen=True)
 class _Pattern:
-    tech: str
-    regex: re.Pattern[str] | None  # None: presence is enough
-    version: str | None
-    literal: tuple[str, ...] | None  # lower-case texts, one of which every match contains
-    anchor: tuple[str, ...] | None = None  # the same, however common: where windows go
-    lead: str = ""  # the characters every match starts with (both cases), if one is fixed
+    """One fingerprint regex, compiled on first use (most never run in a process)."""
+
+    __slots__ = ("_compiled", "anchor", "lead", "literal", "source", "tech", "version")
+
+    def __init__(
+        self,
+        tech: str,
+        source: str | None,  # None: presence is enough
+        version: str | None,
+        literal: tuple[str, ...] | None = None,  # lower-case texts every match holds one of
+        anchor: tuple[str, ...] | None = None,  # the same, however common: where windows go
+        lead: str = "",  # the first character of every match (both cases), if fixed
+    ) -> None:
+        self.tech = tech
+        self.source = source
+        self.version = version
+        self.literal = literal
+        self.anchor = anchor
+        self.lead = lead
+        self._compiled: re.Pattern[str] | None = None
+
+    @property
+    def regex(self) -> re.Pattern[str] | None:
+        """The compiled regex; ``None`` for a presence-only fingerprint."""
+        if self.source is None:
+            return None
+        if self._compiled is None:
+            try:
+                self._compiled = re.compile(self.source, re.IGNORECASE)
+            except re.error:  # pragma: no cover - the parse in _compile catches these
+                self._compiled = re.compile(r"(?!)")
+        return self._compiled
 
 
 @dataclass(slots=True, frozen=True)
@@ -167,46 +192,28 @@ def _best(candidates: list[tuple[str, ...]]) -> tuple[str, ...] | None:
     return max(scored, key=lambda item: item[0])[1]
 
 
-def _literal(regex: str) -> tuple[str, ...] | None:
-    """Lower-case strings one of which every match must contain, or None if unknown."""
-    try:
-        from re import _parser  # type: ignore[attr-defined]
-
-        return _best(_required(_parser.parse(regex, re.IGNORECASE)))
-    except Exception:
-        return None
-
-
-def _anchor(regex: str) -> tuple[str, ...] | None:
+def _anchor(found: list[tuple[str, ...]]) -> tuple[str, ...] | None:
     """The longest required texts (two characters at least), common or not."""
-    try:
-        from re import _parser  # type: ignore[attr-defined]
-
-        found = _required(_parser.parse(regex, re.IGNORECASE))
-    except Exception:
-        return None
     usable = [alts for alts in found if alts and min(len(lit) for lit in alts) >= 2]
     if not usable:
         return None
     return max(usable, key=lambda alts: min(len(lit) for lit in alts))
 
 
-def _lead(regex: str) -> str:
+def _lead(tree: Any) -> str:
     """The first character of every match in both cases, or "" when it is not fixed."""
-    try:
-        from re import _constants as c  # type: ignore[attr-defined]
-        from re import _parser  # type: ignore[attr-defined]
+    from re import _constants as c  # type: ignore[attr-defined]
 
-        items = _parser.parse(regex, re.IGNORECASE)
-    except Exception:
+    if not len(tree) or tree[0][0] is not c.LITERAL:
         return ""
-    if not len(items) or items[0][0] is not c.LITERAL:
-        return ""
-    ch = chr(items[0][1])
+    ch = chr(tree[0][1])
     return "".join(sorted({ch.lower(), ch.upper()}))
 
 
 def _compile(tech: str, spec: str) -> _Pattern | None:
+    """The pattern of one fingerprint entry, parsed once; None when it does not parse."""
+    from re import _parser  # type: ignore[attr-defined]
+
     parts = spec.split("\\;")
     version = None
     for extra in parts[1:]:
@@ -214,13 +221,14 @@ def _compile(tech: str, spec: str) -> _Pattern | None:
             version = extra[len("version:") :]
     source = parts[0]
     if not source:
-        return _Pattern(tech, None, version, None)
+        return _Pattern(tech, None, version)
     try:
-        regex = re.compile(source, re.IGNORECASE)
-    except re.error:
+        tree = _parser.parse(source, re.IGNORECASE)
+        found = _required(tree)
+    except Exception:  # re.error, or a tree this walk does not know
         return None
-    literal = _literal(source)
-    return _Pattern(tech, regex, version, literal, literal or _anchor(source), _lead(source))
+    literal = _best(found)
+    return _Pattern(tech, source, version, literal, literal or _anchor(found), _lead(tree))
 
 
 def _as_list(value: Any) -> list[str]:
@@ -278,7 +286,7 @@ def _build_index() -> _Index:
         for kind, patterns in (("scriptSrc", index.script_src), ("html", index.html)):
             for spec in entry.get(kind, []):
                 pattern = _compile(tech, spec)
-                if pattern is not None and pattern.regex is not None:
+                if pattern is not None and pattern.source is not None:
                     patterns.append(pattern)
         if "implies" in entry:
             index.implies[tech] = [s.split("\\;")[0] for s in entry["implies"]]
