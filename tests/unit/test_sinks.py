@@ -33,6 +33,7 @@ from aioscout.sinks import (
     truncate_torn_tail,
 )
 from aioscout.sinks._retry import retry_call
+from aioscout.sinks.csv import neutralise
 
 
 class FakeClock:
@@ -461,3 +462,34 @@ def test_open_sink_errors_never_show_credentials(spec: str, message: str) -> Non
     with pytest.raises(ConfigError, match=message) as info:
         open_sink(spec)
     assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("title", "cell"),
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("  =1+1", "'  =1+1"),
+        ("\uff1d1+1", "'\uff1d1+1"),
+        ("Home - Site", "Home - Site"),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+async def test_csv_neutralises_formulas(tmp_path: Path, title: str, cell: str) -> None:
+    path = tmp_path / "f.csv"
+    record = http(1)
+    record.title = title
+    record.error = ErrorInfo(ErrorKind.PROTOCOL, "=bad")
+    async with CsvSink(path) as sink:
+        await sink.write([record])
+    with path.open(newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["title"] == cell
+    assert row["error_detail"] == "'=bad"
+    assert row["status"] == str(record.status)
+    assert neutralise("\r=1") == "'\r=1"
+    assert neutralise("\n@x") == "'\n@x"
