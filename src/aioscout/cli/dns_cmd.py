@@ -25,6 +25,7 @@ from ._common import (
     fingerprint,
     input_identity,
     leaves,
+    resolver_specs,
     run_command,
     scan_config_from,
 )
@@ -38,15 +39,6 @@ def share_resolver_rate(options: DnsOptions, workers: int) -> DnsOptions:
     if workers <= 1 or options.per_resolver_rate <= 0:
         return options
     return dataclasses.replace(options, per_resolver_rate=options.per_resolver_rate / workers)
-
-
-def _read_resolvers(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
-    except OSError as exc:
-        fail(f"--resolvers {path}: {exc.strerror}")
-        return []
 
 
 class _NameFeed:
@@ -134,9 +126,7 @@ def dns(**p: Any) -> None:
     """
     from ..targets.sources import open_source
 
-    resolvers = list(p["resolver"])
-    if p["resolvers_file"]:
-        resolvers += _read_resolvers(p["resolvers_file"])
+    resolvers = resolver_specs(p["resolver"], p["resolvers_file"])
     brute = p["wordlist"] is not None
     domains: tuple[str, ...] = tuple(p["targets"]) if brute else ()
     if brute and not domains:
@@ -144,8 +134,8 @@ def dns(**p: Any) -> None:
     only_found = p["only_found"] if p["only_found"] is not None else brute
     options = DnsOptions(
         types=tuple(t.strip().upper() for t in p["types"].split(",") if t.strip()),
-        resolvers=tuple(resolvers),
-        trusted_resolvers=tuple(p["trusted_resolver"]),
+        resolvers=resolvers,
+        trusted_resolvers=resolver_specs(p["trusted_resolver"]),
         only_found=only_found,
         keep_wildcards=p["keep_wildcards"],
         wildcard_checks=p["wildcard_checks"],

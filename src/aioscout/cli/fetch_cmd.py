@@ -18,6 +18,7 @@ from ._common import (
     fingerprint,
     input_identity,
     parse_pairs,
+    resolver_specs,
     run_command,
     scan_config_from,
 )
@@ -36,7 +37,7 @@ def fetch_http_options_from(p: dict[str, Any]) -> HttpOptions:
         sni=p["sni"],
         proxy=p["proxy"],
         proxy_auth=p["proxy_auth"],
-        resolvers=tuple(p["resolver"]),
+        resolvers=resolver_specs(p["resolver"]),
     )
 
 

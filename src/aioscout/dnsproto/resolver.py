@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ipaddress
 import logging
 import random
 import socket
@@ -29,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from .servers import parse_resolver
 from .wire import (
     _LENGTH_BYTE,
     _OPT,
@@ -64,26 +64,6 @@ _DEAD_AFTER = 25  # timeouts in a row with no answer in between
 _SOCKET_BUFFER = 8 << 20
 _CONNECTED_MAX = 16  # up to this many resolvers, each gets its own connected sockets
 _RECV_SIZE = 4096  # more than the EDNS payload size queries advertise (1,232)
-
-
-def parse_resolver(spec: str) -> tuple[str, int]:
-    """``"ip"``, ``"ip:port"``, ``"[v6]:port"`` or a bare IPv6 address → (ip, port)."""
-    spec = spec.strip()
-    host, port = spec, 53
-    if spec.startswith("["):
-        host, _, rest = spec[1:].partition("]")
-        if rest:
-            port = int(rest.lstrip(":"))
-    elif spec.count(":") == 1:
-        host, _, p = spec.partition(":")
-        port = int(p)
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError as exc:
-        raise ValueError(f"resolver must be an IP address[:port], got {spec!r}") from exc
-    if not 0 < port < 65536:
-        raise ValueError(f"bad resolver port in {spec!r}")
-    return addr.compressed, port
 
 
 class ResolveError(Exception):

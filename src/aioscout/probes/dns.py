@@ -19,6 +19,7 @@ from .._config import DnsOptions
 from .._exceptions import ConfigError, InvalidTarget
 from .._models import DnsAnswer, DnsResult, ErrorInfo, ErrorKind, Record
 from ..dnsproto.resolver import FastResolver, LaneReply, QueryLane, Reply, ResolveError
+from ..dnsproto.servers import check_resolvers
 from ..dnsproto.wildcard import WildcardFilter
 from ..dnsproto.wire import RCODES, Message, type_code, type_name
 
@@ -120,6 +121,8 @@ class DnsProbe:
             self.domains = [_normalise(d, "domain") for d in domains]
         except InvalidTarget as exc:
             raise ConfigError(str(exc)) from exc
+        check_resolvers(options.resolvers)
+        check_resolvers(options.trusted_resolvers)
         self._resolver: _Resolver | None = None
         self._fast: FastResolver | None = None
         self._trusted: FastResolver | None = None

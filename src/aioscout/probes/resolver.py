@@ -9,7 +9,6 @@ them directly.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Sequence
 
@@ -21,38 +20,9 @@ import dns.resolver
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from .._exceptions import ConfigError
+from ..dnsproto.servers import parse_resolver
 
-__all__ = ["DnsServerResolver", "parse_nameserver"]
-
-
-def parse_nameserver(spec: str) -> tuple[str, int]:
-    """``"ip"``, ``"ip:port"``, ``"[v6]:port"`` or a bare IPv6 → ``(ip, port)``.
-
-    Raises :class:`aioscout.ConfigError` for anything that is not an IP address.
-    """
-    text = spec.strip()
-    host, port = text, 53
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ConfigError(f"resolver {spec!r}: missing ']'")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
-                raise ConfigError(f"resolver {spec!r}: bad port")
-            port = int(rest[1:])
-    elif text.count(":") == 1:
-        host, _, p = text.partition(":")
-        if not p.isdigit():
-            raise ConfigError(f"resolver {spec!r}: bad port")
-        port = int(p)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ConfigError(f"resolver {spec!r}: give an IP address, not a name") from None
-    if not 0 < port < 65536:
-        raise ConfigError(f"resolver {spec!r}: port out of range")
-    return host, port
+__all__ = ["DnsServerResolver"]
 
 
 class DnsServerResolver(AbstractResolver):
@@ -66,7 +36,7 @@ class DnsServerResolver(AbstractResolver):
     def __init__(self, nameservers: Sequence[str], *, timeout: float = 3.0) -> None:
         if not nameservers:
             raise ConfigError("at least one resolver is needed")
-        servers = [parse_nameserver(s) for s in nameservers]
+        servers = [parse_resolver(s) for s in nameservers]
         self._resolver = dns.asyncresolver.Resolver(configure=False)
         self._resolver.nameservers = [
             dns.nameserver.Do53Nameserver(ip, port) for ip, port in servers
