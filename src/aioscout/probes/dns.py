@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Protocol, cast
 from .._config import DnsOptions
 from .._exceptions import ConfigError, InvalidTarget
 from .._models import DnsAnswer, DnsResult, ErrorInfo, ErrorKind, Record
-from ..dnsproto.resolver import FastResolver, LaneReply, QueryLane, Reply, ResolveError
+from ..dnsproto.lane import LaneReply, QueryLane
+from ..dnsproto.resolver import FastResolver, Reply, ResolveError
 from ..dnsproto.servers import check_resolvers
 from ..dnsproto.wildcard import WildcardFilter
 from ..dnsproto.wire import RCODES, Message, type_code, type_name
