@@ -101,6 +101,7 @@ class Upstream:
     sent: int = 0
     answered: int = 0
     timeouts: int = 0
+    strikes: int = 0  # disagreements with answers other resolvers confirmed
     socks: list[_Socket] = field(default_factory=list)  # connected to this resolver
     sock_rr: int = 0
 
@@ -248,6 +249,7 @@ class FastResolver:
         self._rng = random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._canary_lock = asyncio.Lock()
+        self.drops = 0  # resolvers dropped so far (a change tells waiting checks to look again)
         self.canary_every = _CANARY_EVERY  # queries to a resolver between two canaries
         self.stats = _Stats()
 
@@ -318,7 +320,15 @@ class FastResolver:
         """Stop using a resolver, with a warning."""
         if not up.dropped:
             up.dropped = True
+            self.drops += 1
             log.warning("dropping resolver %s: %s", up.label, why)
+
+    def upstream(self, label: str) -> Upstream | None:
+        """The resolver of a reply's ``resolver`` label (``None`` for another's)."""
+        for up in self.upstreams:
+            if up.label == label:
+                return up
+        return None
 
     async def check(self, existing: Sequence[tuple[str, int]] = ()) -> None:
         """Check every resolver before a run.
@@ -357,6 +367,20 @@ class FastResolver:
             res = await self._send(up, name, qtype)
             if isinstance(res, Message):
                 return res
+        return None
+
+    async def ask(self, up: Upstream, name: str, qtype: int, *, tries: int = 3) -> Message | None:
+        """Ask one given resolver (up to ``tries`` UDP attempts, TCP after a truncated
+        reply): its reply, or ``None`` when it gave no usable one."""
+        name = name.rstrip(".").lower()
+        for _ in range(tries):
+            res = await self._send(up, name, qtype)
+            if isinstance(res, Message) and res.truncated:
+                res = await self._tcp(up, name, qtype)
+            if isinstance(res, Message):
+                return res
+            if res is None:
+                self._on_timeout(up)
         return None
 
     def _on_timeout(self, up: Upstream) -> None:

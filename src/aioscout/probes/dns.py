@@ -3,8 +3,11 @@
 It resolves through :class:`aioscout.dnsproto.resolver.FastResolver` when
 resolvers are given (health-checked before the run), through dnspython's
 async resolver otherwise; filters wildcard matches with
-:class:`aioscout.dnsproto.wildcard.WildcardFilter`; and, with trusted
-resolvers, re-resolves every found name there before reporting it.
+:class:`aioscout.dnsproto.wildcard.WildcardFilter`. With several resolvers,
+a found name is reported only once a second resolver confirms its answer
+(:class:`aioscout.dnsproto.consensus.Verifier`, which also drops resolvers
+caught lying); with trusted resolvers, every found name is re-resolved there
+before it is reported (the strict mode).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 from .._config import DnsOptions
 from .._exceptions import ConfigError, InvalidTarget
 from .._models import DnsAnswer, DnsResult, ErrorInfo, ErrorKind, Record
+from ..dnsproto.consensus import Verifier, agree
 from ..dnsproto.lane import LaneReply, QueryLane
 from ..dnsproto.resolver import FastResolver, Reply, ResolveError
 from ..dnsproto.servers import check_resolvers
@@ -128,6 +132,7 @@ class DnsProbe:
         self._fast: FastResolver | None = None
         self._trusted: FastResolver | None = None
         self._wildcards: WildcardFilter | None = None
+        self._verifier: Verifier | None = None
         self._prefetched: dict[str, Reply] = {}
         self._lean = False
 
@@ -248,6 +253,11 @@ class DnsProbe:
                 self._prefetched.clear()
             self._prefetched[target] = reply
             return None
+        if not verdict and self._verifier is not None and self._verifier.applies:
+            if len(self._prefetched) >= _PREFETCH_MAX:
+                self._prefetched.clear()
+            self._prefetched[target] = reply  # found: probe() has a second resolver confirm it
+            return None
         result, _ = self._build(target, [(qtype, reply)])
         result.input = item[1]
         result.wildcard = verdict and result.error is None
@@ -279,6 +289,9 @@ class DnsProbe:
         except ValueError as exc:
             await self.aclose()
             raise ConfigError(str(exc)) from exc
+        if self._fast is not None:
+            self._verifier = Verifier(self._fast, referee=self._trusted)
+            await self._verifier.screen(self.domains, self.qtypes[0])
         if o.wildcard_checks > 0:
             self._wildcards = WildcardFilter(self._resolve_pair, checks=o.wildcard_checks)
 
@@ -294,9 +307,26 @@ class DnsProbe:
     async def _resolve_pair(
         self, name: str, qtype: int
     ) -> tuple[int, list[tuple[str, int, int, str]]]:
-        assert self._resolver is not None
-        reply = await self._resolver.resolve(name, qtype)
+        """A wildcard check's question: through the trusted resolvers when given, else
+        confirmed by a second resolver when there are several (a liar's invented
+        answers would otherwise make a level look like a wildcard)."""
+        resolver = self._trusted or self._primary()
+        reply = await resolver.resolve(name, qtype)
+        verifier = self._verifier
+        if reply.answers and resolver is self._fast and verifier is not None and verifier.applies:
+            confirmed = await verifier.confirm(name, qtype, reply, sample=True)
+            if confirmed is None:
+                return 3, []
+            reply = confirmed
         return reply.rcode, reply.answers
+
+    def _primary(self) -> _Resolver:
+        """The resolvers names go to: the trusted ones once every other one is dropped."""
+        assert self._resolver is not None
+        fast = self._fast
+        if fast is not None and self._trusted is not None and not fast.active:
+            return self._trusted
+        return self._resolver
 
     def _apex(self, name: str) -> str:
         for d in self.domains:
@@ -305,8 +335,10 @@ class DnsProbe:
         labels = name.split(".")
         return ".".join(labels[-2:]) if len(labels) > 2 else name
 
-    async def _lookup(self, resolver: _Resolver, name: str) -> tuple[DnsResult, int]:
-        """Resolve every asked type; returns the record and the first type that answered."""
+    async def _outcomes(
+        self, resolver: _Resolver, name: str
+    ) -> list[tuple[int, Reply | ResolveError]]:
+        """The reply (or failure) for every asked type."""
         outcomes: list[tuple[int, Reply | ResolveError]] = []
         prefetched = self._prefetched.pop(name, None) if resolver is self._fast else None
         for qtype in self.qtypes:
@@ -314,7 +346,27 @@ class DnsProbe:
                 outcomes.append((qtype, prefetched or await resolver.resolve(name, qtype)))
             except ResolveError as exc:
                 outcomes.append((qtype, exc))
-        return self._build(name, outcomes)
+        return outcomes
+
+    async def _lookup(self, resolver: _Resolver, name: str) -> tuple[DnsResult, int]:
+        """Resolve every asked type; returns the record and the first type that answered."""
+        return self._build(name, await self._outcomes(resolver, name))
+
+    async def _confirmed(
+        self, verifier: Verifier, name: str, outcomes: list[tuple[int, Reply | ResolveError]]
+    ) -> list[tuple[int, Reply | ResolveError]]:
+        """Every answer confirmed by a second resolver; an unconfirmed one becomes an error."""
+        out: list[tuple[int, Reply | ResolveError]] = []
+        for qtype, reply in outcomes:
+            if isinstance(reply, Reply) and reply.answers:
+                checked = await verifier.confirm(name, qtype, reply)
+                if checked is None:
+                    detail = "not confirmed: the resolvers disagree on this name"
+                    out.append((qtype, ResolveError("dns", detail, reply.attempts, reply.resolver)))
+                    continue
+                reply = checked
+            out.append((qtype, reply))
+        return out
 
     @staticmethod
     def _build(
@@ -364,22 +416,48 @@ class DnsProbe:
         if self._resolver is None:
             raise RuntimeError("DnsProbe.start() was not awaited")
         t0 = time.perf_counter()
-        result, qtype = await self._lookup(self._resolver, target)
+        resolver = self._primary()
+        outcomes = await self._outcomes(resolver, target)
+        result, qtype = self._build(target, outcomes)
+        await self._mark_wildcard(result, qtype)
+        verifier = self._verifier
+        if result.error is None and not result.wildcard:
+            if self._trusted is not None and resolver is not self._trusted:
+                result = await self._trusted_check(target, result)
+            elif verifier is not None and verifier.applies:
+                checked, qtype = self._build(
+                    target, await self._confirmed(verifier, target, outcomes)
+                )
+                checked.attempts = max(checked.attempts, result.attempts)
+                if checked.error is None and checked.answers != result.answers:
+                    await self._mark_wildcard(checked, qtype)
+                result = checked
         result.input = line
+        result.time_ms = round((time.perf_counter() - t0) * 1000, 3)
+        return result
+
+    async def _mark_wildcard(self, result: DnsResult, qtype: int) -> None:
         if result.error is None and self._wildcards is not None:
             pairs = [(a.name, type_code(a.type), a.ttl, a.data) for a in result.answers]
             result.wildcard = await self._wildcards.is_wildcard(
-                target, pairs, qtype, self._apex(target)
+                result.name, pairs, qtype, self._apex(result.name)
             )
-        if result.error is None and not result.wildcard and self._trusted is not None:
-            checked, _ = await self._lookup(self._trusted, target)
-            checked.input = line
-            checked.attempts += result.attempts
-            if checked.error is not None:
-                checked.error = ErrorInfo(
-                    checked.error.kind,
-                    f"not confirmed by a trusted resolver: {checked.error.detail}",
-                )
-            result = checked
-        result.time_ms = round((time.perf_counter() - t0) * 1000, 3)
-        return result
+
+    async def _trusted_check(self, target: str, result: DnsResult) -> DnsResult:
+        """The strict mode: the trusted resolvers' answer replaces a found one; a resolver
+        whose answers they contradict is struck (and dropped the second time)."""
+        assert self._trusted is not None
+        checked, _ = await self._lookup(self._trusted, target)
+        checked.attempts += result.attempts
+        if checked.error is not None:
+            checked.error = ErrorInfo(
+                checked.error.kind,
+                f"not confirmed by a trusted resolver: {checked.error.detail}",
+            )
+        fast, verifier = self._fast, self._verifier
+        up = fast.upstream(result.resolver or "") if fast is not None else None
+        if up is not None and verifier is not None and checked.rcode in ("NOERROR", "NXDOMAIN"):
+            mine = {(type_code(a.type), a.data.lower()) for a in result.answers}
+            theirs = {(type_code(a.type), a.data.lower()) for a in checked.answers}
+            verifier.judge(up, agree(mine, theirs, self.qtypes[0]), target)
+        return checked

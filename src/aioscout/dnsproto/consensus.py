@@ -1,0 +1,321 @@
+"""Confirming found answers across resolvers, and catching the resolvers that lie.
+
+Why: a resolver can lie for only part of the names (rewrite the addresses of
+some, invent addresses for some names that do not exist). One canary name
+misses it, and asking every resolver every name doubles a brute force. Most
+names of a brute force do not exist, so only what a resolver says *exists* is
+checked, and the checks double as evidence against the resolvers:
+
+1. A found answer is reported only when a second resolver, not caught lying,
+   agrees with it: a record of the asked type in common, or the same CNAME
+   (answers that rotate or differ per resolver, as a CDN's do, share those
+   after one more question to each). What is reported is the records both gave.
+2. When the two disagree, another resolver breaks the tie: the answer two agree
+   on stands, and a resolver that disagrees with confirmed answers twice is dropped.
+3. With no third resolver, a trial asks every resolver the same random names
+   under the name's parent, names that do not exist: an honest resolver answers
+   them all alike (NXDOMAIN, or a wildcard's answer for each); one that lies for
+   part of the names answers some and not others, and is dropped. With a referee
+   (trusted resolvers), the referee's answers are the truth. A trial also
+   screens every domain before a run, so a liar is usually gone before it lies.
+4. A name still in dispute is not reported (an error record says why).
+
+NXDOMAIN answers are not re-checked: a liar that hides existing names costs
+recall, never an invented or poisoned record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .resolver import FastResolver, Reply, ResolveError, Upstream
+from .wire import Message, random_label
+
+__all__ = ["Verifier", "agree"]
+
+NXDOMAIN = 3
+_CNAME = 5
+_TRIAL_NAMES = 16  # random names per resolver in a trial over a dispute
+_SCREEN_NAMES = 32  # random names per resolver and domain before a run
+_SCREEN_DOMAINS = 4
+_MAX_TRIALS = 64  # trials over disputes per run
+_ASKS = 3  # rounds of tries (FastResolver.ask) for a resolver that gives no usable reply
+_STRIKES = 2  # disagreements with confirmed answers before a resolver is dropped
+
+_Answer = tuple[str, int, int, str]
+
+
+def _records(answers: Iterable[_Answer]) -> set[tuple[int, str]]:
+    return {(rtype, data.lower()) for _owner, rtype, _ttl, data in answers}
+
+
+def agree(a: set[tuple[int, str]], b: set[tuple[int, str]], qtype: int) -> bool:
+    """Whether two answers (as ``(type, data)`` sets) agree: both empty, or a record of
+    ``qtype`` in common, or a CNAME in common."""
+    if not a or not b:
+        return not a and not b
+    return any(t in (qtype, _CNAME) for t, _d in a & b)
+
+
+@dataclass(slots=True)
+class _View:
+    """What one resolver said about the name (accumulated over its answers)."""
+
+    rcode: int
+    answers: list[_Answer] = field(default_factory=list)
+    records: set[tuple[int, str]] = field(default_factory=set)
+
+    def add(self, answers: Iterable[_Answer]) -> None:
+        for a in answers:
+            key = (a[1], a[3].lower())
+            if key not in self.records:
+                self.records.add(key)
+                self.answers.append(a)
+
+
+def _view(rcode: int, answers: Iterable[_Answer]) -> _View:
+    v = _View(rcode)
+    v.add(answers)
+    return v
+
+
+def _class(msg: Message | Reply | None) -> str | None:
+    """``present``, ``absent`` or ``None`` (no usable reply) for a random name."""
+    if msg is None or msg.rcode not in (0, NXDOMAIN):
+        return None
+    return "present" if msg.answers else "absent"
+
+
+class Verifier:
+    """Confirms found answers across a :class:`FastResolver`'s resolvers; drops liars.
+
+    Example::
+
+        verifier = Verifier(resolver)
+        await verifier.screen(["example.com"])
+        reply = await verifier.confirm("www.example.com", 1, first_reply)
+
+    Args:
+        resolver: the resolvers of the run (dropped ones are skipped).
+        referee: trusted resolvers whose word is the truth in trials (optional).
+    """
+
+    def __init__(self, resolver: FastResolver, *, referee: FastResolver | None = None) -> None:
+        self._res = resolver
+        self._referee = referee
+        self._lock = asyncio.Lock()
+        self._trials = 0
+        self._rr = 0
+        self.confirmed = 0
+        self.disputed = 0
+
+    @property
+    def applies(self) -> bool:
+        """Whether found answers need a second resolver (several resolvers, no referee)."""
+        return self._referee is None and len(self._res.upstreams) > 1
+
+    # -- confirming one answer ----------------------------------------------
+
+    async def confirm(
+        self, name: str, qtype: int, reply: Reply, *, sample: bool = False
+    ) -> Reply | None:
+        """``reply`` (answers for ``name``) confirmed by a second resolver, or ``None``.
+
+        The result holds the records both resolvers gave, or the rcode two
+        resolvers agree on when they agree that the name has no records; ``None``
+        while the resolvers still disagree. With ``sample`` (a wildcard check's
+        random name), the first answer is returned as it was, and answers that
+        differ are accepted when no resolver says the name does not exist (a
+        rotating wildcard): only whether such names exist matters there.
+        """
+        res = self._res
+        views: dict[Upstream, _View] = {}
+        silent: collections.Counter[Upstream] = collections.Counter()
+        first = res.upstream(reply.resolver)
+        if first is not None:
+            views[first] = _view(reply.rcode, reply.answers)
+        asked = 0
+        again = False
+        while True:
+            active = res.active
+            live = {u: v for u, v in views.items() if not u.dropped}
+            pair = self._agreeing(live, qtype)
+            if pair is not None:
+                self._strike(live, pair, qtype, name)
+                self.confirmed += 1
+                return self._result(reply, first, pair, live, asked, not sample)
+            if len(active) == 1 and active[0] in live:
+                only = live[active[0]]
+                return Reply(only.rcode, only.answers, active[0].label, reply.attempts + asked)
+            unasked = [u for u in active if u not in live and silent[u] < _ASKS]
+            if unasked:
+                up = unasked[self._rr % len(unasked)]
+                self._rr += 1
+                asked += 1
+                msg = await res.ask(up, name, qtype)
+                if msg is None or _class(msg) is None:
+                    silent[up] += 1  # lost or refused: ask again (a lossy resolver is no liar)
+                else:
+                    views[up] = _view(msg.rcode, msg.answers)
+                continue
+            if not again and sum(1 for v in live.values() if v.answers) >= 2:
+                again = True  # rotating answers: one more look at each before a dispute
+                for up, v in live.items():
+                    if v.answers:
+                        asked += 1
+                        msg = await res.ask(up, name, qtype)
+                        if msg is not None and msg.rcode == 0:
+                            v.add(msg.answers)
+                continue
+            if sample and first in live and all(v.answers for v in live.values()):
+                return reply
+            if len(live) >= 2 and await self._trial_over(name, qtype):
+                continue
+            self.disputed += 1
+            return None
+
+    def _agreeing(
+        self, live: dict[Upstream, _View], qtype: int
+    ) -> tuple[Upstream, Upstream] | None:
+        ups = list(live)
+        for i, a in enumerate(ups):
+            for b in ups[i + 1 :]:
+                if agree(live[a].records, live[b].records, qtype):
+                    return a, b
+        return None
+
+    def _strike(
+        self, live: dict[Upstream, _View], pair: tuple[Upstream, Upstream], qtype: int, name: str
+    ) -> None:
+        truth = live[pair[0]].records
+        for up, v in live.items():
+            if up in pair or agree(v.records, truth, qtype):
+                continue
+            self.judge(up, False, name)
+
+    def judge(self, up: Upstream, agreed: bool, name: str) -> None:
+        """Count a disagreement of ``up`` with a confirmed answer (for ``name``); two drop it."""
+        if agreed:
+            return
+        up.strikes += 1
+        if up.strikes >= _STRIKES and len(self._res.active) > 1:
+            self._res.drop(
+                up,
+                f"its answers disagreed with confirmed ones {up.strikes} times"
+                f" (last for {name}): it lies for part of the names",
+            )
+
+    @staticmethod
+    def _result(
+        reply: Reply,
+        first: Upstream | None,
+        pair: tuple[Upstream, Upstream],
+        live: dict[Upstream, _View],
+        asked: int,
+        merge: bool,
+    ) -> Reply:
+        a, b = (pair[1], pair[0]) if pair[1] is first else pair
+        va, vb = live[a], live[b]
+        attempts = reply.attempts + asked
+        if not va.answers:
+            return Reply(va.rcode, [], a.label, attempts)
+        if not merge and a is first:
+            return reply
+        common = va.records & vb.records
+        kept = [x for x in va.answers if (x[1], x[3].lower()) in common]
+        return Reply(0, kept if merge else va.answers, a.label, attempts)
+
+    # -- trials: random names that do not exist -----------------------------
+
+    async def screen(self, domains: Sequence[str], qtype: int = 1) -> None:
+        """Before a run: a trial under each domain (the first few), where there is a
+        second resolver or a referee to compare with."""
+        for domain in list(domains)[:_SCREEN_DOMAINS]:
+            if len(self._res.active) < 2 and self._referee is None:
+                return
+            await self._trial(domain, qtype, _SCREEN_NAMES, self._res.drops)
+
+    async def _trial_over(self, name: str, qtype: int) -> bool:
+        """A trial under ``name``'s parent after a dispute; whether a resolver was dropped."""
+        level = name.partition(".")[2] or name
+        return await self._trial(level, qtype, _TRIAL_NAMES, self._res.drops)
+
+    async def _trial(self, level: str, qtype: int, count: int, drops: int) -> bool:
+        res = self._res
+        async with self._lock:
+            if res.drops != drops:
+                return True  # a resolver was dropped meanwhile: look at the dispute again
+            if self._trials >= _MAX_TRIALS + _SCREEN_DOMAINS:
+                return False
+            self._trials += 1
+            ups = res.active
+            names = [f"{random_label(16)}.{level}" for _ in range(count)]
+            table: dict[Upstream, list[str | None]] = {u: [None] * count for u in ups}
+            truth: list[str | None] = [None] * count
+
+            async def ask(up: Upstream, i: int) -> None:
+                table[up][i] = _class(await res.ask(up, names[i], qtype, tries=2))
+
+            async def refer(i: int) -> None:
+                assert self._referee is not None
+                try:
+                    truth[i] = _class(await self._referee.resolve(names[i], qtype))
+                except ResolveError:
+                    truth[i] = None
+
+            async with asyncio.TaskGroup() as tg:
+                for i in range(count):
+                    for up in ups:
+                        tg.create_task(ask(up, i))
+                    if self._referee is not None:
+                        tg.create_task(refer(i))
+            for up, why in self._liars(level, table, truth).items():
+                res.drop(up, why)
+            return res.drops != drops
+
+    def _liars(
+        self, level: str, table: dict[Upstream, list[str | None]], truth: list[str | None]
+    ) -> dict[Upstream, str]:
+        """The resolvers a trial's answers convict, with the reason for each."""
+        ups = list(table)
+        count = len(truth)
+        marks: collections.Counter[Upstream] = collections.Counter()
+        for i in range(count):
+            votes = {u: table[u][i] for u in ups if table[u][i] is not None}
+            right = truth[i]
+            if right is None and self._referee is None and len(votes) >= 3:
+                tally = collections.Counter(votes.values()).most_common()
+                if len(tally) == 1 or tally[0][1] > tally[1][1]:
+                    right = tally[0][0]
+            if right is not None:
+                marks.update(u for u, c in votes.items() if c != right)
+        who = "the trusted resolver" if self._referee is not None else "the other resolvers"
+        need = 1 if self._referee is not None else 2
+        out = {
+            u: f"disagreed with {who} on {m} of {count} random names under {level}"
+            for u, m in marks.items()
+            if m >= need
+        }
+        if not out and self._referee is None:
+            seen = {u: {c for c in table[u] if c is not None} for u in ups}
+            steady = [u for u in ups if len(seen[u]) == 1]
+            for u in ups:
+                if len(seen[u]) < 2 or not steady:
+                    continue
+                said = table[u]
+                if any(
+                    said[i] is not None and table[s][i] not in (None, said[i])
+                    for s in steady
+                    for i in range(count)
+                ):
+                    n = sum(1 for c in said if c == "present")
+                    out[u] = (
+                        f"answered {n} of {count} random names under {level} that the"
+                        " others say do not exist, and not the rest: it lies for part of the names"
+                    )
+        if self._referee is None and len(out) >= len(ups):
+            return {}  # every resolver convicted: nothing to tell them apart by
+        return out
