@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import os
+import sys
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -155,6 +156,14 @@ def dns(**p: Any) -> None:
     except AioscoutError as exc:
         fail(str(exc))
         return
+    if config.workers > 1:  # before the workers: a dead resolver list is one clear error
+        from ..probes.dns import check_resolvers_answer
+
+        try:
+            run_loop(check_resolvers_answer(options, domains), config.loop)
+        except AioscoutError as exc:
+            click.echo(f"aioscout: {exc}", err=True)
+            sys.exit(1)
     keep: Callable[[Record], bool] | None = probe.is_found if only_found else None  # type: ignore[attr-defined]
     if brute:
         lines = functools.partial(open_source, (), p["wordlist"])

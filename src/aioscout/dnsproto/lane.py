@@ -85,7 +85,7 @@ class QueryLane:
         self._rr: dict[Upstream, int] = {}
         self._sent: collections.deque[tuple[float, list[float], list[_Entry]]] = collections.deque()
         self._sweeper: asyncio.TimerHandle | None = None
-        self._canaries: set[asyncio.Task[None]] = set()
+        self._canaries: set[asyncio.Task[Message | str | None]] = set()
         self._loop = asyncio.get_running_loop()
         self._rng = random.Random()
         self._tail = build_question("x", qtype)[3:]  # the type and class after the name

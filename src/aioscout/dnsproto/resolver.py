@@ -31,6 +31,7 @@ from typing import cast
 
 from .servers import parse_resolver
 from .wire import (
+    RCODES,
     Message,
     TooLarge,
     WireError,
@@ -101,6 +102,8 @@ class Upstream:
     sent: int = 0
     answered: int = 0
     timeouts: int = 0
+    why: str = ""  # why it was dropped
+    warned: bool = False  # backed off once already (warned then)
     strikes: int = 0  # disagreements with answers other resolvers confirmed
     socks: list[_Socket] = field(default_factory=list)  # connected to this resolver
     sock_rr: int = 0
@@ -320,6 +323,7 @@ class FastResolver:
         """Stop using a resolver, with a warning."""
         if not up.dropped:
             up.dropped = True
+            up.why = why
             self.drops += 1
             log.warning("dropping resolver %s: %s", up.label, why)
 
@@ -335,25 +339,47 @@ class FastResolver:
 
         ``existing`` lists questions known to have an answer (the domain's SOA
         or NS, a name the user gives). A resolver is dropped when it answers
-        NXDOMAIN to one of those, or answers a random name under ``.invalid``
-        (which cannot exist). A resolver that does not answer at all is backed off.
-        If every resolver would be dropped, an error says so.
+        NXDOMAIN to one of those, answers a random name under ``.invalid``
+        (which cannot exist), or gives no usable answer at all (silent, or only
+        REFUSED/SERVFAIL). When none is left, :class:`ValueError` says why for each.
         """
+        unusable: dict[Upstream, str] = {}
         async with asyncio.TaskGroup() as tg:
             for up in self.upstreams:
-                tg.create_task(self._check_one(up, existing))
-        if not self.active:
-            raise ValueError("no usable resolver: every resolver failed its health check")
+                tg.create_task(self._check_one(up, existing, unusable))
+        if len(unusable) < len(self.active):
+            for up, why in unusable.items():
+                self.drop(up, why)
+        else:
+            whys = [f"{u.label} {u.why or unusable.get(u, '')}" for u in self.upstreams]
+            raise ValueError("no usable resolver: " + "; ".join(whys))
 
-    async def _check_one(self, up: Upstream, existing: Sequence[tuple[str, int]]) -> None:
+    async def _check_one(
+        self, up: Upstream, existing: Sequence[tuple[str, int]], unusable: dict[Upstream, str]
+    ) -> None:
+        replies: list[Message | str | None] = []
         for name, qtype in existing:
             res = await self._attempt_on(up, name, qtype, tries=3)
+            replies.append(res)
             if isinstance(res, Message) and res.rcode == NXDOMAIN:
                 self.drop(up, f"NXDOMAIN for {name}, which exists")
                 return
-        await self.canary(up)
+        replies.append(await self.canary(up))
+        if up.dropped or any(
+            isinstance(r, str) or (r is not None and r.rcode in (NOERROR, NXDOMAIN))
+            for r in replies
+        ):
+            return  # it answers (broken replies become the names' error records)
+        codes = sorted(
+            {RCODES.get(r.rcode, str(r.rcode)) for r in replies if isinstance(r, Message)}
+        )
+        unusable[up] = (
+            f"refuses every query ({', '.join(codes)})"
+            if codes
+            else f"no answer to {3 * len(replies)} queries"
+        )
 
-    async def canary(self, up: Upstream) -> None:
+    async def canary(self, up: Upstream) -> Message | str | None:
         """Ask ``up`` a name that cannot exist: one that answers it is dropped."""
         name = f"{random_label(14)}.{random_label(6)}.invalid"
         res = await self._attempt_on(up, name, 1, tries=3)
@@ -361,13 +387,19 @@ class FastResolver:
             self.drop(up, f"answers {name}, which cannot exist (hijacked NXDOMAIN)")
         elif res is None:
             self._on_timeout(up)
+        return res
 
-    async def _attempt_on(self, up: Upstream, name: str, qtype: int, tries: int) -> Message | None:
+    async def _attempt_on(
+        self, up: Upstream, name: str, qtype: int, tries: int
+    ) -> Message | str | None:
+        """A reply, else the last broken reply's error string, else ``None`` (silence)."""
+        broken: str | None = None
         for _ in range(tries):
             res = await self._send(up, name, qtype)
             if isinstance(res, Message):
                 return res
-        return None
+            broken = res or broken
+        return broken
 
     async def ask(self, up: Upstream, name: str, qtype: int, *, tries: int = 3) -> Message | None:
         """Ask one given resolver (up to ``tries`` UDP attempts, TCP after a truncated
@@ -388,6 +420,13 @@ class FastResolver:
         up.timeouts_in_row += 1
         self.stats.timeouts += 1
         if up.timeouts_in_row >= _DEAD_AFTER and self._loop is not None:
+            if up.backoff == 0.5 and not up.warned:
+                up.warned = True
+                log.warning(
+                    "resolver %s: %d time-outs in a row; backing off (asked again later)",
+                    up.label,
+                    up.timeouts_in_row,
+                )
             up.backoff_until = self._loop.time() + up.backoff
             up.backoff = min(up.backoff * 2, 30.0)
             up.timeouts_in_row = 0

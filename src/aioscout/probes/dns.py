@@ -13,6 +13,7 @@ before it is reported (the strict mode).
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,7 +32,7 @@ from ..dnsproto.wire import RCODES, Message, type_code, type_name
 if TYPE_CHECKING:
     from ..engine._stream import Settle
 
-__all__ = ["DnsProbe"]
+__all__ = ["DnsProbe", "check_resolvers_answer"]
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _NAME = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9_-]{1,63}(?<!-))*")
@@ -286,6 +287,10 @@ class DnsProbe:
                     o.trusted_resolvers, timeout=o.query_timeout, retries=o.query_retries, sockets=1
                 )
                 await self._trusted.start()
+                try:
+                    await self._trusted.check([(d, 6) for d in self.domains])
+                except ValueError as exc:
+                    raise ValueError(f"--trusted-resolver: {exc}") from exc
         except ValueError as exc:
             await self.aclose()
             raise ConfigError(str(exc)) from exc
@@ -461,3 +466,33 @@ class DnsProbe:
             theirs = {(type_code(a.type), a.data.lower()) for a in checked.answers}
             verifier.judge(up, agree(mine, theirs, self.qtypes[0]), target)
         return checked
+
+
+async def check_resolvers_answer(options: DnsOptions, domains: Sequence[str] = ()) -> None:
+    """Raise :class:`aioscout.ConfigError` when no resolver of ``options`` is usable.
+
+    The health check a run starts with, done once by a command that hands its
+    run to worker processes (each checks again, quietly when this passed), so
+    that a dead resolver list is one clear error instead of failing workers.
+    """
+    if not options.resolvers:
+        return
+    names = [_normalise(d, "domain") for d in domains]
+    quiet = logging.getLogger("aioscout")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the run's own check names the resolvers it drops
+    try:
+        for specs in (options.resolvers, options.trusted_resolvers):
+            if not specs:
+                continue
+            fast = FastResolver(specs, timeout=options.query_timeout, retries=0, sockets=1)
+            await fast.start()
+            try:
+                await fast.check([(d, 6) for d in names])
+            except ValueError as exc:
+                trusted = specs is options.trusted_resolvers
+                raise ConfigError(f"{'--trusted-resolver: ' if trusted else ''}{exc}") from exc
+            finally:
+                await fast.aclose()
+    finally:
+        quiet.setLevel(level)
