@@ -66,7 +66,7 @@ def _score(found: list[DnsResult], truth: dict[str, set[str]]) -> tuple[int, int
 
 
 def _named(caplog: pytest.LogCaptureFixture, address: str) -> bool:
-    return any("dropping resolver" in r.message and address in r.message for r in caplog.records)
+    return any(r.message.startswith(f"dropping resolver {address}:") for r in caplog.records)
 
 
 @pytest.fixture
@@ -166,3 +166,25 @@ def test_agreement_between_answers() -> None:
     assert not agree(a, set(), 1) and agree(set(), set(), 1)
     assert agree({(5, "edge.cdn.test"), (1, "127.0.0.9")}, {(5, "edge.cdn.test")}, 1)
     assert not agree({(5, "a.test")}, {(5, "b.test")}, 1)
+
+
+@pytest.mark.slow
+async def test_a_liar_that_random_names_never_catch_is_dropped_for_inventing(
+    zone: LabZone, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It lies only about a seventh of the wordlist's names (both kinds): no trial of
+    random names convicts it, the names it alone answers do."""
+    words = list(zone.wordlist(missing=12_000))
+    names = [f"{w}.{zone.bulk_domain}" for w in words]
+    truth = _truth(zone)
+    lies = names[::7]
+    async with DnsServer(zone) as good, DnsServer(zone, poison=1.0, poison_only=lies) as liar:
+        opts = DnsOptions(resolvers=(liar.address, good.address), query_timeout=_TIMEOUT)
+        probe = DnsProbe(opts, domains=[zone.bulk_domain])
+        with caplog.at_level(logging.WARNING, logger="aioscout"):
+            found = await _brute(probe, words)
+    poisoned, invented, recall = _score(found, truth)
+    assert (poisoned, invented) == (0, 0)
+    assert recall >= 0.999
+    drops = [r.message for r in caplog.records if "dropping" in r.message]
+    assert _named(caplog, liar.address) and not _named(caplog, good.address), drops

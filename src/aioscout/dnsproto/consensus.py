@@ -18,7 +18,11 @@ checked, and the checks double as evidence against the resolvers:
    part of the names answers some and not others, and is dropped. With a referee
    (trusted resolvers), the referee's answers are the truth. A trial also
    screens every domain before a run, so a liar is usually gone before it lies.
-4. A name still in dispute is not reported (an error record says why).
+4. Between two resolvers that no trial tells apart, the one answering names the
+   other says do not exist is taken for the liar after three such names (inventing
+   answers is the lie resolvers tell; hiding names only costs recall).
+5. A name still in dispute waits a moment for another dispute to convict a liar,
+   then, if none did, is not reported (an error record says why).
 
 NXDOMAIN answers are not re-checked: a liar that hides existing names costs
 recall, never an invented or poisoned record.
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -43,6 +48,8 @@ _SCREEN_NAMES = 32  # random names per resolver and domain before a run
 _SCREEN_DOMAINS = 4
 _MAX_TRIALS = 64  # trials over disputes per run
 _ASKS = 3  # rounds of tries (FastResolver.ask) for a resolver that gives no usable reply
+_INVENTED = 3  # names a resolver alone answers, in disputes no trial settles, before a drop
+_VERDICT_WAIT = 2.0  # seconds a dispute no trial settles waits for another to convict a liar
 _STRIKES = 2  # disagreements with confirmed answers before a resolver is dropped
 
 _Answer = tuple[str, int, int, str]
@@ -109,6 +116,8 @@ class Verifier:
         self._lock = asyncio.Lock()
         self._trials = 0
         self._rr = 0
+        self._dropped = asyncio.Event()  # set (and replaced) when a resolver is dropped
+        resolver.drop_listeners.append(self._on_drop)
         self.confirmed = 0
         self.disputed = 0
 
@@ -138,7 +147,8 @@ class Verifier:
         if first is not None:
             views[first] = _view(reply.rcode, reply.answers)
         asked = 0
-        again = False
+        again = waited = False
+        drops = res.drops
         while True:
             active = res.active
             live = {u: v for u, v in views.items() if not u.dropped}
@@ -174,6 +184,12 @@ class Verifier:
                 return reply
             if len(live) >= 2 and await self._trial_over(name, qtype):
                 continue
+            if self._invented(live, name):
+                continue
+            if not waited and len(live) >= 2:
+                waited = True  # another dispute may convict a liar soon: then look again
+                if await self._verdict(drops):
+                    continue
             self.disputed += 1
             return None
 
@@ -196,12 +212,45 @@ class Verifier:
                 continue
             self.judge(up, False, name)
 
+    async def _verdict(self, drops: int) -> bool:
+        """Wait (at most ``_VERDICT_WAIT`` s) for a resolver to be dropped since ``drops``."""
+        if self._res.drops == drops:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_VERDICT_WAIT):
+                    await self._dropped.wait()
+        return self._res.drops != drops
+
+    def _on_drop(self) -> None:
+        self._dropped.set()
+        self._dropped = asyncio.Event()
+
+    def _invented(self, live: dict[Upstream, _View], name: str) -> bool:
+        """After a trial that told nothing, between two resolvers: the one answering a name
+        the other says does not exist is counted as inventing it (inventing answers is
+        the lie resolvers tell); once it has three such names and the other none, it is
+        dropped. Whether a resolver was dropped."""
+        if self._referee is not None or len(live) != 2:
+            return False
+        (a, va), (b, vb) = live.items()
+        if bool(va.answers) == bool(vb.answers):
+            return False
+        liar, other = (a, b) if va.answers else (b, a)
+        liar.invented += 1
+        if liar.invented < _INVENTED or other.invented:
+            return False
+        self._res.drop(
+            liar,
+            f"answered {liar.invented} names that {other.label} says do not exist"
+            f" (last {name}): it invents answers for part of the names",
+        )
+        return True
+
     def judge(self, up: Upstream, agreed: bool, name: str) -> None:
         """Count a disagreement of ``up`` with a confirmed answer (for ``name``); two drop it."""
         if agreed:
             return
         up.strikes += 1
-        if up.strikes >= _STRIKES and len(self._res.active) > 1:
+        if up.strikes >= _STRIKES and (self._referee is not None or len(self._res.active) > 1):
             self._res.drop(
                 up,
                 f"its answers disagreed with confirmed ones {up.strikes} times"

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import random
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -105,6 +105,7 @@ class Upstream:
     why: str = ""  # why it was dropped
     warned: bool = False  # backed off once already (warned then)
     strikes: int = 0  # disagreements with answers other resolvers confirmed
+    invented: int = 0  # names it alone answered in disputes no trial settled
     socks: list[_Socket] = field(default_factory=list)  # connected to this resolver
     sock_rr: int = 0
 
@@ -253,6 +254,7 @@ class FastResolver:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._canary_lock = asyncio.Lock()
         self.drops = 0  # resolvers dropped so far (a change tells waiting checks to look again)
+        self.drop_listeners: list[Callable[[], None]] = []  # called after each drop
         self.canary_every = _CANARY_EVERY  # queries to a resolver between two canaries
         self.stats = _Stats()
 
@@ -326,6 +328,8 @@ class FastResolver:
             up.why = why
             self.drops += 1
             log.warning("dropping resolver %s: %s", up.label, why)
+            for listener in self.drop_listeners:
+                listener()
 
     def upstream(self, label: str) -> Upstream | None:
         """The resolver of a reply's ``resolver`` label (``None`` for another's)."""

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import socket
 import struct
+from collections.abc import Iterable
 from typing import Literal, cast
 
 from .dnszone import (
@@ -109,9 +110,12 @@ def poisoned(name: str, fraction: float) -> bool:
 class _Responder:
     """Builds responses for a zone; shared by the UDP and TCP sides."""
 
-    def __init__(self, zone: Zone, poison: float, mode: str | None) -> None:
+    def __init__(
+        self, zone: Zone, poison: float, mode: str | None, only: frozenset[str] | None = None
+    ) -> None:
         self.zone = zone
         self.poison = poison  # the fraction of names whose A answers are fake (1.0: all)
+        self.only = only  # when set, poison only these names
         self.mode = mode
 
     def _frame(
@@ -164,7 +168,12 @@ class _Responder:
             look = self.zone.lookup(qname, qtype)
             if look.rcode is None:
                 return None
-            if self.poison and qtype == 1 and poisoned(qname, self.poison):
+            if (
+                self.poison
+                and qtype == 1
+                and (self.only is None or qname in self.only)
+                and poisoned(qname, self.poison)
+            ):
                 fake = [(qname, 1, 60, _poison_ip(qname))]
                 look = Lookup(RCODE_NOERROR, fake, [])
         msg = self._frame(data, qid, flags, qname, qend, look, size if udp else None, edns)
@@ -212,7 +221,9 @@ class DnsServer:
     answers every A question (existing or not) with a fake 127.66.x.x
     address, and ``poison=0.2`` does so for a fixed fifth of the names
     (:func:`poisoned`): their addresses rewritten, or an address invented
-    where the name does not exist; ``mode`` picks one hostile behaviour (see :data:`HostileMode`).
+    where the name does not exist; ``poison_only`` restricts the lies to the
+    names it lists (a liar that random names never catch); ``mode`` picks one
+    hostile behaviour (see :data:`HostileMode`).
     UDP answers larger than 512 bytes (or the client's EDNS size) are sent
     truncated (TC bit); TCP answers are always complete.
     """
@@ -225,6 +236,7 @@ class DnsServer:
         *,
         drop_every: int = 0,
         poison: bool | float = False,
+        poison_only: Iterable[str] | None = None,
         mode: HostileMode | None = None,
     ) -> None:
         if mode is not None and mode not in _MODES:
@@ -238,7 +250,8 @@ class DnsServer:
         self._want_port = port
         self.port = 0
         self.drop_every = drop_every
-        self._responder = _Responder(zone, float(poison), mode)
+        only = None if poison_only is None else frozenset(n.lower() for n in poison_only)
+        self._responder = _Responder(zone, float(poison), mode, only)
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_proto: _UdpProtocol | None = None
         self._tcp: asyncio.Server | None = None
