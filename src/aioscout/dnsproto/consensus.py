@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -46,6 +47,7 @@ _CNAME = 5
 _TRIAL_NAMES = 16  # random names per resolver in a trial over a dispute
 _SCREEN_NAMES = 32  # random names per resolver and domain before a run
 _SCREEN_DOMAINS = 4
+_JURY = 5  # resolvers asked about one disputed name at most (a majority without asking all)
 _MAX_TRIALS = 64  # trials over disputes per run
 _ASKS = 3  # rounds of tries (FastResolver.ask) for a resolver that gives no usable reply
 _INVENTED = 3  # names a resolver alone answers, in disputes no trial settles, before a drop
@@ -116,6 +118,7 @@ class Verifier:
         self._lock = asyncio.Lock()
         self._trials = 0
         self._rr = 0
+        self._rng = random.Random()
         self._dropped = asyncio.Event()  # set (and replaced) when a resolver is dropped
         resolver.drop_listeners.append(self._on_drop)
         self.confirmed = 0
@@ -160,7 +163,11 @@ class Verifier:
             if len(active) == 1 and active[0] in live:
                 only = live[active[0]]
                 return Reply(only.rcode, only.answers, active[0].label, reply.attempts + asked)
-            unasked = [u for u in active if u not in live and silent[u] < _ASKS]
+            unasked = (
+                [u for u in active if u not in live and silent[u] < _ASKS]
+                if len(views) + len(silent) < _JURY
+                else []
+            )
             if unasked:
                 up = unasked[self._rr % len(unasked)]
                 self._rr += 1
@@ -182,7 +189,7 @@ class Verifier:
                 continue
             if sample and first in live and all(v.answers for v in live.values()):
                 return reply
-            if len(live) >= 2 and await self._trial_over(name, qtype):
+            if len(live) >= 2 and await self._trial_over(name, qtype, list(live)):
                 continue
             if self._invented(live, name):
                 continue
@@ -287,12 +294,24 @@ class Verifier:
                 return
             await self._trial(domain, qtype, _SCREEN_NAMES, self._res.drops)
 
-    async def _trial_over(self, name: str, qtype: int) -> bool:
-        """A trial under ``name``'s parent after a dispute; whether a resolver was dropped."""
+    async def _trial_over(self, name: str, qtype: int, parties: list[Upstream]) -> bool:
+        """A trial under ``name``'s parent after a dispute between ``parties`` (and a few
+        other resolvers, for a majority); whether a resolver was dropped."""
         level = name.partition(".")[2] or name
-        return await self._trial(level, qtype, _TRIAL_NAMES, self._res.drops)
+        others = [u for u in self._res.active if u not in parties]
+        jury = parties + self._rng.sample(others, max(0, min(len(others), _JURY - len(parties))))
+        return await self._trial(level, qtype, _TRIAL_NAMES, self._res.drops, jury)
 
-    async def _trial(self, level: str, qtype: int, count: int, drops: int) -> bool:
+    async def _trial(
+        self,
+        level: str,
+        qtype: int,
+        count: int,
+        drops: int,
+        jury: Sequence[Upstream] | None = None,
+    ) -> bool:
+        """Every resolver of ``jury`` (default: every active one) asked ``count`` random
+        names under ``level``; those the answers convict are dropped. Whether any was."""
         res = self._res
         async with self._lock:
             if res.drops != drops:
@@ -300,7 +319,7 @@ class Verifier:
             if self._trials >= _MAX_TRIALS + _SCREEN_DOMAINS:
                 return False
             self._trials += 1
-            ups = res.active
+            ups = [u for u in jury if not u.dropped] if jury is not None else res.active
             names = [f"{random_label(16)}.{level}" for _ in range(count)]
             table: dict[Upstream, list[str | None]] = {u: [None] * count for u in ups}
             truth: list[str | None] = [None] * count
