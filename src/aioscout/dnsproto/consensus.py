@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from .resolver import FastResolver, Reply, ResolveError, Upstream
 from .wire import Message, random_label
 
-__all__ = ["Verifier", "agree"]
+__all__ = ["Verifier", "agree", "records_of"]
 
 NXDOMAIN = 3
 _CNAME = 5
@@ -57,7 +57,8 @@ _STRIKES = 2  # disagreements with confirmed answers before a resolver is droppe
 _Answer = tuple[str, int, int, str]
 
 
-def _records(answers: Iterable[_Answer]) -> set[tuple[int, str]]:
+def records_of(answers: Iterable[_Answer]) -> set[tuple[int, str]]:
+    """An answer's records as ``(type, data)`` pairs, the form :func:`agree` compares."""
     return {(rtype, data.lower()) for _owner, rtype, _ttl, data in answers}
 
 

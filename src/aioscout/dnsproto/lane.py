@@ -66,6 +66,10 @@ class QueryLane:
     address checked) and question, as on :class:`FastResolver`'s own sockets;
     resolver health (answers, time-outs, back-off, the periodic canary) is
     kept on the same :class:`Upstream` objects.
+
+    With ``second_opinion``, each item's fourth field is a resolver *not* to
+    ask (the one whose answer is being confirmed); an item no other resolver
+    can take ends the run of sends, as an unusable resolver does.
     """
 
     def __init__(
@@ -75,9 +79,11 @@ class QueryLane:
         on_batch: LaneBatch,
         *,
         count_nxdomain: bool = True,
+        second_opinion: bool = False,
     ) -> None:
         self._resolver = resolver
         self._count_nx = count_nxdomain
+        self._second = second_opinion
         self._qtype = qtype
         self._on_batch = on_batch
         self._socks: list[_LaneSocket] = []
@@ -99,7 +105,7 @@ class QueryLane:
         self._shared = [] if self._by_up else self._socks
         self._shared_rr = 0
 
-    def start(self, items: Sequence[tuple[object, object, str]]) -> tuple[int, float]:
+    def start(self, items: Sequence[tuple[object, ...]]) -> tuple[int, float]:
         """Send one query for the name (third field) of each item, in order.
 
         Returns how many were sent and, when fewer than all, the seconds to wait
@@ -111,7 +117,8 @@ class QueryLane:
         loop = self._loop
         now = loop.time()
         ups = res.upstreams
-        single = ups[0] if len(ups) == 1 else None
+        second = self._second
+        single = ups[0] if len(ups) == 1 and not second else None
         entries: list[_Entry] = []
         run = [0.0, now]
         tail = self._tail
@@ -123,10 +130,13 @@ class QueryLane:
         for item in items:
             up = single
             if up is None or up.dropped or up.backoff_until > now:
+                avoid: Upstream | None = item[3] if second else None  # type: ignore[assignment]
                 try:
-                    up = res._pick(None)
+                    up = res._pick(avoid)
                 except ResolveError:
                     break
+                if up is avoid:
+                    break  # no other resolver to ask
             if up.rate > 0:
                 wait = up.take(now)
                 if wait:
@@ -143,7 +153,7 @@ class QueryLane:
             qid = rng.getrandbits(16)
             while qid in pending:
                 qid = rng.getrandbits(16)
-            name = item[2]
+            name: str = item[2]  # type: ignore[assignment]
             # A brute force asks word after word under the same parent: only the
             # first label is new (encode_name's own checks otherwise).
             label, _, parent = name.partition(".")

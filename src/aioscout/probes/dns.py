@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Protocol, cast
 from .._config import DnsOptions
 from .._exceptions import ConfigError, InvalidTarget
 from .._models import DnsAnswer, DnsResult, ErrorInfo, ErrorKind, Record
-from ..dnsproto.consensus import Verifier, agree
+from ..dnsproto.consensus import Verifier, agree, records_of
 from ..dnsproto.lane import LaneReply, QueryLane
-from ..dnsproto.resolver import FastResolver, Reply, ResolveError
+from ..dnsproto.resolver import FastResolver, Reply, ResolveError, Upstream
 from ..dnsproto.servers import check_resolvers
 from ..dnsproto.wildcard import WildcardFilter
 from ..dnsproto.wire import RCODES, Message, type_code, type_name
@@ -47,6 +47,8 @@ _KINDS = {
 _Answer = tuple[str, int, int, str]
 _PREFETCH_MAX = 65_536  # replies held for probe() after a fast attempt found answers
 _NXDOMAIN_ERROR = ErrorInfo(ErrorKind.DNS, "NXDOMAIN")
+# What _settled returns for a found name held for a second resolver's opinion.
+_HELD = DnsResult(input="", name="")
 
 
 class _Resolver(Protocol):
@@ -135,6 +137,8 @@ class DnsProbe:
         self._wildcards: WildcardFilter | None = None
         self._verifier: Verifier | None = None
         self._prefetched: dict[str, Reply] = {}
+        self._second: QueryLane | None = None  # asks found names of the lane a second resolver
+        self._asking: list[tuple[tuple[int, str, str], Reply, float]] = []
         self._lean = False
 
     # -- the Probe protocol ---------------------------------------------------
@@ -208,10 +212,21 @@ class DnsProbe:
         if fast is None or self._trusted is not None or len(self.qtypes) != 1:
             return None
         batch = functools.partial(self._lane_batch, settle)
+        if self._verifier is not None and self._verifier.applies:
+            if self._second is not None:
+                self._second.close()
+            second = functools.partial(self._second_batch, settle)
+            self._second = QueryLane(
+                fast, self.qtypes[0], second, count_nxdomain=False, second_opinion=True
+            )
         return QueryLane(fast, self.qtypes[0], batch, count_nxdomain=self._lean)
 
     def _lane_batch(self, settle: Settle, nxdomain: list[object], replies: list[LaneReply]) -> None:
-        """One batch from the lane: the records (or ``None`` for :meth:`probe`) to settle."""
+        """One batch from the lane: the records (or ``None`` for :meth:`probe`) to settle.
+
+        A found name waiting for a second opinion is not settled yet: its
+        question goes to another resolver through the second lane.
+        """
         items = cast(list[tuple[int, str, str]], nxdomain)
         done: list[tuple[tuple[int, str, str], Record | None]] = []
         counted: tuple[str | None, list[int]] | None = None
@@ -219,13 +234,67 @@ class DnsProbe:
             counted = (str(ErrorKind.DNS), [item[0] for item in items])
         for raw, res, label, took in replies:
             item = cast(tuple[int, str, str], raw)
-            done.append((item, self._settled(item, res, label, took)))
+            record = self._settled(item, res, label, took)
+            if record is not _HELD:
+                done.append((item, record))
+        if self._asking:
+            self._ask_second(done)
         settle(done, counted)
+
+    def _ask_second(self, done: list[tuple[tuple[int, str, str], Record | None]]) -> None:
+        """Send the found names of a batch to a second resolver (the second lane); those
+        it cannot take go to :meth:`probe`, which confirms them its own way."""
+        asking, self._asking = self._asking, []
+        assert self._fast is not None
+        by_label = {u.label: u for u in self._fast.upstreams}
+        sent = 0
+        if self._second is not None:
+            sent, _wait = self._second.start(
+                [(*item, by_label.get(reply.resolver), reply, took) for item, reply, took in asking]
+            )
+        for item, reply, _took in asking[sent:]:
+            self._hold(item[2], reply)
+            done.append((item, None))
+
+    def _second_batch(
+        self, settle: Settle, _nxdomain: list[object], replies: list[LaneReply]
+    ) -> None:
+        """Second opinions from the second lane: a found name whose answer another resolver
+        agrees with is settled with the records both gave; any other goes to :meth:`probe`."""
+        done: list[tuple[tuple[int, str, str], Record | None]] = []
+        qtype = self.qtypes[0]
+        for raw, res, _label, took in replies:
+            seq, line, name, _up, first, took_first = cast(
+                tuple[int, str, str, Upstream, Reply, float], raw
+            )
+            item = (seq, line, name)
+            if isinstance(res, Message) and res.rcode == 0 and res.answers and not res.truncated:
+                mine, theirs = records_of(first.answers), records_of(res.answers)
+                if agree(mine, theirs, qtype):
+                    both = mine & theirs
+                    kept = [a for a in first.answers if (a[1], a[3].lower()) in both]
+                    result, _ = self._build(name, [(qtype, Reply(0, kept, first.resolver, 2))])
+                    result.input = line
+                    result.time_ms = round((took_first + took) * 1000, 3)
+                    if self._verifier is not None:
+                        self._verifier.confirmed += 1
+                    done.append((item, result))
+                    continue
+            self._hold(name, first)
+            done.append((item, None))
+        settle(done, None)
+
+    def _hold(self, target: str, reply: Reply) -> None:
+        """Keep a reply for :meth:`probe`, which then does not ask again."""
+        if len(self._prefetched) >= _PREFETCH_MAX:
+            self._prefetched.clear()
+        self._prefetched[target] = reply
 
     def _settled(
         self, item: tuple[int, str, str], res: Message | str | None, label: str, took: float
     ) -> DnsResult | None:
-        """The record one lane reply settles, or ``None`` when :meth:`probe` must finish it."""
+        """The record one lane reply settles, ``None`` when :meth:`probe` must finish it, or
+        :data:`_HELD` when a second resolver is to be asked first."""
         if not isinstance(res, Message) or res.truncated:
             return None
         target = item[2]
@@ -250,15 +319,11 @@ class DnsProbe:
             else wildcards.decided(target, res.answers, qtype, self._apex(target))
         )
         if verdict is None:  # a wildcard level to sample first: probe() does it
-            if len(self._prefetched) >= _PREFETCH_MAX:
-                self._prefetched.clear()
-            self._prefetched[target] = reply
+            self._hold(target, reply)
             return None
         if not verdict and self._verifier is not None and self._verifier.applies:
-            if len(self._prefetched) >= _PREFETCH_MAX:
-                self._prefetched.clear()
-            self._prefetched[target] = reply  # found: probe() has a second resolver confirm it
-            return None
+            self._asking.append((item, reply, took))  # found: a second resolver must agree
+            return _HELD
         result, _ = self._build(target, [(qtype, reply)])
         result.input = item[1]
         result.wildcard = verdict and result.error is None
@@ -302,6 +367,9 @@ class DnsProbe:
 
     async def aclose(self) -> None:
         """Close the resolver sockets."""
+        if self._second is not None:
+            self._second.close()
+            self._second = None
         for res in (self._fast, self._trusted):
             if res is not None:
                 await res.aclose()
