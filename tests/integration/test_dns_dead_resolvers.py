@@ -70,3 +70,26 @@ async def test_the_command_fails_in_one_line(tmp_path: Path, workers: str) -> No
     assert err.decode().strip().splitlines() == [
         f"aioscout: no usable resolver: {silent.address} no answer to 6 queries"
     ]
+
+
+@pytest.mark.slow
+async def test_the_trusted_resolvers_answer_alone_when_every_other_is_dead(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    zone = build_lab_zone(bulk_names=10)
+    async with DnsServer(zone) as good, DnsServer(zone, mode="silent") as silent:
+        opts = DnsOptions(
+            resolvers=(silent.address,), trusted_resolvers=(good.address,), query_timeout=0.2
+        )
+        await check_resolvers_answer(opts, [zone.origin])
+        probe = DnsProbe(opts, domains=[zone.origin])
+        with caplog.at_level(logging.WARNING, logger="aioscout"):
+            await probe.start()
+        try:
+            www = await probe.probe("www", f"www.{zone.origin}")
+            nothing = await probe.probe("nothing", f"nothing-here.{zone.origin}")
+        finally:
+            await probe.aclose()
+    assert www.error is None and www.resolver == good.address
+    assert nothing.error is not None and not probe.is_found(nothing)
+    assert any(r.message.startswith(f"dropping resolver {silent.address}:") for r in caplog.records)

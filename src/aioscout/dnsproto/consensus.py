@@ -130,6 +130,12 @@ class Verifier:
         """Whether found answers need a second resolver (several resolvers, no referee)."""
         return self._referee is None and len(self._res.upstreams) > 1
 
+    @property
+    def has_second(self) -> bool:
+        """Whether a second resolver is left to ask (when :attr:`applies`); with one left,
+        its own answers stand."""
+        return len(self._res.upstreams) - len(self._res.dropped) > 1
+
     # -- confirming one answer ----------------------------------------------
 
     async def confirm(

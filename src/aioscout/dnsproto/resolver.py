@@ -253,6 +253,7 @@ class FastResolver:
         self._rng = random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._canary_lock = asyncio.Lock()
+        self.dropped: set[str] = set()  # the labels of the resolvers dropped
         self.drops = 0  # resolvers dropped so far (a change tells waiting checks to look again)
         self.drop_listeners: list[Callable[[], None]] = []  # called after each drop
         self.canary_every = _CANARY_EVERY  # queries to a resolver between two canaries
@@ -327,6 +328,7 @@ class FastResolver:
             up.dropped = True
             up.why = why
             self.drops += 1
+            self.dropped.add(up.label)
             log.warning("dropping resolver %s: %s", up.label, why)
             for listener in self.drop_listeners:
                 listener()

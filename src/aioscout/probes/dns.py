@@ -49,6 +49,7 @@ _PREFETCH_MAX = 65_536  # replies held for probe() after a fast attempt found an
 _NXDOMAIN_ERROR = ErrorInfo(ErrorKind.DNS, "NXDOMAIN")
 # What _settled returns for a found name held for a second resolver's opinion.
 _HELD = DnsResult(input="", name="")
+log = logging.getLogger("aioscout")
 
 
 class _Resolver(Protocol):
@@ -321,9 +322,14 @@ class DnsProbe:
         if verdict is None:  # a wildcard level to sample first: probe() does it
             self._hold(target, reply)
             return None
-        if not verdict and self._verifier is not None and self._verifier.applies:
-            self._asking.append((item, reply, took))  # found: a second resolver must agree
-            return _HELD
+        verifier = self._verifier
+        if not verdict and verifier is not None and verifier.applies:
+            if verifier.has_second:
+                self._asking.append((item, reply, took))  # found: a second resolver must agree
+                return _HELD
+            if self._fast is not None and label in self._fast.dropped:
+                self._hold(target, reply)  # from a resolver dropped since: probe() asks again
+                return None
         result, _ = self._build(target, [(qtype, reply)])
         result.input = item[1]
         result.wildcard = verdict and result.error is None
@@ -343,7 +349,14 @@ class DnsProbe:
                     sockets=o.sockets,
                 )
                 await self._fast.start()
-                await self._fast.check([(d, 6) for d in self.domains])
+                try:
+                    await self._fast.check([(d, 6) for d in self.domains])
+                except ValueError as exc:
+                    if not o.trusted_resolvers:
+                        raise
+                    for up in self._fast.active:
+                        self._fast.drop(up, "no usable answer in the health check")
+                    log.warning("%s; the trusted resolvers answer alone", exc)
                 self._resolver = self._fast
             else:
                 self._resolver = _SystemResolver(o.query_timeout)
@@ -555,11 +568,12 @@ async def check_resolvers_answer(options: DnsOptions, domains: Sequence[str] = (
                 continue
             fast = FastResolver(specs, timeout=options.query_timeout, retries=0, sockets=1)
             await fast.start()
+            trusted = specs is options.trusted_resolvers
             try:
                 await fast.check([(d, 6) for d in names])
             except ValueError as exc:
-                trusted = specs is options.trusted_resolvers
-                raise ConfigError(f"{'--trusted-resolver: ' if trusted else ''}{exc}") from exc
+                if trusted or not options.trusted_resolvers:
+                    raise ConfigError(f"{'--trusted-resolver: ' if trusted else ''}{exc}") from exc
             finally:
                 await fast.aclose()
     finally:
