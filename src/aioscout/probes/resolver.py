@@ -33,8 +33,8 @@ class DnsServerResolver(AbstractResolver):
         connector = aiohttp.TCPConnector(resolver=DnsServerResolver(["127.0.0.53:5353"]))
 
     The sockets are opened by the first lookup (inside the running loop) and
-    shared by every lookup in flight; the last one to finish closes them, so
-    no socket outlives the lookups whoever owns the connector.
+    closed by :meth:`close`, which the connector calls when it closes if it
+    owns the resolver (see ``_http_session.make_connector``).
 
     Args:
         nameservers: ``"ip[:port]"`` of each server (checked now: ConfigError if bad).
@@ -48,33 +48,23 @@ class DnsServerResolver(AbstractResolver):
         self._timeout = max(0.05, timeout)
         self._fast: FastResolver | None = None
         self._opening = asyncio.Lock()
-        self._users = 0
 
-    async def _open(self) -> FastResolver:
-        """The shared client (opened now if no lookup holds it); release with _release."""
-        self._users += 1
-        try:
-            async with self._opening:
-                if self._fast is None:
-                    attempt = min(self._timeout, 1.0)
-                    retries = max(0, min(5, int(self._timeout / attempt) - 1))
-                    fast = FastResolver(self._servers, timeout=attempt, retries=retries, sockets=1)
-                    try:
-                        await fast.start()
-                    except BaseException:
-                        await fast.aclose()
-                        raise
-                    self._fast = fast
-                return self._fast
-        except BaseException:
-            await self._release()
-            raise
-
-    async def _release(self) -> None:
-        self._users -= 1
-        if self._users == 0 and self._fast is not None:
-            fast, self._fast = self._fast, None
-            await fast.aclose()
+    async def _client(self) -> FastResolver:
+        """The client, opened by the first lookup."""
+        if self._fast is not None:
+            return self._fast
+        async with self._opening:
+            if self._fast is None:
+                attempt = min(self._timeout, 1.0)
+                retries = max(0, min(5, int(self._timeout / attempt) - 1))
+                fast = FastResolver(self._servers, timeout=attempt, retries=retries, sockets=1)
+                try:
+                    await fast.start()
+                except BaseException:
+                    await fast.aclose()
+                    raise
+                self._fast = fast
+            return self._fast
 
     async def _query(self, fast: FastResolver, host: str, qtype: int) -> list[str]:
         try:
@@ -97,15 +87,13 @@ class DnsServerResolver(AbstractResolver):
             wanted.append((socket.AF_INET, _A))
         if family in (socket.AF_INET6, socket.AF_UNSPEC):
             wanted.append((socket.AF_INET6, _AAAA))
-        fast = await self._open()
+        fast = await self._client()
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [(fam, tg.create_task(self._query(fast, host, q))) for fam, q in wanted]
         except* OSError as group:
             first = group.exceptions[0]
             raise OSError(str(first)) from first
-        finally:
-            await self._release()
         results: list[ResolveResult] = [
             ResolveResult(
                 hostname=host,
@@ -123,4 +111,7 @@ class DnsServerResolver(AbstractResolver):
         return results
 
     async def close(self) -> None:
-        """Nothing to release: the sockets close when the last lookup ends."""
+        """Close the DNS sockets (a later lookup opens them again)."""
+        fast, self._fast = self._fast, None
+        if fast is not None:
+            await fast.aclose()
