@@ -20,7 +20,8 @@ from aioscout.engine import run_scan
 from aioscout.lab.dns import DnsServer, LabZone, build_lab_zone
 from aioscout.probes.dns import DnsProbe
 
-_TIMEOUT = 0.5  # see test_dns_fast_path: the lab servers share the test's loop
+_TIMEOUT = 1.0  # see test_dns_fast_path: the lab servers share the test's loop (and a full
+# run under coverage on a loaded machine lost names to time-outs at 0.5 s)
 
 
 class ListSink:
@@ -39,7 +40,7 @@ class ListSink:
 
 async def _brute(probe: DnsProbe, words: list[str]) -> list[DnsResult]:
     sink = ListSink()
-    await run_scan(probe, words, [sink], ScanConfig(concurrency=500), keep=probe.is_found)
+    await run_scan(probe, words, [sink], ScanConfig(concurrency=300), keep=probe.is_found)
     return sink.records
 
 
@@ -71,7 +72,7 @@ def _named(caplog: pytest.LogCaptureFixture, address: str) -> bool:
 
 @pytest.fixture
 async def zone() -> LabZone:
-    return build_lab_zone(bulk_names=3000, seed=11)
+    return build_lab_zone(bulk_names=2000, seed=11)
 
 
 @pytest.mark.slow
@@ -80,7 +81,7 @@ async def zone() -> LabZone:
 async def test_a_partial_liar_is_caught_and_nothing_it_says_is_reported(
     zone: LabZone, caplog: pytest.LogCaptureFixture, fraction: float, liar_first: bool
 ) -> None:
-    words = list(zone.wordlist(missing=12_000))
+    words = list(zone.wordlist(missing=6000))
     truth = _truth(zone)
     async with DnsServer(zone) as good, DnsServer(zone, poison=fraction) as liar:
         order = (liar, good) if liar_first else (good, liar)
@@ -99,7 +100,7 @@ async def test_a_partial_liar_is_caught_and_nothing_it_says_is_reported(
 async def test_a_partial_liar_among_three_is_outvoted_and_dropped(
     zone: LabZone, caplog: pytest.LogCaptureFixture
 ) -> None:
-    words = list(zone.wordlist(missing=6000))
+    words = list(zone.wordlist(missing=4000))
     truth = _truth(zone)
     async with (
         DnsServer(zone) as one,
@@ -174,7 +175,7 @@ async def test_a_liar_that_random_names_never_catch_is_dropped_for_inventing(
 ) -> None:
     """It lies only about a seventh of the wordlist's names (both kinds): no trial of
     random names convicts it, the names it alone answers do."""
-    words = list(zone.wordlist(missing=12_000))
+    words = list(zone.wordlist(missing=6000))
     names = [f"{w}.{zone.bulk_domain}" for w in words]
     truth = _truth(zone)
     lies = names[::7]

@@ -117,7 +117,8 @@ class Verifier:
         self._res = resolver
         self._referee = referee
         self._lock = asyncio.Lock()
-        self._trials = 0
+        self._trials = 0  # trials started
+        self._held = 0  # trials ended
         self._rr = 0
         self._rng = random.Random()
         self._dropped = asyncio.Event()  # set (and replaced) when a resolver is dropped
@@ -307,7 +308,7 @@ class Verifier:
         level = name.partition(".")[2] or name
         others = [u for u in self._res.active if u not in parties]
         jury = parties + self._rng.sample(others, max(0, min(len(others), _JURY - len(parties))))
-        return await self._trial(level, qtype, _TRIAL_NAMES, self._res.drops, jury)
+        return await self._trial(level, qtype, _TRIAL_NAMES, self._res.drops, jury, self._held)
 
     async def _trial(
         self,
@@ -316,14 +317,21 @@ class Verifier:
         count: int,
         drops: int,
         jury: Sequence[Upstream] | None = None,
+        held: int | None = None,
     ) -> bool:
         """Every resolver of ``jury`` (default: every active one) asked ``count`` random
-        names under ``level``; those the answers convict are dropped. Whether any was."""
+        names under ``level``; those the answers convict are dropped. Whether any was.
+
+        With ``held`` (the trials held so far when the caller asked): none is held
+        when another ended meanwhile; disputes waiting together share its verdict.
+        """
         res = self._res
         async with self._lock:
             if res.drops != drops:
                 return True  # a resolver was dropped meanwhile: look at the dispute again
-            if self._trials >= _MAX_TRIALS + _SCREEN_DOMAINS:
+            if self._trials >= _MAX_TRIALS + _SCREEN_DOMAINS or (
+                held is not None and held != self._held
+            ):
                 return False
             self._trials += 1
             ups = [u for u in jury if not u.dropped] if jury is not None else res.active
@@ -349,6 +357,7 @@ class Verifier:
                         tg.create_task(refer(i))
             for up, why in self._liars(level, table, truth).items():
                 res.drop(up, why)
+            self._held += 1
             return res.drops != drops
 
     def _liars(
