@@ -78,8 +78,8 @@ def check_resolvers(flag: str, specs: Sequence[str]) -> None:
             fail(f"{flag}: empty resolver (give IP or IP:PORT)")
         try:
             parse_resolver(spec)
-        except ValueError:
-            fail(f"{flag} {spec!r}: expected an IP address with an optional :PORT")
+        except ValueError as exc:  # ConfigError: its message names the spec and the fault
+            fail(f"{flag}: {exc}")
 
 
 def check_ports(specs: Sequence[str]) -> None:

@@ -53,6 +53,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R")
 
 
+def resolver_specs(values: Sequence[str], path: str | None = None) -> tuple[str, ...]:
+    """``--resolver`` values (plus a file of them), checked now: one line and status 2 if bad."""
+    from ..dnsproto.servers import check_resolvers, read_resolver_file
+
+    try:
+        return check_resolvers([*values, *(read_resolver_file(path) if path else ())])
+    except ConfigError as exc:
+        fail(str(exc))
+
+
 def parse_pairs(values: tuple[str, ...], sep: str, what: str) -> tuple[tuple[str, str], ...]:
     """``NAME<sep>VALUE`` flags (headers, params, cookies, form fields) as pairs."""
     out = []
