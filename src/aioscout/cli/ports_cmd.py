@@ -192,7 +192,8 @@ def ports(**p: Any) -> None:
     list_path = p["list_file"]
     if list_path not in (None, "-") and not os.access(list_path, os.R_OK):
         fail(f"cannot read {list_path}")
-    lines = functools.partial(open_source, p["targets"], list_path)
+    # JSON records stay whole: the probe takes host, ip and port from them.
+    lines = functools.partial(open_source, p["targets"], list_path, want=None)
     factory = registry.factory("ports", options)
     spec = OutputSpec(
         output=p["ports_output"] if p["probe_http"] else p["output"],
