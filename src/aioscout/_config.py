@@ -14,6 +14,7 @@ __all__ = [
     "HttpOptions",
     "Limits",
     "ScanConfig",
+    "SshOptions",
     "Timeouts",
 ]
 
@@ -142,3 +143,34 @@ class ScanConfig:
             raise ValueError("workers must be at least 1")
         if self.loop not in ("auto", "uvloop", "asyncio"):
             raise ValueError("loop must be auto, uvloop or asyncio")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SshOptions:
+    """How ``aioscout ssh`` logs in, what it runs and what it keeps.
+
+    ``command`` runs on every host; ``script`` is sent on its standard input
+    (with no command: on the standard input of the user's login shell).
+    ``scan`` logs in nowhere: it reports the banner, the host key and the
+    authentication methods offered. ``host_keys`` is ``"strict"`` (only keys
+    in ``known_hosts``), ``"accept-new"`` (trust a host's first key and add it
+    to the file; a changed key is still refused) or ``"insecure"`` (no check).
+    ``password`` and ``passphrase`` are never shown (``repr``, records, logs).
+    """
+
+    command: str | None = None
+    script: bytes | None = None
+    scan: bool = False
+    username: str | None = None  # for targets that name no user
+    port: int = 22  # for targets that name no port
+    keys: tuple[str, ...] = ()  # private key files
+    passphrase: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    agent_path: str | None = None  # an SSH agent's socket
+    known_hosts: str | None = None  # None: ~/.ssh/known_hosts
+    host_keys: str = "strict"
+    connect_timeout: float = 5.0  # the TCP connection
+    auth_timeout: float = 10.0  # the SSH handshake and authentication
+    command_timeout: float = 30.0  # the command, from its start to its exit
+    max_output: int = 64 * 1024  # bytes kept of stdout, and of stderr
+    raw_output: bool = False  # exact output (base64 when not UTF-8), control characters kept
