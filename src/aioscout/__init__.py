@@ -13,7 +13,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig, Timeouts
+    from ._config import (
+        DnsOptions,
+        FetchOptions,
+        HttpOptions,
+        Limits,
+        ScanConfig,
+        SshOptions,
+        Timeouts,
+    )
     from ._exceptions import AioscoutError, ConfigError, InvalidTarget, SinkError
     from ._models import (
         DnsResult,
@@ -24,14 +32,23 @@ if TYPE_CHECKING:
         Record,
         Records,
         RedirectHop,
+        SshResult,
         TlsInfo,
     )
-    from .api import fetch, scan, scan_dns, scan_http
+    from .api import fetch, scan, scan_dns, scan_http, scan_ssh
     from .engine import Checkpoint, Stats, Stopper, run_scan
     from .sinks import CsvSink, JsonlSink, RedisSink, SqliteSink, open_sink
 
 _WHERE = {
-    "._config": ("DnsOptions", "FetchOptions", "HttpOptions", "Limits", "ScanConfig", "Timeouts"),
+    "._config": (
+        "DnsOptions",
+        "FetchOptions",
+        "HttpOptions",
+        "Limits",
+        "ScanConfig",
+        "SshOptions",
+        "Timeouts",
+    ),
     "._exceptions": ("AioscoutError", "ConfigError", "InvalidTarget", "SinkError"),
     "._models": (
         "DnsResult",
@@ -42,9 +59,10 @@ _WHERE = {
         "Record",
         "Records",
         "RedirectHop",
+        "SshResult",
         "TlsInfo",
     ),
-    ".api": ("fetch", "scan", "scan_dns", "scan_http"),
+    ".api": ("fetch", "scan", "scan_dns", "scan_http", "scan_ssh"),
     ".engine": ("Checkpoint", "Stats", "Stopper", "run_scan"),
     ".sinks": ("CsvSink", "JsonlSink", "RedisSink", "SqliteSink", "open_sink"),
 }
@@ -73,6 +91,8 @@ __all__ = [
     "ScanConfig",
     "SinkError",
     "SqliteSink",
+    "SshOptions",
+    "SshResult",
     "Stats",
     "Stopper",
     "Timeouts",
@@ -83,6 +103,7 @@ __all__ = [
     "scan",
     "scan_dns",
     "scan_http",
+    "scan_ssh",
 ]
 
 

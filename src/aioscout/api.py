@@ -34,11 +34,11 @@ import functools
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
 from typing import Any
 
-from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
+from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig, SshOptions, Timeouts
 from ._models import Record
 from .engine import Sink, Stats, run_scan
 
-__all__ = ["fetch", "scan", "scan_dns", "scan_http"]
+__all__ = ["fetch", "scan", "scan_dns", "scan_http", "scan_ssh"]
 
 Lines = Iterable[str] | AsyncIterable[str]
 
@@ -156,3 +156,35 @@ def fetch(
         make_fetch_probe, options or FetchOptions(), http or HttpOptions(), limits or Limits()
     )
     return scan(factory, urls, config=config, sinks=sinks, stats=stats)
+
+
+def scan_ssh(
+    targets: Lines,
+    *,
+    options: SshOptions,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    keep: Callable[[Record], bool] | None = None,
+    stats: Stats | None = None,
+) -> AsyncGenerator[Record, None]:
+    """``aioscout ssh``: one :class:`SshResult` per host (``user@host:port`` lines or records).
+
+    Without ``config``: 50 hosts at a time, no retries (a retry runs the
+    command again), and a total per host that the phases' time-outs add up to.
+
+    Example::
+
+        opts = aioscout.SshOptions(command="uname -r", username="admin",
+                                   keys=("/home/me/.ssh/id_ed25519",))
+        async for rec in aioscout.scan_ssh(["10.0.0.5", "10.0.0.6:2222"], options=opts):
+            print(rec.host, rec.exit_status, rec.stdout)
+    """
+    from .probes.factories import make_ssh_probe
+
+    if config is None:
+        total = options.connect_timeout + options.auth_timeout
+        if not options.scan:
+            total += options.command_timeout + 1.0
+        config = ScanConfig(concurrency=50, retries=0, timeouts=Timeouts(total=total))
+    factory = functools.partial(make_ssh_probe, options)
+    return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)

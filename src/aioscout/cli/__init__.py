@@ -18,6 +18,7 @@ _COMMANDS = {
     "http": ("aioscout.cli.http_cmd", "http"),
     "dns": ("aioscout.cli.dns_cmd", "dns"),
     "fetch": ("aioscout.cli.fetch_cmd", "fetch"),
+    "ssh": ("aioscout.cli.ssh_cmd", "ssh"),
     "lab": ("aioscout.cli.lab_cmd", "lab"),
     "demo": ("aioscout.cli.demo_cmd", "demo"),
 }

@@ -92,9 +92,15 @@ def _opts(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 
 
 def common_options(
-    default_concurrency: int = 256, *, short_workers: bool = True
+    default_concurrency: int = 256,
+    *,
+    short_workers: bool = True,
+    concurrency_flags: tuple[str, ...] = ("-c", "--concurrency"),
 ) -> Callable[[F], F]:
-    """Input, output, engine and display options shared by the scanning commands."""
+    """Input, output, engine and display options shared by the scanning commands.
+
+    ``concurrency_flags``: ``aioscout ssh`` gives ``-c`` to the command it runs.
+    """
     workers_flags = ("-w", "--workers") if short_workers else ("--workers",)
     return _opts(
         click.argument("targets", nargs=-1),
@@ -119,8 +125,8 @@ def common_options(
             help="Continue an interrupted run from OUTPUT.ckpt (starts if none).",
         ),
         click.option(
-            "-c",
-            "--concurrency",
+            *concurrency_flags,
+            "concurrency",
             type=click.IntRange(1, 100_000),
             default=default_concurrency,
             show_default=True,

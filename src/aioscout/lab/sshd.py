@@ -37,9 +37,11 @@ __all__ = [
     "SshdLab",
     "SshdServer",
     "SshdUnavailable",
+    "fingerprint_of",
     "free_port",
     "keygen",
     "sshd_missing",
+    "user_password",
 ]
 
 SSHD = "/usr/sbin/sshd"
@@ -69,7 +71,7 @@ def sshd_missing() -> str | None:
     return None
 
 
-def test_password() -> str:
+def user_password() -> str:
     """The password of :data:`TEST_USER` (set by scripts/services.sh)."""
     return Path(PASSWORD_FILE).read_text().strip()
 
@@ -269,19 +271,18 @@ class SshdLab:
 
     def _launch(self, server: SshdServer, config: Path) -> None:
         log = server.directory / "sshd.log"
-        server.proc = subprocess.Popen(
-            [SSHD, "-D", "-f", str(config), "-E", str(log)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        with open(server.directory / "sshd.stderr", "ab") as stderr:
+            server.proc = subprocess.Popen(
+                [SSHD, "-D", "-f", str(config), "-E", str(log)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if server.proc.poll() is not None:
-                err = (
-                    server.proc.stderr.read().decode(errors="replace") if server.proc.stderr else ""
-                )
-                raise SshdUnavailable(f"sshd {server.name} exited: {err.strip()} {server.log()}")
+                err = (server.directory / "sshd.stderr").read_text(errors="replace").strip()
+                raise SshdUnavailable(f"sshd {server.name} exited: {err} {server.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", server.port), timeout=1) as conn:
                     conn.settimeout(5)

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from .._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
+    from .._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig, SshOptions
     from ..engine import Probe
 
-__all__ = ["make_dns_probe", "make_fetch_probe", "make_http_probe", "modules_for"]
+__all__ = ["make_dns_probe", "make_fetch_probe", "make_http_probe", "make_ssh_probe", "modules_for"]
 
 _F = TypeVar("_F", bound=Callable[..., object])
 _IMPORTS = "worker_imports"
@@ -69,6 +69,14 @@ def make_fetch_probe(
         concurrency=config.concurrency,
         per_host=config.per_host,
     )
+
+
+@_imports("aioscout.probes.ssh", "aioscout.sinks.jsonl")
+def make_ssh_probe(options: SshOptions, config: ScanConfig) -> Probe[Any]:
+    """Build an :class:`SshProbe` whose attempts end within ``config``'s total."""
+    from .ssh import SshProbe
+
+    return SshProbe(options, total=config.timeouts.total)
 
 
 def modules_for(factory: Callable[..., object]) -> tuple[str, ...]:

@@ -60,7 +60,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "aioscout ssh needs AsyncSSH: pip install 'aioscout[ssh]' (or: pip install asyncssh)"
     ) from exc
 
-__all__ = ["MAX_SCRIPT", "SshProbe"]
+__all__ = ["MAX_SCRIPT", "SshProbe", "key_needs_passphrase"]
 
 MAX_SCRIPT = 1024 * 1024
 """Largest script sent on a command's standard input, in bytes."""
@@ -81,6 +81,19 @@ _PROTOCOL_ERRORS = (
     asyncssh.IllegalUserName,
     asyncssh.ChannelOpenError,
 )
+
+
+def key_needs_passphrase(path: str) -> bool | None:
+    """Whether the private key in ``path`` is encrypted (``None``: not a readable key)."""
+    try:
+        asyncssh.read_private_key(os.path.expanduser(path))
+    except asyncssh.KeyEncryptionError:
+        return True
+    except asyncssh.KeyImportError as exc:
+        return True if "passphrase" in str(exc).lower() else None
+    except OSError:
+        return None
+    return False
 
 
 class _Client(asyncssh.SSHClient):
@@ -280,8 +293,10 @@ class SshProbe:
         try:
             return asyncssh.read_private_key(os.path.expanduser(path), self._options.passphrase)
         except asyncssh.KeyEncryptionError as exc:
-            raise ConfigError(f"cannot decrypt key {path}: wrong or missing passphrase") from exc
+            raise ConfigError(f"cannot decrypt key {path}: wrong passphrase") from exc
         except (OSError, asyncssh.KeyImportError) as exc:
+            if "passphrase" in str(exc).lower():
+                raise ConfigError(f"key {path} is encrypted: give its passphrase") from exc
             why = exc.strerror if isinstance(exc, OSError) else _text(exc)
             raise ConfigError(f"cannot read key {path}: {self._redactor.redact(str(why))}") from exc
 
