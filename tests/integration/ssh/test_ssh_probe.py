@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from aioscout._config import SshOptions
 from aioscout._models import ErrorKind, SshResult
+from aioscout.lab.sshd import keygen
 from aioscout.probes.ssh import SshProbe
 
 from .conftest import SshFarm
@@ -69,7 +69,7 @@ async def test_wrong_password_is_auth(ssh_farm: SshFarm) -> None:
 
 async def test_key_not_authorized_is_auth(ssh_farm: SshFarm, tmp_path: Path) -> None:
     stranger = tmp_path / "stranger"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    keygen(stranger)
     rec = await probe_one(options(ssh_farm, keys=(str(stranger),)), ssh_farm.keys.address)
     assert rec.error is not None and rec.error.kind == ErrorKind.AUTH
 
@@ -133,8 +133,8 @@ async def test_slow_command_is_killed_on_the_server(ssh_farm: SshFarm) -> None:
     assert rec.stdout == "started\n"  # what it printed before is kept
     assert rec.exit_signal in ("TERM", "KILL")
     for _ in range(100):
-        left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, check=False)
-        if left.returncode == 1:
+        left = await asyncio.create_subprocess_exec("pgrep", "-f", f"sleep {marker}")
+        if await left.wait() == 1:
             break
         await asyncio.sleep(0.05)
     assert left.returncode == 1, "the remote command is still running"
