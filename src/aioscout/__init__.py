@@ -1,7 +1,8 @@
 """aioscout: asyncio network reconnaissance at scale, as a library.
 
 The names below load on first use, so ``import aioscout`` stays cheap. The
-entry points mirror the CLI commands (see :mod:`aioscout.api`)::
+entry points mirror the CLI commands (see :mod:`aioscout.api`): every
+registered probe (see :mod:`aioscout.registry`) has one, ``scan_<name>``::
 
     async for record in aioscout.scan_http(["127.0.0.1:8080"], options=aioscout.HttpOptions()):
         print(record)
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from . import registry
 
 if TYPE_CHECKING:
     from ._config import (
@@ -62,7 +65,7 @@ _WHERE = {
         "SshResult",
         "TlsInfo",
     ),
-    ".api": ("fetch", "scan", "scan_dns", "scan_http", "scan_ssh"),
+    ".api": ("scan",),
     ".engine": ("Checkpoint", "Stats", "Stopper", "run_scan"),
     ".sinks": ("CsvSink", "JsonlSink", "RedisSink", "SqliteSink", "open_sink"),
 }
@@ -109,8 +112,17 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
-    if module is None:
+    if module is not None:
+        value = getattr(importlib.import_module(module, __name__), name)
+    elif name in registry.function_names():  # a probe's library function (scan_http, ...)
+        from .api import library_function
+
+        value = library_function(name)
+    else:
         raise AttributeError(f"module 'aioscout' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *registry.function_names()})

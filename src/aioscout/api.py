@@ -30,15 +30,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
 from typing import Any
 
+from . import registry
 from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig, SshOptions, Timeouts
 from ._models import Record
 from .engine import Sink, Stats, run_scan
 
-__all__ = ["fetch", "scan", "scan_dns", "scan_http", "scan_ssh"]
+__all__ = ["fetch", "library_function", "scan", "scan_dns", "scan_http", "scan_ssh"]
 
 Lines = Iterable[str] | AsyncIterable[str]
 
@@ -109,9 +109,7 @@ def scan_http(
     stats: Stats | None = None,
 ) -> AsyncGenerator[Record, None]:
     """``aioscout http``: one :class:`HttpResult` per target (per address with ``all_ips``)."""
-    from .probes.factories import make_http_probe
-
-    factory = functools.partial(make_http_probe, options or HttpOptions(), limits or Limits())
+    factory = registry.factory("http", options or HttpOptions(), limits or Limits())
     return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
 
 
@@ -130,10 +128,9 @@ def scan_dns(
     that exist are yielded; ``stats`` counts every one.
     """
     from .cli.dns_cmd import share_resolver_rate
-    from .probes.factories import make_dns_probe
 
     opts = share_resolver_rate(options or DnsOptions(), (config or ScanConfig()).workers)
-    factory = functools.partial(make_dns_probe, opts, tuple(domains))
+    factory = registry.factory("dns", opts, tuple(domains))
     probe = factory(config or ScanConfig())
     keep: Callable[[Record], bool] | None = probe.is_found if opts.only_found else None  # type: ignore[attr-defined]
     return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
@@ -150,10 +147,8 @@ def fetch(
     stats: Stats | None = None,
 ) -> AsyncGenerator[Record, None]:
     """``aioscout fetch``: download each URL to ``options.directory``; a record per URL."""
-    from .probes.factories import make_fetch_probe
-
-    factory = functools.partial(
-        make_fetch_probe, options or FetchOptions(), http or HttpOptions(), limits or Limits()
+    factory = registry.factory(
+        "fetch", options or FetchOptions(), http or HttpOptions(), limits or Limits()
     )
     return scan(factory, urls, config=config, sinks=sinks, stats=stats)
 
@@ -179,12 +174,51 @@ def scan_ssh(
         async for rec in aioscout.scan_ssh(["10.0.0.5", "10.0.0.6:2222"], options=opts):
             print(rec.host, rec.exit_status, rec.stdout)
     """
-    from .probes.factories import make_ssh_probe
-
     if config is None:
         total = options.connect_timeout + options.auth_timeout
         if not options.scan:
             total += options.command_timeout + 1.0
         config = ScanConfig(concurrency=50, retries=0, timeouts=Timeouts(total=total))
-    factory = functools.partial(make_ssh_probe, options)
+    factory = registry.factory("ssh", options)
     return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+
+
+def library_function(name: str) -> Callable[..., AsyncGenerator[Record, None]] | None:
+    """The library function ``name`` of a registered probe (``scan_<probe>``), or ``None``.
+
+    A probe registered without a hand-written function gets
+    ``scan_<probe>(targets, *, options, config, sinks, keep, stats)``, which runs
+    its factory as ``f(options, config)``.
+    """
+    for spec in map(registry.get, registry.names()):
+        if spec is not None and spec.library_name == name:
+            if spec.function:
+                func: Callable[..., AsyncGenerator[Record, None]] = registry.load(spec.function)
+                return func
+            return _generated_function(spec)
+    return None
+
+
+def _generated_function(
+    spec: registry.ProbeSpec,
+) -> Callable[..., AsyncGenerator[Record, None]]:
+    def scan_probe(
+        targets: Lines,
+        *,
+        options: object = None,
+        config: ScanConfig | None = None,
+        sinks: Sequence[Sink] = (),
+        keep: Callable[[Record], bool] | None = None,
+        stats: Stats | None = None,
+    ) -> AsyncGenerator[Record, None]:
+        opts = registry.load(spec.options)() if options is None else options
+        factory = registry.ProbeFactory(spec, (opts,))
+        return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+
+    scan_probe.__name__ = scan_probe.__qualname__ = spec.library_name
+    kind = spec.options.partition(":")[2]
+    scan_probe.__doc__ = (
+        f"``aioscout {spec.name}``: {spec.summary or 'run the probe.'} A record per target."
+        f"\n\n``options`` is a ``{kind}`` (default: ``{kind}()``)."
+    )
+    return scan_probe

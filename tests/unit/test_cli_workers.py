@@ -50,28 +50,20 @@ def test_each_worker_gets_its_share_of_the_per_resolver_rate() -> None:
     assert share_resolver_rate(DnsOptions(), 4).per_resolver_rate == 0.0  # unlimited stays so
 
 
-def test_each_factory_names_the_module_of_the_probe_it_builds(tmp_path: Path) -> None:
-    import functools
+def test_each_registered_probe_names_the_modules_of_the_probe_it_builds(tmp_path: Path) -> None:
     import importlib
 
+    from aioscout import registry
     from aioscout._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
-    from aioscout.probes.factories import (
-        make_dns_probe,
-        make_fetch_probe,
-        make_http_probe,
-        modules_for,
-    )
 
     factories = [
-        functools.partial(make_http_probe, HttpOptions(), Limits()),
-        functools.partial(make_dns_probe, DnsOptions(resolvers=("127.0.0.1:53",)), ("lab.test",)),
-        functools.partial(
-            make_fetch_probe, FetchOptions(directory=str(tmp_path)), HttpOptions(), Limits()
-        ),
+        registry.factory("http", HttpOptions(), Limits()),
+        registry.factory("dns", DnsOptions(resolvers=("127.0.0.1:53",)), ("lab.test",)),
+        registry.factory("fetch", FetchOptions(directory=str(tmp_path)), HttpOptions(), Limits()),
     ]
     for factory in factories:
-        modules = modules_for(factory)
+        modules = registry.worker_modules(factory)
         assert type(factory(ScanConfig())).__module__ in modules, factory
         for name in modules:
             importlib.import_module(name)
-    assert modules_for(print) == ()
+    assert registry.worker_modules(print) == ()

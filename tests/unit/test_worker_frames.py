@@ -5,7 +5,8 @@ from __future__ import annotations
 import pickle
 
 from aioscout._models import DnsAnswer, DnsResult, ErrorInfo, ErrorKind
-from aioscout.engine.workers import _DISPATCH, _dumps
+from aioscout.engine.frames import _DISPATCH
+from aioscout.engine.frames import dumps as _dumps
 
 
 def test_records_round_trip_through_a_frame() -> None:

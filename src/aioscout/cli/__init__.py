@@ -11,14 +11,13 @@ from typing import Any, NoReturn
 
 import click
 
+from .. import registry
+
 __all__ = ["main"]
 
-# name -> (module, attribute): loaded on first use so `aioscout dns` never imports aiohttp.
+# The commands that are not probes, name -> (module, attribute); the probes' commands come
+# from the registry. All are loaded on first use, so `aioscout dns` never imports aiohttp.
 _COMMANDS = {
-    "http": ("aioscout.cli.http_cmd", "http"),
-    "dns": ("aioscout.cli.dns_cmd", "dns"),
-    "fetch": ("aioscout.cli.fetch_cmd", "fetch"),
-    "ssh": ("aioscout.cli.ssh_cmd", "ssh"),
     "lab": ("aioscout.cli.lab_cmd", "lab"),
     "demo": ("aioscout.cli.demo_cmd", "demo"),
 }
@@ -26,9 +25,14 @@ _COMMANDS = {
 
 class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(_COMMANDS)
+        return sorted({*_COMMANDS, *registry.names()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = registry.get(cmd_name)
+        if spec is not None:
+            from ._generated import command_for
+
+            return command_for(spec)
         if cmd_name not in _COMMANDS:
             return None
         module, attr = _COMMANDS[cmd_name]

@@ -401,9 +401,9 @@ def run_command(
         # with their modules imported, not interpreters started once the scan is
         # under way (see engine._spawn.prefork).
         from ..engine._spawn import prefork
-        from ..probes.factories import modules_for
+        from ..registry import worker_modules
 
-        prefork(config.workers, modules_for(probe))
+        prefork(config.workers, worker_modules(probe))
     try:
         stats = run_loop(execute(probe, lines(), config, spec, keep=keep), config.loop)
     except* AioscoutError as group:

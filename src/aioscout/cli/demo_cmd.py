@@ -9,7 +9,6 @@ checks them against the lab's ground truth and stops the lab.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import tempfile
 from typing import TYPE_CHECKING
@@ -17,10 +16,10 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
+from .. import registry
 from .._config import DnsOptions, HttpOptions, Limits, ScanConfig
 from .._loop import run_loop
 from ..engine import Stats, Stopper
-from ..probes.factories import make_dns_probe, make_http_probe
 from ._common import OutputSpec, execute
 from .dns_cmd import _NameFeed
 
@@ -87,7 +86,7 @@ async def _scan(lab: Lab, wordlist: str, output: str, silent: bool) -> tuple[Sta
     )
     http_config = ScanConfig(concurrency=200)
     feed, stopper = _NameFeed(), Stopper()
-    dns_probe = functools.partial(make_dns_probe, dns_options, (lab.origin,))
+    dns_probe = registry.factory("dns", dns_options, (lab.origin,))
     keep = dns_probe(dns_config).is_found  # type: ignore[attr-defined]
     http_spec = OutputSpec(
         output=output, as_csv=False, resume=False, silent=silent, progress=True, fingerprint="demo"
@@ -98,7 +97,7 @@ async def _scan(lab: Lab, wordlist: str, output: str, silent: bool) -> tuple[Sta
     async with asyncio.TaskGroup() as tg:
         http_task = tg.create_task(
             execute(
-                functools.partial(make_http_probe, http_options, Limits()),
+                registry.factory("http", http_options, Limits()),
                 feed.lines(),
                 http_config,
                 http_spec,

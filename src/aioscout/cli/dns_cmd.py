@@ -11,12 +11,12 @@ from typing import Any
 
 import click
 
+from .. import registry
 from .._config import DnsOptions, HttpOptions, Limits, ScanConfig
 from .._exceptions import AioscoutError
 from .._loop import run_loop
 from .._models import DnsResult, Record
 from ..engine import Probe, Stats, Stopper
-from ..probes.factories import make_dns_probe, make_http_probe
 from ._common import (
     OutputSpec,
     common_options,
@@ -159,7 +159,7 @@ def dns(**p: Any) -> None:
         source = p["list_file"] or (None if p["targets"] else "-")
         config = scan_config_from(p, input_path=source)
     options = share_resolver_rate(options, config.workers)
-    factory = functools.partial(make_dns_probe, options, domains)
+    factory = registry.factory("dns", options, domains)
     try:
         probe = factory(config)
     except AioscoutError as exc:
@@ -225,7 +225,7 @@ def _run_dns_then_http(
     http_config = ScanConfig(
         concurrency=min(config.concurrency, 500), timeouts=config.timeouts, loop=config.loop
     )
-    http_factory = functools.partial(make_http_probe, http_options, Limits())
+    http_factory = registry.factory("http", http_options, Limits())
 
     async def both() -> tuple[Stats, Stats]:
         async with asyncio.TaskGroup() as tg:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from typing import Any
 
 import click
 
+from .. import registry
 from .._config import FetchOptions, HttpOptions, Limits
-from ..probes.factories import make_fetch_probe
 from ._common import (
     OutputSpec,
     common_options,
@@ -123,7 +122,7 @@ def fetch(**p: Any) -> None:
         ),
     )
     run_command(
-        functools.partial(make_fetch_probe, options, http, limits),
+        registry.factory("fetch", options, http, limits),
         lambda: open_source(p["targets"], p["list_file"]),
         config,
         spec,

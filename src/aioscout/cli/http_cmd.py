@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from typing import Any
 
 import click
 
+from .. import registry
 from .._config import HttpOptions, Limits
 from .._models import Record
-from ..probes.factories import make_http_probe
 from ._common import (
     OutputSpec,
     common_options,
@@ -205,7 +204,7 @@ def http(**p: Any) -> None:
     )
 
     run_command(
-        functools.partial(make_http_probe, options, limits),
+        registry.factory("http", options, limits),
         lambda: open_source(p["targets"], p["list_file"]),
         config,
         spec,

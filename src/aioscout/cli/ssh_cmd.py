@@ -10,7 +10,6 @@ checkpoint's fingerprint.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import getpass
 import hashlib
 import importlib.util
@@ -19,8 +18,8 @@ from typing import Any
 
 import click
 
+from .. import registry
 from .._config import SshOptions, Timeouts
-from ..probes.factories import make_ssh_probe
 from ._common import (
     OutputSpec,
     common_options,
@@ -304,7 +303,7 @@ def run_ssh(options: SshOptions, config: Any, p: dict[str, Any]) -> None:
         ),
     )
     run_command(
-        functools.partial(make_ssh_probe, options),
+        registry.factory("ssh", options),
         lambda: open_source(p["targets"], p["list_file"]),
         config,
         spec,

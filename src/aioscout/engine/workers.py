@@ -44,11 +44,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copyreg
 import dataclasses
 import gc
-import io
-import operator
 import os
 import pickle
 import signal
@@ -60,13 +57,12 @@ import zlib
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from .. import _models
 from .._config import ScanConfig
 from .._models import ErrorKind, Record, Records
-from ..targets._types import HttpTarget
 from ._protocols import Probe
 from ._spawn import Forked, forked_ready, spawn
 from ._stream import AcceptsFilter, OpensLane
+from .frames import dumps
 from .limits import TokenBucket
 from .runner import Encoded, Filtered, take_ready
 from .stats import Stats
@@ -89,60 +85,8 @@ _SMALL = _BATCH // 8
 _LINGER = 0.002
 
 
-def _rebuild(cls: type[Any], values: tuple[Any, ...]) -> Any:
-    """A record from its field values (see :func:`_dumps`), without ``__init__``."""
-    make = _MAKERS.get(cls)
-    if make is None:
-        make = _MAKERS[cls] = _maker(cls)
-    return make(values)
-
-
-_MAKERS: dict[type[Any], Callable[[tuple[Any, ...]], Any]] = {}
-
-
-def _maker(cls: type[Any]) -> Callable[[tuple[Any, ...]], Any]:
-    """A function setting each slot of a new ``cls`` from a tuple, unrolled (as dataclasses
-    writes ``__init__``): a third of the time of a loop over the fields."""
-    ns: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    body = ["def make(v):", "    o = new(cls)"]
-    for i, f in enumerate(dataclasses.fields(cls)):
-        ns[f"set{i}"] = cls.__dict__[f.name].__set__  # the slot's descriptor: frozen or not
-        body.append(f"    set{i}(o, v[{i}])")
-    body.append("    return o")
-    exec("\n".join(body), ns)
-    make: Callable[[tuple[Any, ...]], Any] = ns["make"]
-    return make
-
-
-def _reducer(cls: type[Any]) -> Callable[[Any], tuple[Any, ...]]:
-    get = operator.attrgetter(*(f.name for f in dataclasses.fields(cls)))
-    return lambda obj: (_rebuild, (cls, get(obj)))
-
-
-# The records' classes are slotted dataclasses, whose own pickling calls
-# dataclasses.fields() per object on both ends; their field values in one tuple
-# cost a fraction of that (a found DNS name is a record and one or two answers).
-_DISPATCH = copyreg.dispatch_table.copy()
-_DISPATCH.update(
-    (cls, _reducer(cls))
-    for cls in (*vars(_models).values(), HttpTarget)  # records, and the HTTP probe's items
-    if isinstance(cls, type)
-    and dataclasses.is_dataclass(cls)
-    and "__slots__" in cls.__dict__
-    and len(dataclasses.fields(cls)) > 1
-)
-
-
-def _dumps(obj: object) -> bytes:
-    buf = io.BytesIO()
-    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = _DISPATCH
-    pickler.dump(obj)
-    return buf.getvalue()
-
-
 async def _send(writer: asyncio.StreamWriter, tag: str, payload: object) -> None:
-    blob = _dumps((tag, payload))
+    blob = dumps((tag, payload))
     writer.write(_LEN.pack(len(blob)) + blob)
     await writer.drain()
 

@@ -1,37 +1,22 @@
-"""Picklable probe factories: what a worker process is told to build.
+"""The built-in probes' factories, named by their registrations (see :mod:`aioscout.registry`).
 
 They live here, not beside the commands, so that a worker unpickling one
-imports the probe it runs and nothing of the command line (click and the
-commands' modules cost a worker about 20 ms of start-up each).
+imports the probe it runs and nothing of the command line. Each is called
+as ``f(*args, config)``; the modules its body imports lazily are listed in
+its registration's ``worker_imports``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig, SshOptions
+    from .._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
     from ..engine import Probe
 
-__all__ = ["make_dns_probe", "make_fetch_probe", "make_http_probe", "make_ssh_probe", "modules_for"]
-
-_F = TypeVar("_F", bound=Callable[..., object])
-_IMPORTS = "worker_imports"
+__all__ = ["make_dns_probe", "make_fetch_probe", "make_http_probe"]
 
 
-def _imports(*modules: str) -> Callable[[_F], _F]:
-    """Name, beside a factory, the modules its probe loads (the lazy imports in its body,
-    and the encoder its records cross in), for :func:`modules_for`."""
-
-    def mark(func: _F) -> _F:
-        setattr(func, _IMPORTS, modules)
-        return func
-
-    return mark
-
-
-@_imports("aioscout.probes.http", "aioscout.probes._fast_http", "aioscout.sinks.jsonl")
 def make_http_probe(options: HttpOptions, limits: Limits, config: ScanConfig) -> Probe[Any]:
     """Build an :class:`HttpProbe` for ``config``.
 
@@ -46,7 +31,6 @@ def make_http_probe(options: HttpOptions, limits: Limits, config: ScanConfig) ->
     )
 
 
-@_imports("aioscout.probes.dns", "aioscout.sinks.jsonl")
 def make_dns_probe(options: DnsOptions, domains: tuple[str, ...], config: ScanConfig) -> Probe[Any]:
     """Build a :class:`DnsProbe`."""
     from .dns import DnsProbe
@@ -54,7 +38,6 @@ def make_dns_probe(options: DnsOptions, domains: tuple[str, ...], config: ScanCo
     return DnsProbe(options, domains=domains)
 
 
-@_imports("aioscout.probes.fetch")
 def make_fetch_probe(
     options: FetchOptions, http: HttpOptions, limits: Limits, config: ScanConfig
 ) -> Probe[Any]:
@@ -69,21 +52,3 @@ def make_fetch_probe(
         concurrency=config.concurrency,
         per_host=config.per_host,
     )
-
-
-@_imports("aioscout.probes.ssh", "aioscout.sinks.jsonl")
-def make_ssh_probe(options: SshOptions, config: ScanConfig) -> Probe[Any]:
-    """Build an :class:`SshProbe` whose attempts end within ``config``'s total."""
-    from .ssh import SshProbe
-
-    return SshProbe(options, total=config.timeouts.total)
-
-
-def modules_for(factory: Callable[..., object]) -> tuple[str, ...]:
-    """The modules a worker building ``factory``'s probe imports (none for other callables).
-
-    A command imports them before it forks its workers, so the copies have them.
-    """
-    func = getattr(factory, "func", factory)  # a functools.partial of one of these
-    modules: tuple[str, ...] = getattr(func, _IMPORTS, ())
-    return modules

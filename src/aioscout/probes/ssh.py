@@ -40,7 +40,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._config import SshOptions
+from .._config import ScanConfig, SshOptions
 from .._exceptions import ConfigError
 from .._models import ErrorInfo, ErrorKind, SshResult
 from ..targets.ssh import SshTarget, parse_ssh_target
@@ -60,7 +60,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "aioscout ssh needs AsyncSSH: pip install 'aioscout[ssh]' (or: pip install asyncssh)"
     ) from exc
 
-__all__ = ["MAX_SCRIPT", "SshProbe", "key_needs_passphrase"]
+__all__ = ["MAX_SCRIPT", "SshProbe", "key_needs_passphrase", "make_ssh_probe"]
 
 MAX_SCRIPT = 1024 * 1024
 """Largest script sent on a command's standard input, in bytes."""
@@ -513,3 +513,8 @@ class SshProbe:
         for secret in self._secrets:
             data = data.replace(secret, b"***")
         return data
+
+
+def make_ssh_probe(options: SshOptions, config: ScanConfig) -> SshProbe:
+    """Build an :class:`SshProbe` whose attempts end within ``config``'s total."""
+    return SshProbe(options, total=config.timeouts.total)

@@ -1,0 +1,1 @@
+"""Helpers and small modules the tests share (fixtures live in tests/conftest.py)."""
