@@ -12,14 +12,15 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import hashlib
-import importlib.util
 import os
+import sys
 from typing import Any
 
 import click
 
 from .. import registry
 from .._config import SshOptions, Timeouts
+from .._exceptions import ConfigError
 from ._common import (
     OutputSpec,
     common_options,
@@ -259,8 +260,11 @@ def ssh(**p: Any) -> None:
       aioscout ports 10.0.0.0/24 -p 22 | aioscout ssh --scan
       aioscout ssh 127.0.0.1:2222 --accept-new --script check.sh --command-timeout 60
     """
-    if importlib.util.find_spec("asyncssh") is None:
-        fail("aioscout ssh needs AsyncSSH: pip install 'aioscout[ssh]'")
+    try:
+        import aioscout.probes.ssh  # noqa: F401  (AsyncSSH, or one line saying how to get it)
+    except ConfigError as exc:  # a missing dependency is no usage error: one line, exit 2
+        click.echo(f"aioscout: {exc}", err=True)
+        sys.exit(2)
     if p["list_file"] not in (None, "-") and not os.access(p["list_file"], os.R_OK):
         fail(f"cannot read target list {p['list_file']}")
     _, concurrency = _work(p)

@@ -2,8 +2,10 @@
 
 The servers (see :mod:`aioscout.lab.sshd`): ``keys`` (key login only),
 ``password`` (password login too), ``changed`` (its key in ``known_hosts``
-is another one). ``refused_port`` is a port this session bound and closed;
-``silent_port`` accepts connections and never says a word. Where sshd
+is another one), ``slow`` (whatever is asked, it runs a forced command that
+sleeps for half a minute; sshd refuses to signal a forced command).
+``refused_port`` is a port this session bound and closed; ``silent_port``
+accepts connections and never says a word. Where sshd
 cannot run, the tests skip with the reason, and fail when ``CI=true``.
 """
 
@@ -37,6 +39,7 @@ class SshFarm:
     keys: SshdServer
     password: SshdServer
     changed: SshdServer
+    slow: SshdServer
     known_hosts: Path
     client_key: Path
     user: str
@@ -68,16 +71,20 @@ def ssh_farm() -> Iterator[SshFarm]:
         keys = lab.start("keys", authorized=[lab.client_key_pub])
         password = lab.start("password", authorized=[lab.client_key_pub], password=True)
         changed = lab.start("changed", authorized=[lab.client_key_pub])
+        slow = lab.start(
+            "slow", authorized=[lab.client_key_pub], extra=["ForceCommand echo slow; sleep 29.5"]
+        )
         old = keygen(lab.root / "changed_old_key")
         kind, blob = Path(f"{old}.pub").read_text().split()[:2]
         known = lab.root / "known_hosts"
         known.write_text(
             keys.known_hosts_line()
             + password.known_hosts_line()
+            + slow.known_hosts_line()
             + f"[127.0.0.1]:{changed.port} {kind} {blob}\n"
         )
         yield SshFarm(
-            lab, keys, password, changed, known, lab.client_key, TEST_USER, user_password()
+            lab, keys, password, changed, slow, known, lab.client_key, TEST_USER, user_password()
         )
     except SshdUnavailable as exc:
         _unavailable(str(exc))
