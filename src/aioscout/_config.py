@@ -173,4 +173,5 @@ class SshOptions:
     auth_timeout: float = 10.0  # the SSH handshake and authentication
     command_timeout: float = 30.0  # the command, from its start to its exit
     max_output: int = 64 * 1024  # bytes kept of stdout, and of stderr
+    max_startups: int = 8  # logins in progress per host at once (sshd's MaxStartups is 10)
     raw_output: bool = False  # exact output (base64 when not UTF-8), control characters kept

@@ -178,7 +178,7 @@ def scan_ssh(
         total = options.connect_timeout + options.auth_timeout
         if not options.scan:
             total += options.command_timeout + 1.0
-        config = ScanConfig(concurrency=50, retries=0, timeouts=Timeouts(total=total))
+        config = ScanConfig(concurrency=50, per_host=50, retries=0, timeouts=Timeouts(total=total))
     factory = registry.factory("ssh", options)
     return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
 

@@ -166,6 +166,7 @@ def ssh_options_from(p: dict[str, Any]) -> SshOptions:
         auth_timeout=p["auth_timeout"],
         command_timeout=p["command_timeout"],
         max_output=p["max_output"],
+        max_startups=p["max_startups"],
         raw_output=p["raw_output"],
     )
 
@@ -238,6 +239,11 @@ def ssh_options_from(p: dict[str, Any]) -> SshOptions:
     metavar="BYTES", help="Bytes kept of stdout, and of stderr (the rest is counted as cut).",
 )  # fmt: skip
 @click.option(
+    "--max-startups", type=click.IntRange(1), default=8, show_default=True, metavar="N",
+    help="Logins in progress per host at once (sshd drops connections past its MaxStartups,"
+    " 10 by default); sessions already logged in are not counted.",
+)  # fmt: skip
+@click.option(
     "--raw-output",
     is_flag=True,
     help="Keep output exactly (base64 when not UTF-8) instead of removing control characters.",
@@ -277,6 +283,8 @@ def ssh(**p: Any) -> None:
         params["concurrency"] = concurrency
     if ctx.get_parameter_source("retries") == defaults:
         params["retries"] = 0
+    if ctx.get_parameter_source("per_host") == defaults:  # logins are gated by --max-startups
+        params["per_host"] = params["concurrency"]
     config = scan_config_from(params)
     total = ssh_budget(options) if timeouts is None else timeouts.total
     config = dataclasses.replace(config, timeouts=Timeouts(total=total))

@@ -37,6 +37,7 @@ import os
 import socket
 import time
 import warnings
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,11 +66,14 @@ __all__ = ["MAX_SCRIPT", "SshProbe", "key_needs_passphrase", "make_ssh_probe"]
 MAX_SCRIPT = 1024 * 1024
 """Largest script sent on a command's standard input, in bytes."""
 
-_SIGNAL_WAIT = 0.25  # seconds a command gets to exit after TERM, and after KILL
-_STOP_RESERVE = 2 * _SIGNAL_WAIT + 0.25  # of the total, kept for stopping a command and closing
+_TERM_WAIT = 0.2  # seconds a command gets to exit after TERM, before KILL
+_KILL_WAIT = 0.05  # seconds the exit after KILL is waited for, before the channel is closed
+_STOP_RESERVE = _TERM_WAIT + _KILL_WAIT + 0.25  # of the total, kept for stopping and closing
 _CLOSE_WAIT = 0.5  # seconds a closing connection is waited for
 _MAX_DETAIL = 300
 _AUTH_ORDER = "publickey,keyboard-interactive,password"
+# AES-GCM first (one AEAD call per packet in cryptography's C code); the usual list follows.
+_CIPHERS_FIRST = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 _SCAN_METHODS = "publickey,keyboard-interactive,password,hostbased,gssapi-with-mic,gssapi-keyex"
 _PROTOCOL_ERRORS = (
     asyncssh.ProtocolError,
@@ -146,6 +150,45 @@ class _Session(asyncssh.SSHClientSession[bytes]):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
             self.done.set_result(exc)
+
+
+class _LoginGate:
+    """At most ``width`` logins in progress per host; the commands that follow are not counted.
+
+    sshd drops new connections at random once ``MaxStartups`` (10 by default)
+    are still logging in, so a host is given a few at a time, while any number
+    of logged-in sessions may run. A host's entry lives while someone uses it.
+    """
+
+    def __init__(self, width: int) -> None:
+        self._width = width
+        self._hosts: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def slot(self, host: str, deadline: float) -> AsyncIterator[None]:
+        """Hold one of ``host``'s login slots (``timeout`` if none frees before ``deadline``)."""
+        gate, users = self._hosts.get(host, (None, 0))
+        if gate is None:
+            gate = asyncio.Semaphore(self._width)
+        self._hosts[host] = (gate, users + 1)
+        try:
+            try:
+                async with asyncio.timeout(_remaining(deadline)):
+                    await gate.acquire()
+            except TimeoutError as exc:
+                raise ProbeError(
+                    ErrorKind.TIMEOUT, "no login slot for this host freed in time", connect=True
+                ) from exc
+            try:
+                yield
+            finally:
+                gate.release()
+        finally:
+            gate, users = self._hosts[host]
+            if users <= 1:
+                del self._hosts[host]
+            else:
+                self._hosts[host] = (gate, users - 1)
 
 
 @dataclass(slots=True)
@@ -232,6 +275,8 @@ class SshProbe:
             raise ConfigError(f"the script is over {MAX_SCRIPT} bytes")
         if not 1 <= options.port <= 65535:
             raise ConfigError("port must be in 1-65535")
+        if options.max_startups < 1:
+            raise ConfigError("max_startups must be at least 1")
         self._options = options
         phases = options.connect_timeout + options.auth_timeout
         if not options.scan:
@@ -243,6 +288,7 @@ class SshProbe:
         self._redactor = Redactor(secrets)
         self._secrets = sorted({s.encode() for s in secrets}, key=len, reverse=True)
         self._base: asyncssh.SSHClientConnectionOptions | None = None
+        self._gate = _LoginGate(options.max_startups)
 
     # -- the engine's side -------------------------------------------------
 
@@ -285,6 +331,7 @@ class SshProbe:
             x509_trusted_certs=None,
             preferred_auth=_SCAN_METHODS if opts.scan else _AUTH_ORDER,
             compression_algs=None,
+            encryption_algs=_CIPHERS_FIRST,
             keepalive_interval=0,
             connect_timeout=None,
         )
@@ -327,17 +374,18 @@ class SshProbe:
     async def _attempt(self, attempt: _Attempt) -> None:
         opts = self._options
         target = attempt.target
-        try:
-            async with asyncio.timeout(min(opts.connect_timeout, _remaining(attempt.deadline))):
-                sock = await _open_socket(target.host, target.port)
-        except TimeoutError as exc:
-            raise ProbeError(ErrorKind.TIMEOUT, "TCP connect timed out", connect=True) from exc
-        except OSError as exc:
-            raise classify(exc) from exc
-        if opts.scan:
-            await self._scan(sock, attempt)
-            return
-        conn = await self._login(sock, attempt)
+        async with self._gate.slot(target.host, attempt.deadline):
+            try:
+                async with asyncio.timeout(min(opts.connect_timeout, _remaining(attempt.deadline))):
+                    sock = await _open_socket(target.host, target.port)
+            except TimeoutError as exc:
+                raise ProbeError(ErrorKind.TIMEOUT, "TCP connect timed out", connect=True) from exc
+            except OSError as exc:
+                raise classify(exc) from exc
+            if opts.scan:
+                await self._scan(sock, attempt)
+                return
+            conn = await self._login(sock, attempt)
         try:
             await self._run(conn, attempt)
         finally:
@@ -406,11 +454,11 @@ class SshProbe:
     ) -> str:
         """Stop a command on the remote side: TERM, then KILL, then close the channel."""
         sent = []
-        for signal in ("TERM", "KILL"):
+        for signal, wait in (("TERM", _TERM_WAIT), ("KILL", _KILL_WAIT)):
             with contextlib.suppress(OSError, asyncssh.Error):
                 chan.send_signal(signal)
                 sent.append(signal)
-            await asyncio.wait([done], timeout=_SIGNAL_WAIT)
+            await asyncio.wait([done], timeout=wait)
             if done.done():
                 break
         chan.close()
