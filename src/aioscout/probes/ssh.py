@@ -391,7 +391,7 @@ class SshProbe:
         finally:
             conn.close()
             with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
-                async with asyncio.timeout(_CLOSE_WAIT):
+                async with asyncio.timeout(min(_CLOSE_WAIT, _remaining(attempt.deadline))):
                     await conn.wait_closed()
 
     async def _login(self, sock: socket.socket, attempt: _Attempt) -> asyncssh.SSHClientConnection:
