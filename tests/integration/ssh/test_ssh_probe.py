@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from aioscout._config import SshOptions
-from aioscout._models import ErrorKind, SshResult
+from aioscout._exceptions import ConfigError
+from aioscout._models import ErrorInfo, ErrorKind, SshResult
 from aioscout.lab.sshd import keygen
-from aioscout.probes.ssh import SshProbe
+from aioscout.probes.ssh import MAX_SCRIPT, SshProbe, key_needs_passphrase
 
 from .conftest import SshFarm
 
@@ -192,3 +193,68 @@ async def test_scan_reports_banner_key_and_methods_without_login(ssh_farm: SshFa
     assert rec.server_version is not None and "OpenSSH" in rec.server_version
     rec = await probe_one(opts, ssh_farm.keys.address)
     assert rec.auth_methods == ["publickey"]
+
+
+async def test_encrypted_key_needs_its_passphrase(ssh_farm: SshFarm, tmp_path: Path) -> None:
+    locked = keygen(tmp_path / "locked", passphrase="open sesame")
+    assert key_needs_passphrase(str(locked)) is True
+    assert key_needs_passphrase(str(ssh_farm.client_key)) is False
+    assert key_needs_passphrase(str(tmp_path / "none")) is None
+    for passphrase, error in ((None, "encrypted"), ("wrong", "wrong passphrase")):
+        probe = SshProbe(options(ssh_farm, keys=(str(locked),), passphrase=passphrase), total=9)
+        with pytest.raises(ConfigError, match=error):
+            await probe.start()
+    server = ssh_farm.lab.start(
+        "locked", authorized=[Path(f"{locked}.pub"), ssh_farm.lab.client_key_pub]
+    )
+    try:
+        opts = options(ssh_farm, keys=(str(locked),), passphrase="open sesame")
+        rec = await probe_one(dataclasses.replace(opts, host_keys="insecure"), server.address)
+        assert rec.error is None and rec.stdout == f"{ssh_farm.user}\n"
+        assert "open sesame" not in repr(opts)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("changes", "total", "message"),
+    [
+        ({"command": None}, 5.0, "nothing to run"),
+        ({"auth_timeout": 0}, 5.0, "auth_timeout"),
+        ({}, 0.0, "total"),
+        ({"max_output": -1}, 5.0, "max_output"),
+        ({"script": b"x" * (MAX_SCRIPT + 1)}, 5.0, "script"),
+        ({"port": 0}, 5.0, "port"),
+        ({"max_startups": 0}, 5.0, "max_startups"),
+        ({"host_keys": "trusting"}, 5.0, "policy"),
+    ],
+)
+def test_unusable_options(changes: dict[str, object], total: float, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        SshProbe(dataclasses.replace(SshOptions(command="true"), **changes), total=total)  # type: ignore[arg-type]
+
+
+async def test_engine_side_records(tmp_path: Path) -> None:
+    probe = SshProbe(SshOptions(command="true", username="u", password="s3cr3t-pw"), total=5)
+    target = probe.expand("10.0.0.1:2200")[0]
+    assert (probe.host_of(target), probe.identity(target)) == ("10.0.0.1", "u@10.0.0.1:2200")
+    rec = probe.failed("u:s3cr3t-pw@x", None, ErrorInfo(ErrorKind.TIMEOUT, "s3cr3t-pw late"))
+    assert "s3cr3t-pw" not in repr(rec)
+    rec = probe.failed("10.0.0.1:2200", target, ErrorInfo(ErrorKind.DUPLICATE, "seen"))
+    assert (rec.host, rec.port, rec.user) == ("10.0.0.1", 2200, "u")
+    with pytest.raises(RuntimeError, match="start"):
+        await probe.probe("10.0.0.1:2200", target)
+
+
+async def test_known_hosts_that_cannot_be_written(ssh_farm: SshFarm, tmp_path: Path) -> None:
+    known = tmp_path / "dir" / "known_hosts"
+    opts = options(ssh_farm, known_hosts=str(known), host_keys="accept-new")
+    probe = SshProbe(opts, total=9)
+    await probe.start()  # nothing there yet: no host is known
+    (tmp_path / "dir").write_text("now a file, so known_hosts cannot be created")
+    try:
+        rec = await probe.probe(ssh_farm.keys.address, probe.expand(ssh_farm.keys.address)[0])
+    finally:
+        await probe.aclose()
+    assert rec.error is not None and rec.error.kind == ErrorKind.HOST_KEY_UNKNOWN
+    assert "cannot add it" in rec.error.detail
