@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._exceptions import ConfigError
+
 __all__ = [
+    "MAX_SCRIPT",
     "DnsOptions",
     "FetchOptions",
     "HttpOptions",
@@ -175,3 +178,24 @@ class SshOptions:
     max_output: int = 64 * 1024  # bytes kept of stdout, and of stderr
     max_startups: int = 8  # logins in progress per host at once (sshd's MaxStartups is 10)
     raw_output: bool = False  # exact output (base64 when not UTF-8), control characters kept
+
+    def __post_init__(self) -> None:
+        if not self.scan and self.command is None and self.script is None:
+            raise ConfigError("nothing to run: give a command, a script, or scan")
+        for name in ("connect_timeout", "auth_timeout", "command_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.max_output < 0:
+            raise ConfigError("max_output must not be negative")
+        if self.script is not None and len(self.script) > MAX_SCRIPT:
+            raise ConfigError(f"the script is over {MAX_SCRIPT} bytes")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError("port must be in 1-65535")
+        if self.max_startups < 1:
+            raise ConfigError("max_startups must be at least 1")
+        if self.host_keys not in ("strict", "accept-new", "insecure"):
+            raise ConfigError("host_keys must be strict, accept-new or insecure")
+
+
+MAX_SCRIPT = 1024 * 1024
+"""Largest script :class:`SshOptions` sends on a command's standard input, in bytes."""

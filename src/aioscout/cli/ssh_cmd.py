@@ -274,7 +274,10 @@ def ssh(**p: Any) -> None:
     if p["list_file"] not in (None, "-") and not os.access(p["list_file"], os.R_OK):
         fail(f"cannot read target list {p['list_file']}")
     _, concurrency = _work(p)
-    options = ssh_options_from(p)
+    try:
+        options = ssh_options_from(p)
+    except ConfigError as exc:
+        fail(str(exc))
     options, timeouts = _timeouts(p, options)
     ctx = click.get_current_context()
     defaults = click.core.ParameterSource.DEFAULT

@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._config import ScanConfig, SshOptions
+from .._config import MAX_SCRIPT, ScanConfig, SshOptions
 from .._exceptions import ConfigError
 from .._models import ErrorInfo, ErrorKind, SshResult
 from ..targets.ssh import SshTarget, parse_ssh_target
@@ -62,9 +62,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     ) from exc
 
 __all__ = ["MAX_SCRIPT", "SshProbe", "key_needs_passphrase", "make_ssh_probe"]
-
-MAX_SCRIPT = 1024 * 1024
-"""Largest script sent on a command's standard input, in bytes."""
 
 _TERM_WAIT = 0.2  # seconds a command gets to exit after TERM, before KILL
 _KILL_WAIT = 0.05  # seconds the exit after KILL is waited for, before the channel is closed
@@ -262,21 +259,8 @@ class SshProbe:
     keeps_deadline = True
 
     def __init__(self, options: SshOptions, *, total: float) -> None:
-        if not options.scan and options.command is None and options.script is None:
-            raise ConfigError("nothing to run: give a command, a script, or scan")
-        for name in ("connect_timeout", "auth_timeout", "command_timeout"):
-            if getattr(options, name) <= 0:
-                raise ConfigError(f"{name} must be positive")
         if total <= 0:
             raise ConfigError("the total time-out must be positive")
-        if options.max_output < 0:
-            raise ConfigError("max_output must not be negative")
-        if options.script is not None and len(options.script) > MAX_SCRIPT:
-            raise ConfigError(f"the script is over {MAX_SCRIPT} bytes")
-        if not 1 <= options.port <= 65535:
-            raise ConfigError("port must be in 1-65535")
-        if options.max_startups < 1:
-            raise ConfigError("max_startups must be at least 1")
         self._options = options
         phases = options.connect_timeout + options.auth_timeout
         if not options.scan:
@@ -308,7 +292,7 @@ class SshProbe:
     def failed(self, line: str, target: SshTarget | None, error: ErrorInfo) -> SshResult:
         """The record for a target given up on (invalid input, engine timeout, ...)."""
         error = ErrorInfo(error.kind, self._redactor.redact(error.detail))
-        record = SshResult(input=self._redactor.redact(line), error=error)
+        record = SshResult(input=self._shown(line), error=error)
         if target is not None:
             record.host, record.port, record.user = target.host, target.port, target.user
         return record
@@ -525,7 +509,7 @@ class SshProbe:
     ) -> SshResult:
         target = attempt.target
         record = SshResult(
-            input=self._redactor.redact(line),
+            input=self._shown(line),
             host=target.host,
             port=target.port,
             user=target.user,
@@ -555,6 +539,13 @@ class SshProbe:
             record.stdout_truncated = session.stdout.truncated
             record.stderr_truncated = session.stderr.truncated
         return record
+
+    def _shown(self, line: str) -> str:
+        """The input line as a record holds it: known secrets and ``user:password@`` masked."""
+        userinfo, at, rest = line.rpartition("@")
+        if at and ":" in userinfo and "://" not in userinfo:
+            line = "***@" + rest
+        return self._redactor.redact(line)
 
     def _mask(self, data: bytes) -> bytes:
         """``data`` with the password and passphrase masked (a command may echo them)."""

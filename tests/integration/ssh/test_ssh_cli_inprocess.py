@@ -42,6 +42,13 @@ def test_unusable_arguments_exit_2(args: list[str], message: str) -> None:
     assert message in result.output
 
 
+def test_a_script_too_large_exits_2(tmp_path: Path) -> None:
+    script = tmp_path / "big.sh"
+    script.write_bytes(b"#" * (1024 * 1024 + 1))
+    result = invoke("127.0.0.1", "--script", str(script))
+    assert result.exit_code == 2 and "over" in result.output
+
+
 def test_a_run_in_process(ssh_farm: SshFarm, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     script = tmp_path / "s.sh"

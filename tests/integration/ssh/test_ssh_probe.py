@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from aioscout._config import SshOptions
+from aioscout._config import MAX_SCRIPT, SshOptions
 from aioscout._exceptions import ConfigError
 from aioscout._models import ErrorInfo, ErrorKind, SshResult
 from aioscout.lab.sshd import keygen
-from aioscout.probes.ssh import MAX_SCRIPT, SshProbe, key_needs_passphrase
+from aioscout.probes.ssh import SshProbe, key_needs_passphrase
 
 from .conftest import SshFarm
 
@@ -226,7 +226,7 @@ async def test_encrypted_key_needs_its_passphrase(ssh_farm: SshFarm, tmp_path: P
         ({"script": b"x" * (MAX_SCRIPT + 1)}, 5.0, "script"),
         ({"port": 0}, 5.0, "port"),
         ({"max_startups": 0}, 5.0, "max_startups"),
-        ({"host_keys": "trusting"}, 5.0, "policy"),
+        ({"host_keys": "trusting"}, 5.0, "host_keys"),
     ],
 )
 def test_unusable_options(changes: dict[str, object], total: float, message: str) -> None:
@@ -240,6 +240,8 @@ async def test_engine_side_records(tmp_path: Path) -> None:
     assert (probe.host_of(target), probe.identity(target)) == ("10.0.0.1", "u@10.0.0.1:2200")
     rec = probe.failed("u:s3cr3t-pw@x", None, ErrorInfo(ErrorKind.TIMEOUT, "s3cr3t-pw late"))
     assert "s3cr3t-pw" not in repr(rec)
+    rec = probe.failed("u:other-pw@x", None, ErrorInfo(ErrorKind.INVALID_INPUT, "credentials"))
+    assert rec.input == "***@x"
     rec = probe.failed("10.0.0.1:2200", target, ErrorInfo(ErrorKind.DUPLICATE, "seen"))
     assert (rec.host, rec.port, rec.user) == ("10.0.0.1", 2200, "u")
     with pytest.raises(RuntimeError, match="start"):
