@@ -361,7 +361,7 @@ class SshProbe:
         async with self._gate.slot(target.host, attempt.deadline):
             try:
                 async with asyncio.timeout(min(opts.connect_timeout, _remaining(attempt.deadline))):
-                    sock = await _open_socket(target.host, target.port)
+                    sock = await _open_socket(target.address or target.host, target.port)
             except TimeoutError as exc:
                 raise ProbeError(ErrorKind.TIMEOUT, "TCP connect timed out", connect=True) from exc
             except OSError as exc:

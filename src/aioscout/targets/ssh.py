@@ -2,10 +2,12 @@
 
 A JSON record (a line starting with ``{``, such as what ``aioscout ports``
 writes) gives ``host`` (else ``ip``, else ``name``), ``port`` and optionally
-``user``; a record for a port that is not open (``state``) or that another
-command found to be another service (``service``) is not a target, and a
-record carrying an ``error`` is not either. The user is the one the line
-names, else the default given; the port likewise (22 unless told).
+``user``; with both ``host`` and ``ip``, the connection goes to ``ip`` (no
+second DNS lookup) and the host key is the one known for ``host``. A record
+for a port that is not open (``state``), that another command found to be
+another service (``service``), or that carries an ``error`` is not a target.
+The user is the one the line names, else the default given; the port
+likewise (22 unless told).
 
 A line with ``user:password@`` is refused without repeating it: a password
 never travels in a target.
@@ -13,6 +15,7 @@ never travels in a target.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +32,16 @@ _SERVICES = frozenset({"ssh", "openssh", "sshd"})
 
 @dataclass(frozen=True, slots=True)
 class SshTarget:
-    """One SSH endpoint and the user to log in as (``host`` normalised as everywhere)."""
+    """One SSH endpoint and the user to log in as (``host`` normalised as everywhere).
+
+    ``address``, when a record gave one (``ip``), is where to connect; the host
+    keys are still those known for ``host``.
+    """
 
     host: str
     port: int
     user: str
+    address: str | None = None
 
     def netloc(self) -> str:
         """``host:port`` with an IPv6 host in brackets."""
@@ -104,9 +112,17 @@ def _from_record(text: str, user: str | None, port: int) -> SshTarget:
             raise InvalidTarget("invalid user in the record")
         user = _user(named)
     host, in_host = _authority(host, in_url=False)
+    address = record.get("ip")
+    if address is not None:
+        try:
+            address = ipaddress.ip_address(str(address).strip("[]")).compressed
+        except ValueError:
+            raise InvalidTarget("invalid ip in the record") from None
+        if address == host:
+            address = None
     if user is None:
         raise InvalidTarget("no user: give one in the record or a default user")
-    return SshTarget(host, given or in_host or port, user)
+    return SshTarget(host, given or in_host or port, user, address)
 
 
 def parse_ssh_target(
