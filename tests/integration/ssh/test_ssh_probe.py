@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,14 @@ async def test_known_hosts_that_cannot_be_written(ssh_farm: SshFarm, tmp_path: P
         await probe.aclose()
     assert rec.error is not None and rec.error.kind == ErrorKind.HOST_KEY_UNKNOWN
     assert "cannot add it" in rec.error.detail
+
+
+async def test_a_record_with_name_and_ip_connects_to_the_ip(
+    ssh_farm: SshFarm, tmp_path: Path
+) -> None:
+    known = tmp_path / "known_hosts"
+    opts = options(ssh_farm, known_hosts=str(known), host_keys="accept-new")
+    line = json.dumps({"host": "box.lab.test", "ip": "127.0.0.1", "port": ssh_farm.keys.port})
+    rec = await probe_one(opts, line)  # the name resolves nowhere: only the ip is used
+    assert rec.error is None and rec.host == "box.lab.test"
+    assert known.read_text().startswith(f"[box.lab.test]:{ssh_farm.keys.port} ssh-ed25519 ")
