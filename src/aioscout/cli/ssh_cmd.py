@@ -120,10 +120,9 @@ def _host_keys(p: dict[str, Any]) -> str:
 
 def _timeouts(p: dict[str, Any], options: SshOptions) -> tuple[SshOptions, Timeouts | None]:
     """Apply ``--timeout``: a plain number is the total per host; ``connect=`` is the TCP phase."""
-    ctx = click.get_current_context()
-    if ctx.get_parameter_source("timeout_spec") == click.core.ParameterSource.DEFAULT:
-        return options, None
     spec = p["timeout_spec"]
+    if spec is None:
+        return options, None
     timeouts = parse_timeouts(spec)
     if "connect=" in spec:
         options = dataclasses.replace(options, connect_timeout=timeouts.connect)
@@ -279,19 +278,31 @@ def ssh(**p: Any) -> None:
     except ConfigError as exc:
         fail(str(exc))
     options, timeouts = _timeouts(p, options)
-    ctx = click.get_current_context()
-    defaults = click.core.ParameterSource.DEFAULT
-    params = dict(p, workers=p["workers"] or 1)
+    params = dict(p, workers=p["workers"] or 1, timeout_spec="10")  # the total is set below
     if concurrency is not None:
         params["concurrency"] = concurrency
-    if ctx.get_parameter_source("retries") == defaults:
-        params["retries"] = 0
-    if ctx.get_parameter_source("per_host") == defaults:  # logins are gated by --max-startups
+    if params["per_host"] is None:  # logins are gated by --max-startups instead
         params["per_host"] = params["concurrency"]
     config = scan_config_from(params)
     total = ssh_budget(options) if timeouts is None else timeouts.total
     config = dataclasses.replace(config, timeouts=Timeouts(total=total))
     run_ssh(options, config, p)
+
+
+# The engine's options whose defaults differ here (shown as such in --help).
+_SSH_DEFAULTS = {
+    "per_host": (None, "Concurrent probes per host (default: the concurrency; logins in"
+                 " progress per host are bounded by --max-startups)."),
+    "timeout_spec": (None, "Seconds per host in all: N, or connect=N,total=N (default: the"
+                     " connect, auth and command time-outs added up)."),
+    "retries": (0, "Retries after a reset (default 0: a retry runs the command again)."),
+    "workers": (None, "Worker processes, each with its own event loop (default 1: logins"
+                " are bound by the servers, not by this machine's CPU)."),
+}  # fmt: skip
+for _param in ssh.params:
+    if _param.name in _SSH_DEFAULTS and isinstance(_param, click.Option):
+        _param.default, _param.help = _SSH_DEFAULTS[_param.name]
+        _param.show_default = False
 
 
 def run_ssh(options: SshOptions, config: Any, p: dict[str, Any]) -> None:
