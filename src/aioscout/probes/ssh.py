@@ -420,7 +420,13 @@ class SshProbe:
             chan.write(opts.script)
         chan.write_eof()
         stop_at = min(time.monotonic() + opts.command_timeout, attempt.deadline - _STOP_RESERVE)
-        await asyncio.wait([done], timeout=max(stop_at - time.monotonic(), 0.0))
+        try:
+            await asyncio.wait([done], timeout=max(stop_at - time.monotonic(), 0.0))
+        except asyncio.CancelledError:  # the run is aborted: the command must not live on
+            if not done.done():
+                with contextlib.suppress(OSError, asyncssh.Error):
+                    chan.send_signal("KILL")
+            raise
         if not done.done():
             sent = await self._stop(chan, done)
             raise ProbeError(

@@ -134,12 +134,7 @@ async def test_slow_command_is_killed_on_the_server(ssh_farm: SshFarm) -> None:
     assert rec.error is not None and rec.error.kind == ErrorKind.TIMEOUT
     assert rec.stdout == "started\n"  # what it printed before is kept
     assert rec.exit_signal in ("TERM", "KILL")
-    for _ in range(100):
-        left = await asyncio.create_subprocess_exec("pgrep", "-f", f"sleep {marker}")
-        if await left.wait() == 1:
-            break
-        await asyncio.sleep(0.05)
-    assert left.returncode == 1, "the remote command is still running"
+    assert await gone(f"sleep {marker}"), "the remote command is still running"
 
 
 async def test_total_time_out_bounds_a_slow_command(ssh_farm: SshFarm) -> None:
@@ -272,3 +267,33 @@ async def test_a_record_with_name_and_ip_connects_to_the_ip(
     rec = await probe_one(opts, line)  # the name resolves nowhere: only the ip is used
     assert rec.error is None and rec.host == "box.lab.test"
     assert known.read_text().startswith(f"[box.lab.test]:{ssh_farm.keys.port} ssh-ed25519 ")
+
+
+async def gone(pattern: str) -> bool:
+    """Whether no process matches ``pattern`` within about five seconds."""
+    for _ in range(100):
+        left = await asyncio.create_subprocess_exec("pgrep", "-f", pattern)
+        if await left.wait() == 1:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_an_aborted_run_kills_the_command(ssh_farm: SshFarm) -> None:
+    marker = "26.535"
+    probe = SshProbe(options(ssh_farm, command=f"echo up; sleep {marker}"), total=30)
+    await probe.start()
+    try:
+        line = ssh_farm.keys.address
+        task = asyncio.ensure_future(probe.probe(line, probe.expand(line)[0]))
+        for _ in range(200):  # until the command runs on the server
+            found = await asyncio.create_subprocess_exec("pgrep", "-f", f"sleep {marker}")
+            if await found.wait() == 0:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await probe.aclose()
+    assert await gone(f"sleep {marker}"), "the remote command outlived the aborted run"
