@@ -286,7 +286,9 @@ def bench_many_hosts(
 
             results = [
                 ours(),
-                run_aioscout(targets, want, work, "-w", "1", setting="-w 1", timeout=timeout),
+                run_aioscout(
+                    targets, want, work, "--workers", "1", setting="--workers 1", timeout=timeout
+                ),
                 plain(),
                 run_hprobe(targets, want, work, concurrency=concurrency, timeout=timeout),
                 run_curl(urls, want, work, concurrency=concurrency, timeout=timeout),
@@ -509,7 +511,7 @@ def _scale_run(
     out = work / "out.jsonl"
     out.unlink(missing_ok=True)
     cmd = [AIOSCOUT, "http", "-l", str(targets), "-o", str(out), "-s"]
-    run = run_measured([*cmd, "-c", str(concurrency), "-w", str(w)], timeout=timeout)
+    run = run_measured([*cmd, "-c", str(concurrency), "--workers", str(w)], timeout=timeout)
     records = _count_lines(out)
     note = f"{records:,}/{n:,} records"
     if not run.ok:

@@ -209,7 +209,7 @@ def main() -> int:
                     f.write(f"{name}:{port}\n")
             out = Path(tmp, "out.jsonl")
             cmd = [str(BIN / "aioscout"), "http", "-l", str(targets), "-o", str(out), "-s"]
-            cmd += ["-c", str(args.concurrency), "-w", str(args.workers)]
+            cmd += ["-c", str(args.concurrency), "--workers", str(args.workers)]
             cmd += ["--resolver", lab["dns_address"], *args.extra]
             if args.py_spy:
                 spy = [str(BIN / "py-spy"), "record", "-r", "200", "-f", "raw"]

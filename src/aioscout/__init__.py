@@ -111,6 +111,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # the installed distribution's version, read on first use
+        from importlib.metadata import version
+
+        globals()[name] = version("aioscout")
+        return globals()[name]
     module = _MODULE_OF.get(name)
     if module is not None:
         value = getattr(importlib.import_module(module, __name__), name)

@@ -85,6 +85,7 @@ class HttpOptions:
     body_preview: int = 0  # characters of body preview; 0: none
     store_responses: str | None = None
     fast_path: bool = True  # allow the narrow HTTP/1.1 fast path where it applies
+    keep_headers_cross_origin: bool = False  # send -H headers to other origins too
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +110,8 @@ class FetchOptions:
 
     directory: str = "."
     resume_partial: bool = True
+    max_size: int = 1024**3  # bytes one download may write; 0: no cap
+    min_free: int = 256 * 1024**2  # bytes a download leaves free on its disk
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -46,6 +46,7 @@ class ErrorKind(StrEnum):
     PROXY = "proxy"  # the proxy refused or failed the request
     IO = "io"  # local I/O failure (disk full while downloading, ...)
     INTERNAL = "internal"  # a bug: an unexpected exception inside a probe
+    HTTP_STATUS = "http_status"  # a download answered 4xx/5xx: no file written
     AUTH = "auth"  # the server accepted none of the credentials offered
     HOST_KEY_MISMATCH = "host_key_mismatch"  # the host key differs from the known one
     HOST_KEY_UNKNOWN = "host_key_unknown"  # no known host key, and none may be accepted

@@ -70,7 +70,7 @@ async def test_cli_with_workers_and_resume(tmp_path: Path) -> None:
         lines = [lab.url(MULTI), lab.url("site-00001.lab.test"), "no-such.lab.test", "::bad::"]
         targets.write_text("\n".join(lines) + "\n")
         common = ["http", "-l", str(targets), "-o", str(out), "--all-ips", "--no-progress"]
-        common += ["--resolver", lab.dns_address, "--timeout", "5", "-w", "2"]
+        common += ["--resolver", lab.dns_address, "--timeout", "5", "--workers", "2"]
         run = await aioscout(*common)
         assert run.code == 0, run.stderr
         first = jsonl(out)

@@ -85,7 +85,7 @@ async def test_request_shaping_reaches_the_echo_site(tmp_path: Path) -> None:
         common = [*lab_args(lab), "-o", str(out), "--body-preview", "100000", url]
         runs = {
             "json": [
-                "-X", "POST", "--json", '{"a": 1}', "--param", "k=1", "--param", "k=2",
+                "-X", "POST", "--json-body", '{"a": 1}', "--param", "k=1", "--param", "k=2",
                 "-H", "X-Test: yes", "--cookie", "c1=v1", "--user-agent", "shape/1",
             ],
             "form": ["-X", "PUT", "--form", "f=1", "--file", f"up={upload}"],

@@ -68,8 +68,8 @@ async def test_brute_force_with_two_workers_one_record_per_line(
     found = records(found_out)
     assert sorted(r["name"] for r in found) == sorted(existing)  # each once
     # The summary still counts every line, found or not.
-    assert f"{len(lines)} done" in found_run.stderr
-    assert f"{len(existing)} ok" in found_run.stderr
+    assert f"{len(lines):,} done" in found_run.stderr
+    assert f"{len(existing):,} found" in found_run.stderr
 
 
 async def test_worker_killed_mid_run_loses_nothing(zone: LabZone, tmp_path: Path) -> None:

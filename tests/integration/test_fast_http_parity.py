@@ -39,12 +39,18 @@ async def _probe_all(
         return list(await asyncio.gather(*(one(line) for line in lines)))
 
 
+def _undripped(r: HttpResult) -> HttpResult:
+    return dataclasses.replace(r, body_sha256=None, words=None, lines=None, error=None)
+
+
 def _same(a: HttpResult, b: HttpResult) -> bool:
     if a == b:
         return True
     if a.error and b.error and a.error.kind == b.error.kind == ErrorKind.TIMEOUT:
-        racy = {a.error.detail, b.error.detail} <= _RACY_TIMEOUT
-        return racy and dataclasses.replace(a, error=b.error) == b
+        racy = {a.error.detail, b.error.detail} <= _RACY_TIMEOUT | {"read timed out"}
+        # A body still dripping when the clock ran out: how many bytes each path
+        # got before it is timing, not behaviour (the title before them is kept).
+        return racy and _undripped(a) == _undripped(b)
     return False
 
 

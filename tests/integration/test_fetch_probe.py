@@ -258,10 +258,11 @@ async def test_redirect_loop(server: Server, tmp_path: Path) -> None:
     assert rec.error is not None and rec.error.kind == ErrorKind.REDIRECT_LOOP
 
 
-async def test_not_found_is_a_status_not_a_file(server: Server, tmp_path: Path) -> None:
+async def test_not_found_is_an_http_status_error_not_a_file(server: Server, tmp_path: Path) -> None:
     rec = await fetch(tmp_path, f"{server.base}/missing.bin")
     assert rec.status == 404
-    assert rec.error is None and rec.path is None and rec.sha256 is None
+    assert rec.error is not None and rec.error.kind is ErrorKind.HTTP_STATUS
+    assert rec.path is None and rec.sha256 is None
     assert only_files(tmp_path) == []
 
 

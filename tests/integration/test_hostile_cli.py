@@ -81,7 +81,7 @@ async def test_every_hostile_endpoint_in_one_run(
         "64",
         "--retries",
         "0",  # max_hits counts the connections of one attempt
-        "-w",
+        "--workers",
         workers,
     )
     elapsed = loop.time() - started

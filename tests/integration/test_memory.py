@@ -46,8 +46,8 @@ async def _peak(tmp_path: Path, count: int, *extra: str) -> int:
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 async def test_peak_rss_is_flat(tmp_path: Path, workers: str) -> None:
-    small = await _peak(tmp_path, 10_000, "-w", workers)
-    large = await _peak(tmp_path, 80_000, "-w", workers)
+    small = await _peak(tmp_path, 10_000, "--workers", workers)
+    large = await _peak(tmp_path, 80_000, "--workers", workers)
     print(f"-w {workers}: peak RSS 10k {small / 1024:.0f} MB, 80k {large / 1024:.0f} MB")
     assert large < CAP_KB, f"peak RSS {large / 1024:.0f} MB"
     assert large < small * 1.5 + 16 * 1024, f"10k: {small} KiB, 80k: {large} KiB"

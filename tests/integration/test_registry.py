@@ -74,7 +74,7 @@ def test_the_generated_command_runs_the_probe_in_this_process_and_in_workers(
     listing = tmp_path / "words.txt"
     listing.write_text("\n".join(words) + "\n")
     out_file = tmp_path / "out.jsonl"
-    run = _cli("echo", "-l", str(listing), "-w", "2", "-o", str(out_file), "-s")
+    run = _cli("echo", "-l", str(listing), "--workers", "2", "-o", str(out_file), "-s")
     assert run.returncode == 0, run.stderr
     records = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert sorted(r["text"] for r in records) == sorted(words)

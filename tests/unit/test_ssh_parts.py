@@ -160,3 +160,28 @@ def test_bad_policy_and_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         HostKeys(str(tmp_path / "dir"), "strict").load()
     HostKeys(str(tmp_path / "dir"), "insecure").load()  # never read
+
+
+def test_terminal_lines() -> None:
+    from aioscout.cli._human import View, render_ssh
+
+    plain = View(color=False)
+    base = {"input": "x", "host": "10.0.0.5", "port": 22, "user": "admin", "error": None}
+    ran = {**base, "exit_status": 0, "stdout": "6.1\x1b[2J\nsecond\nthird\n"}
+    assert render_ssh(ran, plain) == "admin@10.0.0.5:22 [exit 0] 6.1 [2J (+2 lines)"
+    killed = {**base, "host": "::1", "exit_status": None, "exit_signal": "TERM", "stdout": ""}
+    assert render_ssh(killed, plain) == "admin@[::1]:22 [signal TERM]"
+    binary = {**base, "exit_status": 3, "stdout": "/w==", "stdout_base64": True}
+    assert render_ssh(binary, plain) == "admin@10.0.0.5:22 [exit 3] [binary output]"
+    scan = {
+        **base,
+        "server_version": "SSH-2.0-OpenSSH_9.2",
+        "host_key_type": "ssh-ed25519",
+        "host_key_fingerprint": "SHA256:abc",
+        "auth_methods": ["publickey", "password"],
+    }
+    assert render_ssh(scan, plain) == (
+        "admin@10.0.0.5:22 SSH-2.0-OpenSSH_9.2 ssh-ed25519 SHA256:abc [publickey,password]"
+    )
+    failed = {"input": "bad line", "error": {"kind": "invalid_input", "detail": "why"}}
+    assert render_ssh(failed, plain) == "bad line [invalid_input] why"

@@ -228,6 +228,7 @@ def test_parse_domain() -> None:
         ("127.0.0.1", "not an IP address"),
         ("", "empty line"),
         ("# x", "comment"),
+        ('{"answers": []}', "JSON record naming no target"),
         ("a..b", "empty label"),
     ]:
         with pytest.raises(InvalidTarget, match=detail):
@@ -238,10 +239,11 @@ def test_read_paths_single(tmp_path: Path) -> None:
     assert read_paths("/admin") == ["/admin"]
     assert read_paths("admin") == ["/admin"]
     assert read_paths("/a b") == ["/a%20b"]
-    # An absolute path is a URL path, never a file to read.
+    # An absolute path naming an existing file is read; any other stays a URL path.
     existing = tmp_path / "x.txt"
     existing.write_text("/one\n")
-    assert read_paths(str(existing)) == [str(existing)]
+    assert read_paths(str(existing)) == ["/one"]
+    assert read_paths(str(tmp_path / "none.txt")) == [str(tmp_path / "none.txt")]
 
 
 def test_read_paths_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,7 @@ from aioscout.targets import (
     stdin_lines,
     stream_lines,
 )
-from aioscout.targets.sources import _decode, _decode_lines
+from aioscout.targets.sources import Want, _decode, _decode_lines, record_target
 
 
 async def collect(lines: AsyncIterator[str]) -> list[str]:
@@ -238,3 +238,66 @@ def test_chunk_decode_is_line_by_line_decode(pieces: list[bytes], max_line: int)
     cap = 4 * (max_line + 1)
     expected = [_decode(part, max_line, cap) for part in raw.split(b"\n")]
     assert _decode_lines(raw, max_line, cap) == expected
+
+
+async def test_open_source_skips_blank_lines_and_comments_of_files(tmp_path: Path) -> None:
+    f = tmp_path / "list.txt"
+    f.write_bytes(b"a.example\n\n   \n# note\n  # indented\nb.example\n\t\n")
+    assert await collect(open_source([], str(f))) == ["a.example", "b.example"]
+    # Arguments are explicit: an empty one stays (and is rejected as a target).
+    assert await collect(open_source(["", "c"], None)) == ["", "c"]
+    only_blank = tmp_path / "blank.txt"
+    only_blank.write_bytes(b"\n\n# nothing\n")
+    assert await collect(open_source([], str(only_blank))) == []
+
+
+async def test_open_source_takes_targets_out_of_json_records(tmp_path: Path) -> None:
+    f = tmp_path / "records.jsonl"
+    f.write_bytes(
+        b'{"input":"www","name":"www.example.com","answers":[]}\n'
+        b'{"url":"https://a.example:8443/x","host":"10.0.0.1"}\n'
+        b'{"host":"b.example","port":"8080"}\n'
+        b'{"nope":1}\n'
+        b"plain.example\n"
+        b"[1, 2]\n"
+        b"{broken\n"
+    )
+    assert await collect(open_source([], str(f))) == [
+        "www.example.com",
+        "https://a.example:8443/x",
+        "b.example:8080",
+        '{"nope":1}',
+        "plain.example",
+        "[1, 2]",
+        "{broken",
+    ]
+    assert await collect(open_source([], str(f), want="name")) == [
+        "www.example.com",
+        "a.example",
+        "b.example",
+        '{"nope":1}',
+        "plain.example",
+        "[1, 2]",
+        "{broken",
+    ]
+    words = await collect(open_source([], str(f), want=None))
+    assert words[0].startswith("{")
+
+
+@pytest.mark.parametrize(
+    ("record", "want", "target"),
+    [
+        ({"url": "http://x.example/"}, "url", "http://x.example/"),
+        ({"url": None, "host": "x.example", "port": 81}, "url", "x.example:81"),
+        ({"host": "::1", "port": 8443}, "url", "[::1]:8443"),
+        ({"host": "x.example", "port": True}, "url", "x.example"),
+        ({"input": "y.example"}, "url", "y.example"),
+        ({"url": "https://u:p@[::1]:9/a"}, "name", "::1"),
+        ({"url": "https://n.example?q"}, "name", "n.example"),
+        ({"host": "h.example", "a": ["1.2.3.4"]}, "name", "h.example"),
+        ({"name": " "}, "url", None),
+        ({}, "name", None),
+    ],
+)
+def test_record_target(record: dict[str, object], want: Want, target: str | None) -> None:
+    assert record_target(record, want) == target

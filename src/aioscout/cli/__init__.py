@@ -7,7 +7,8 @@ import contextlib
 import importlib
 import os
 import sys
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from typing import NoReturn
 
 import click
 
@@ -20,6 +21,7 @@ __all__ = ["main"]
 _COMMANDS = {
     "lab": ("aioscout.cli.lab_cmd", "lab"),
     "demo": ("aioscout.cli.demo_cmd", "demo"),
+    "config": ("aioscout.cli.config_cmd", "config"),
 }
 
 
@@ -41,12 +43,12 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="aioscout")
+@click.version_option(None, "-V", "--version", package_name="aioscout")
 def cli() -> None:
     """aioscout: asyncio reconnaissance at scale (HTTP probing, DNS brute force, downloads)."""
 
 
-def main(*args: Any, **kwargs: Any) -> NoReturn:
+def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> NoReturn:
     """Console entry point: run the command line, then end the process at once.
 
     The exit handlers run (coverage, logging, the reaping of unused workers) and
@@ -56,8 +58,7 @@ def main(*args: Any, **kwargs: Any) -> NoReturn:
     and ``python -m aioscout``; ``cli`` itself stays an ordinary click command.
     """
     try:
-        cli(*args, **kwargs)  # standalone mode: ends by raising SystemExit
-        code = 0
+        code = _run(args, prog_name)
     except SystemExit as exc:
         code = _exit_status(exc.code)
     atexit._run_exitfuncs()
@@ -65,6 +66,24 @@ def main(*args: Any, **kwargs: Any) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (| head), a closed stream
             stream.flush()
     os._exit(code)
+
+
+def _run(args: Sequence[str] | None = None, prog_name: str | None = None) -> int:
+    """Run the command line; an unusable argument is one line on stderr and status 2."""
+    try:
+        result = cli.main(args, prog_name=prog_name or "aioscout", standalone_mode=False)
+    except click.UsageError as exc:
+        where = f"aioscout {exc.ctx.info_name}" if exc.ctx and exc.ctx.parent else "aioscout"
+        message = " ".join(exc.format_message().split())
+        print(f"{where}: {message}", file=sys.stderr)
+        return 2
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        print("aioscout: aborted", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
 
 
 def _exit_status(code: object) -> int:

@@ -16,8 +16,8 @@ import stat
 import sys
 from collections.abc import AsyncIterable, Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -26,12 +26,21 @@ from .._exceptions import AioscoutError, ConfigError
 from .._loop import run_loop
 from .._models import Record
 from ..engine import Checkpoint, Probe, Sink, Stats, Stopper, run_scan
+from ._checks import NothingToResume, check_output, checkpoint_path, fail
+from ._config_file import config_option
+from ._human import COLUMNS, RENDERERS, TerminalSink, View, color_wanted, render_any
+from ._progress import Estimate, StatusLine, show_progress, start_count, summary_line
 
 __all__ = [
+    "Estimate",
+    "GroupedCommand",
     "OutputSpec",
+    "all_targets",
     "common_options",
+    "exit_for",
     "fail",
     "input_identity",
+    "output_spec",
     "parse_pairs",
     "parse_timeouts",
     "run_command",
@@ -41,11 +50,6 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R")
-
-
-def fail(message: str) -> None:
-    """Exit with status 2 and a one-line reason (for unusable arguments or input)."""
-    raise click.UsageError(message)
 
 
 def parse_pairs(values: tuple[str, ...], sep: str, what: str) -> tuple[tuple[str, str], ...]:
@@ -91,48 +95,131 @@ def _opts(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
-def common_options(
-    default_concurrency: int = 256,
-    *,
-    short_workers: bool = True,
-    concurrency_flags: tuple[str, ...] = ("-c", "--concurrency"),
-) -> Callable[[F], F]:
+_GROUP_ORDER = (
+    "Input",
+    "Request",
+    "Probes",
+    "Matchers and filters",
+    "Output",
+    "Engine",
+    "Other",
+)
+_GROUPS = {
+    "Input": "target list_file ports path all_ips max_cidr wordlist domain",
+    "Request": "method header param cookie data data_file json_body form file user_agent "
+    "random_agent follow_redirects max_redirects max_body verify ca_file sni proxy proxy_auth "
+    "resolver resolvers_file trusted_resolver query_timeout query_retries per_resolver_rate "
+    "max_time restart_partial max_size keep_headers_cross_origin",
+    "Probes": "include_headers favicon tech http2 websocket body_preview store_responses types "
+    "qt_a qt_aaaa qt_cname qt_mx qt_ns qt_txt qt_ptr qt_soa only_found keep_wildcards "
+    "wildcard_checks probe_http http_ports",
+    "Matchers and filters": "mc fc ml fl ms fs mr fe mfav ffav mt ft",
+    "Output": "output json_out as_csv col_sc col_cl col_ct col_rt col_title col_server col_ip "
+    "silent no_progress stats no_color dns_output directory",
+    "Engine": "resume concurrency rate per_host timeout_spec retries no_dedup workers loop_name",
+    "Other": "config version",
+}
+_GROUP_OF = {name: group for group, names in _GROUPS.items() for name in names.split()}
+
+
+_STATS_EVERY = 5.0
+
+
+def _is_number(args: list[str]) -> bool:
+    try:
+        float(args[0])
+    except (IndexError, ValueError):
+        return False
+    return True
+
+
+class GroupedCommand(click.Command):
+    """A command whose ``--help`` lists its options by purpose (input, request, probes,
+    matchers and filters, output, engine), in that order."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse, with ``-stats``/``--stats`` alone meaning every 5 seconds (as httpx's
+        flag): a value is taken only when the next argument is a number, so
+        ``-stats host`` never reads the host as the interval."""
+        fixed: list[str] = []
+        for i, arg in enumerate(args):
+            fixed.append(arg)
+            if arg in ("-stats", "--stats") and not _is_number(args[i + 1 : i + 2]):
+                fixed.append(str(_STATS_EVERY))
+        return super().parse_args(ctx, fixed)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Write the options, one section per group."""
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            group = _GROUP_OF.get(param.name or "", "Other")
+            sections.setdefault(group, []).append(record)
+        for title in _GROUP_ORDER:
+            if title in sections:
+                with formatter.section(title):
+                    formatter.write_dl(sections[title])
+
+
+def common_options(default_concurrency: int = 256) -> Callable[[F], F]:
     """Input, output, engine and display options shared by the scanning commands.
 
-    ``concurrency_flags``: ``aioscout ssh`` gives ``-c`` to the command it runs.
+    Short and single-dash names follow httpx/dnsx where the meaning is the
+    same (``-u``, ``-l``, ``-o``, ``-j/-json``, ``-silent``, ``-rl``, ``-t/-c``,
+    ``-nc``, ``-stats``, ``-resume``); ``--workers`` has no short name.
     """
-    workers_flags = ("-w", "--workers") if short_workers else ("--workers",)
     return _opts(
         click.argument("targets", nargs=-1),
+        click.option(
+            "-u",
+            "--target",
+            "target",
+            multiple=True,
+            metavar="TARGET",
+            help="A target (repeatable); the same as giving it as an argument.",
+        ),
         click.option(
             "-l",
             "--list",
             "list_file",
             metavar="FILE",
-            help="Read targets from FILE, one per line ('-' for stdin).",
+            help="Read targets from FILE, one per line, or JSON Lines records ('-': stdin).",
         ),
         click.option(
             "-o",
             "--output",
-            metavar="FILE",
-            help="Write records to FILE (JSON Lines; sqlite:///x.db and "
-            "redis://host:port/db?key=k also work). Default: stdout.",
+            metavar="FILE|URL",
+            help="Write records to FILE (JSON Lines), sqlite:///x.db or "
+            "redis://host:port/db?key=k. Default: stdout.",
+        ),
+        click.option(
+            "-j",
+            "-json",
+            "--json",
+            "json_out",
+            is_flag=True,
+            help="JSON Lines on stdout even on a terminal (a pipe or file always gets them).",
         ),
         click.option("--csv", "as_csv", is_flag=True, help="Write CSV instead of JSON Lines."),
         click.option(
+            "-resume",
             "--resume",
             is_flag=True,
             help="Continue an interrupted run from OUTPUT.ckpt (starts if none).",
         ),
         click.option(
-            *concurrency_flags,
-            "concurrency",
+            "-c",
+            "-t",
+            "--concurrency",
             type=click.IntRange(1, 100_000),
             default=default_concurrency,
             show_default=True,
-            help="Targets in flight at once (across all workers).",
+            help="Targets in flight at once (across all workers); -t as in httpx/dnsx.",
         ),
         click.option(
+            "-rl",
             "--rate",
             type=click.FloatRange(0),
             default=0.0,
@@ -146,6 +233,7 @@ def common_options(
             help="At most this many concurrent probes per host.",
         ),
         click.option(
+            "-timeout",
             "--timeout",
             "timeout_spec",
             default="10",
@@ -153,6 +241,7 @@ def common_options(
             help="Seconds per target: N, or connect=N,read=N,total=N.",
         ),
         click.option(
+            "-retries",
             "--retries",
             type=click.IntRange(0, 20),
             default=1,
@@ -161,7 +250,7 @@ def common_options(
         ),
         click.option("--no-dedup", is_flag=True, help="Probe duplicate targets again."),
         click.option(
-            *workers_flags,
+            "--workers",
             "workers",
             type=click.IntRange(1, 256),
             default=None,
@@ -177,10 +266,35 @@ def common_options(
             help="Event loop implementation.",
         ),
         click.option(
-            "-s", "--silent", is_flag=True, help="Print records only: no progress bar, no summary."
+            "-s",
+            "-silent",
+            "--silent",
+            is_flag=True,
+            help="Records only: no progress, no summary (and none on the terminal with -o).",
         ),
         click.option("--no-progress", is_flag=True, help="Never show the progress bar."),
+        click.option(
+            "-stats",
+            "--stats",
+            type=click.FloatRange(0.1),
+            default=None,
+            metavar="[SECONDS]",
+            help="When stderr is not a terminal, a progress line every N seconds (default 5).",
+        ),
+        click.option(
+            "-nc",
+            "--no-color",
+            is_flag=True,
+            help="No colour on the terminal (also when NO_COLOR is set).",
+        ),
+        click.version_option(None, "-V", "--version", package_name="aioscout"),
+        config_option(),
     )
+
+
+def all_targets(params: dict[str, Any]) -> tuple[str, ...]:
+    """The targets given as arguments and with ``-u``."""
+    return (*params["targets"], *params.get("target", ()))
 
 
 # Below about this many bytes of input (a couple of thousand targets), starting
@@ -234,7 +348,15 @@ def scan_config_from(
 
 @dataclass(frozen=True, slots=True)
 class OutputSpec:
-    """Where records go and how the run is checkpointed."""
+    """Where records go, how the run is checkpointed, and what a person sees.
+
+    ``terminal``: records also (or only) go to the terminal on stdout,
+    ``"human"`` (one line each, see :mod:`._human`) or ``"json"``; ``None``
+    when stdout is not a terminal or nobody asked. ``command`` picks the line
+    renderer; ``estimate`` counts the items for the progress bar;
+    ``stats_every`` prints a summary line every N seconds when stderr is not a
+    terminal; ``not_found`` counts kind ``dns`` errors as names not found.
+    """
 
     output: str | None
     as_csv: bool
@@ -242,6 +364,63 @@ class OutputSpec:
     silent: bool
     progress: bool
     fingerprint: str
+    terminal: str | None = None
+    command: str = ""
+    view: View = field(default_factory=View)
+    estimate: Estimate | None = None
+    max_cidr: int = 65536
+    stats_every: float = 0.0
+    not_found: bool = False
+
+
+def terminal_mode(params: dict[str, Any]) -> str | None:
+    """What the terminal on stdout shows: human lines, JSON (``-j``), or nothing.
+
+    Only a terminal gets anything: on a pipe or a file stdout keeps JSON Lines
+    (or CSV) as before. With ``-o FILE`` the terminal still shows the records
+    unless ``--silent``; ``-o -`` and ``--csv`` to stdout are taken literally.
+    """
+    output = params.get("output")
+    if not sys.stdout.isatty() or output == "-":
+        return None
+    if output is None:
+        if params.get("as_csv"):
+            return None
+    elif params.get("silent"):
+        return None
+    return "json" if params.get("json_out") else "human"
+
+
+def output_spec(
+    params: dict[str, Any],
+    command: str,
+    fingerprint: str,
+    *,
+    output: str | None = None,
+    estimate: Estimate | None = None,
+    not_found: bool = False,
+) -> OutputSpec:
+    """The :class:`OutputSpec` of a scanning command's parsed options."""
+    out = params["output"] if output is None else output
+    columns = frozenset(c for c in COLUMNS if params.get(f"col_{c}"))
+    if columns and params.get("tech"):
+        columns |= {"td"}  # -td both detects and shows, as in httpx
+    color = color_wanted(params.get("no_color", False), sys.stdout.isatty())
+    return OutputSpec(
+        output=out,
+        as_csv=params["as_csv"],
+        resume=params["resume"],
+        silent=params["silent"],
+        progress=not params["no_progress"],
+        fingerprint=fingerprint,
+        terminal=terminal_mode({**params, "output": out}),
+        command=command,
+        view=View(color=color, columns=columns) if columns else View(color=color),
+        estimate=estimate,
+        max_cidr=params.get("max_cidr") or 65536,
+        stats_every=float(params.get("stats") or 0),
+        not_found=not_found,
+    )
 
 
 def fingerprint(command: str, *parts: object) -> str:
@@ -272,38 +451,50 @@ def _open_sinks(spec: OutputSpec) -> tuple[list[Sink], Checkpoint | None]:
     out = spec.output
     if out is not None and (out == "-" or "://" in out):
         return [open_sink(out)], None
-    if out is None:
-        return [CsvSink(None) if spec.as_csv else JsonlSink(None)], None
+    sink_type = CsvSink if spec.as_csv else JsonlSink
+    if out is None and spec.terminal is not None:
+        return [], None  # the terminal sink shows them
+    ckpt = checkpoint_path(out)
+    if out is None or ckpt is None:  # stdout, /dev/null, a pipe: nothing to resume into
+        return [sink_type(out)], None
     # A file: checkpointed next to it, so the same command line can be resumed.
-    checkpoint = Checkpoint.open(out + ".ckpt", resume=spec.resume, fingerprint=spec.fingerprint)
+    checkpoint = Checkpoint.open(ckpt, resume=spec.resume, fingerprint=spec.fingerprint)
     resuming = spec.resume and checkpoint.position is not None
     if resuming and not os.path.exists(out):
         checkpoint.close()
-        raise ConfigError(f"cannot resume: {out} is gone; delete {out}.ckpt to start over")
+        raise ConfigError(f"cannot resume: {out} is gone; delete {ckpt} to start over")
     # Resuming cuts what the checkpoint does not vouch for, a torn last line included.
     cut = checkpoint.position if resuming else None
-    sink_type = CsvSink if spec.as_csv else JsonlSink
     return [sink_type(out, append=resuming, truncate_at=cut)], checkpoint
 
 
-async def _progress(stats: Stats, stopper: Stopper) -> None:
-    from rich.console import Console
-    from rich.live import Live
+def _all_sinks(
+    spec: OutputSpec, status: StatusLine, quiet_output: bool
+) -> tuple[list[Sink], Checkpoint | None]:
+    """The output's sinks (and checkpoint), plus the terminal's when it shows records."""
+    if quiet_output and spec.output is None:
+        return [], None
+    sinks, checkpoint = _open_sinks(spec)
+    if spec.terminal is not None:
+        render = RENDERERS.get(spec.command, render_any) if spec.terminal == "human" else None
+        sinks.append(TerminalSink(render, spec.view, status.emit))
+    return sinks, checkpoint
 
-    console = Console(stderr=True)
 
-    def line() -> str:
-        errs = sum(stats.errors.values())
-        state = " [yellow]stopping…[/]" if stopper.stopping else ""
-        return (
-            f"[bold]{stats.done:,}[/] done  [green]{stats.ok:,} ok[/]  [red]{errs:,} errors[/]"
-            f"  {stats.in_flight:,} in flight  {stats.rate:,.0f}/s  {stats.elapsed:,.0f}s{state}"
-        )
-
-    with Live(line(), console=console, refresh_per_second=5, transient=True) as live:
-        while True:
-            await asyncio.sleep(0.2)
-            live.update(line())
+async def _progress(
+    spec: OutputSpec, stats: Stats, stopper: Stopper, status: StatusLine, *, bar: bool
+) -> None:
+    """The progress line (or ``--stats`` lines), with the total counted beside it."""
+    total = start_count(spec.estimate, spec.max_cidr) if spec.estimate is not None else None
+    await show_progress(
+        stats,
+        stopper,
+        status,
+        total,
+        not_found=spec.not_found,
+        every=spec.stats_every,
+        bar=bar,
+    )
 
 
 async def execute(
@@ -323,11 +514,9 @@ async def execute(
     ``quiet_output``: no stdout sink when no output was named (the records
     only feed ``extra_sinks``). ``signals``: install the Ctrl-C/SIGTERM handler.
     """
-    if quiet_output and spec.output is None:
-        sinks: list[Sink] = []
-        checkpoint = None
-    else:
-        sinks, checkpoint = _open_sinks(spec)
+    bar = spec.progress and not spec.silent and sys.stderr.isatty()
+    status = StatusLine(shown=bar)
+    sinks, checkpoint = _all_sinks(spec, status, quiet_output)
     sinks = [*sinks, *extra_sinks]
     stopper = stopper or Stopper()
     stats = Stats()
@@ -338,11 +527,11 @@ async def execute(
         stopper.request()
         if not spec.silent:
             msg = (
-                f"\n{signame}: finishing targets in flight (Ctrl-C again to stop at once)"
+                f"{signame}: finishing targets in flight (Ctrl-C again to stop at once)"
                 if first
-                else f"\n{signame}: stopping now"
+                else f"{signame}: stopping now"
             )
-            click.echo(msg, err=True)
+            status.say(msg)
 
     handled = (signal.SIGINT, signal.SIGTERM) if signals else ()
     for sig in handled:
@@ -350,9 +539,9 @@ async def execute(
             loop.add_signal_handler(sig, on_signal, sig.name)
     try:
         async with asyncio.TaskGroup() as tg:
-            bar = None
-            if spec.progress and not spec.silent and sys.stderr.isatty():
-                bar = tg.create_task(_progress(stats, stopper))
+            shown = None
+            if bar or (spec.stats_every > 0 and not spec.silent):
+                shown = tg.create_task(_progress(spec, stats, stopper, status, bar=bar))
             try:
                 await run_scan(
                     probe,
@@ -365,8 +554,8 @@ async def execute(
                     stats=stats,
                 )
             finally:
-                if bar is not None:
-                    bar.cancel()
+                if shown is not None:
+                    shown.cancel()
     finally:
         for sig in handled:
             with suppress(NotImplementedError, RuntimeError):
@@ -376,6 +565,10 @@ async def execute(
                 await sink.aclose()
         if checkpoint is not None:
             checkpoint.close()
+    if checkpoint is not None and not stats.interrupted:
+        # Complete: nothing is left to resume, so no checkpoint is left to mislead.
+        with suppress(FileNotFoundError):
+            os.unlink(checkpoint.path)
     return stats
 
 
@@ -387,6 +580,23 @@ def leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
     return out
 
 
+def exit_for(group: BaseExceptionGroup[AioscoutError]) -> NoReturn:
+    """End the command for the errors that stopped a run, one line each.
+
+    A closed output pipe (``| head -1``) ends quietly with status 0; unusable
+    configuration found once the run started (an unreadable input) exits 2;
+    anything else (a sink that gave up) exits 1.
+    """
+    from ..sinks._file import OutputClosed
+
+    errors = [e for e in leaves(group) if not isinstance(e, OutputClosed)]
+    if not errors:
+        sys.exit(0)
+    for exc in errors:
+        click.echo(f"aioscout: {exc}", err=True)
+    sys.exit(2 if all(isinstance(e, ConfigError) for e in errors) else 1)
+
+
 def run_command(
     probe: Probe[Any] | Callable[[ScanConfig], Probe[Any]],
     lines: Callable[[], AsyncIterable[str]],
@@ -395,7 +605,25 @@ def run_command(
     *,
     keep: Callable[[Record], bool] | None = None,
 ) -> None:
-    """Run a scan from a click command and exit with the right status and summary."""
+    """Run a scan from a click command and exit with the right status and summary.
+
+    Before anything is created or sent, the output (and a resume) is checked
+    and the probe is built once, so an unusable option (a bad port or proxy,
+    a missing CA file) ends the command with one line and status 2.
+    """
+    try:
+        check_output(
+            spec.output, as_csv=spec.as_csv, resume=spec.resume, fingerprint=spec.fingerprint
+        )
+    except NothingToResume as done:
+        if not spec.silent:
+            click.echo(f"aioscout: {done}", err=True)
+        return
+    if not hasattr(probe, "expand"):
+        try:
+            probe(config)
+        except AioscoutError as exc:
+            fail(str(exc))
     if config.workers > 1 and not hasattr(probe, "expand"):
         # Before the loop starts: the workers are copies of this process made now,
         # with their modules imported, not interpreters started once the scan is
@@ -407,10 +635,9 @@ def run_command(
     try:
         stats = run_loop(execute(probe, lines(), config, spec, keep=keep), config.loop)
     except* AioscoutError as group:
-        for exc in leaves(group):
-            click.echo(f"aioscout: {exc}", err=True)
-        sys.exit(1)
+        exit_for(group)
     if not spec.silent:
-        click.echo(stats.summary_line(), err=True)
+        resumable = checkpoint_path(spec.output) is not None
+        click.echo(summary_line(stats, not_found=spec.not_found, resumable=resumable), err=True)
     if stats.interrupted:
         sys.exit(130)

@@ -13,7 +13,6 @@ dataclass itself, and the factory is called as ``f(options, config)``.
 from __future__ import annotations
 
 import dataclasses
-import os
 import types
 import typing
 from typing import Any
@@ -22,12 +21,15 @@ import click
 
 from .. import registry
 from .._exceptions import AioscoutError
+from ._checks import check_source
 from ._common import (
-    OutputSpec,
+    GroupedCommand,
+    all_targets,
     common_options,
     fail,
     fingerprint,
     input_identity,
+    output_spec,
     run_command,
     scan_config_from,
 )
@@ -91,28 +93,25 @@ def _generate(spec: registry.ProbeSpec) -> click.Command:
             options = options_type(**{f.name: p[f.name] for f in fields})
         except (AioscoutError, TypeError, ValueError) as exc:
             fail(str(exc))
-        source = p["list_file"] or (None if p["targets"] else "-")
+        targets = all_targets(p)
+        check_source(targets, p["list_file"])
+        source = p["list_file"] or (None if targets else "-")
         config = scan_config_from(p, input_path=source)
-        if p["list_file"] not in (None, "-") and not os.access(p["list_file"], os.R_OK):
-            fail(f"cannot read target list {p['list_file']}")
-        out = OutputSpec(
-            output=p["output"],
-            as_csv=p["as_csv"],
-            resume=p["resume"],
-            silent=p["silent"],
-            progress=not p["no_progress"],
-            fingerprint=fingerprint(
-                spec.name, p["targets"], input_identity(p["list_file"]), options, config.dedup
-            ),
+        out = output_spec(
+            p,
+            spec.name,
+            fingerprint(spec.name, targets, input_identity(p["list_file"]), options, config.dedup),
         )
         run_command(
             registry.ProbeFactory(spec, (options,)),
-            lambda: open_source(p["targets"], p["list_file"]),
+            lambda: open_source(targets, p["list_file"]),
             config,
             out,
         )
 
-    command = click.command(name=spec.name, help=spec.summary or None)(common_options()(run))
+    command = click.command(name=spec.name, help=spec.summary or None, cls=GroupedCommand)(
+        common_options()(run)
+    )
     taken = {name for param in command.params if param.name for name in [param.name]}
     for field in fields:
         if field.name in taken:

@@ -21,6 +21,7 @@ from .._config import DnsOptions, HttpOptions, Limits, ScanConfig
 from .._loop import run_loop
 from ..engine import Stats, Stopper
 from ._common import OutputSpec, execute
+from ._progress import summary_line
 from .dns_cmd import _NameFeed
 
 if TYPE_CHECKING:
@@ -30,11 +31,31 @@ __all__ = ["demo"]
 
 
 @click.command()
-@click.option("-o", "--output", default="demo-results.jsonl", show_default=True)
-@click.option("--sites", type=click.IntRange(1), default=500, show_default=True)
-@click.option("-s", "--silent", is_flag=True)
+@click.option(
+    "-o",
+    "--output",
+    default="demo-results.jsonl",
+    show_default=True,
+    help="Where the HTTP records are written.",
+)
+@click.option(
+    "--sites",
+    type=click.IntRange(1),
+    default=500,
+    show_default=True,
+    help="Generated sites in the lab, besides the special ones.",
+)
+@click.option("-s", "--silent", is_flag=True, help="Print nothing but errors.")
+@click.version_option(None, "-V", "--version", package_name="aioscout")
 def demo(output: str, sites: int, silent: bool) -> None:
-    """Start the lab, find its hosts by DNS, probe them over HTTP(S), check the results."""
+    """Start the lab, find its hosts by DNS, probe them over HTTP(S), check the results.
+
+    \b
+    Examples:
+      aioscout demo
+      aioscout demo --sites 2000 -o demo.jsonl
+      aioscout demo -s && wc -l demo-results.jsonl
+    """
     run_loop(_demo(output, sites, silent))
 
 
@@ -65,8 +86,8 @@ async def _demo(output: str, sites: int, silent: bool) -> None:
             dns_stats, http_stats = await _scan(lab, words.name, output, silent)
         finally:
             os.unlink(words.name)
-        say("dns:  " + dns_stats.summary_line())
-        say("http: " + http_stats.summary_line())
+        say("dns:  " + summary_line(dns_stats, not_found=True))
+        say("http: " + summary_line(http_stats))
         right, total = _check(lab, output)
         say(
             f"{right}/{total} probes match the lab's ground truth (status and title); "

@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -17,19 +17,27 @@ from .._exceptions import AioscoutError
 from .._loop import run_loop
 from .._models import DnsResult, Record
 from ..engine import Probe, Stats, Stopper
+from ._checks import check_file_arg, check_resolvers, check_source
 from ._common import (
+    Estimate,
+    GroupedCommand,
     OutputSpec,
+    all_targets,
     common_options,
     execute,
+    exit_for,
     fail,
     fingerprint,
     input_identity,
-    leaves,
+    output_spec,
     run_command,
     scan_config_from,
 )
+from ._progress import summary_line
 
 __all__ = ["dns"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def share_resolver_rate(options: DnsOptions, workers: int) -> DnsOptions:
@@ -46,7 +54,6 @@ def _read_resolvers(path: str) -> list[str]:
             return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
     except OSError as exc:
         fail(f"--resolvers {path}: {exc.strerror}")
-        return []
 
 
 class _NameFeed:
@@ -71,12 +78,36 @@ class _NameFeed:
             yield name
 
 
-@click.command()
-@common_options(default_concurrency=2000, short_workers=False)
+_TYPE_FLAGS = ("a", "aaaa", "cname", "mx", "ns", "txt", "ptr", "soa")
+
+
+def _type_flags(f: F) -> F:
+    """``-a``, ``-aaaa``, ``-cname`` ...: each adds its record type, as in dnsx."""
+    for t in reversed(_TYPE_FLAGS):
+        f = click.option(f"-{t}", f"qt_{t}", is_flag=True, help=f"Query {t.upper()} records.")(f)
+    return f
+
+
+@click.command(cls=GroupedCommand)
+@common_options(default_concurrency=2000)
 @click.option(
     "-w", "--wordlist", metavar="FILE", help="Brute force: words tried under each DOMAIN."
 )
-@click.option("-r", "--resolver", multiple=True, metavar="IP[:PORT]", help="DNS server to use.")
+@click.option(
+    "-d",
+    "--domain",
+    "domain",
+    multiple=True,
+    metavar="DOMAIN",
+    help="Domain to brute-force with -w (repeatable; the same as an argument).",
+)
+@click.option(
+    "-r",
+    "--resolver",
+    multiple=True,
+    metavar="IP[:PORT]",
+    help="DNS server to use (repeatable; also IP,IP,... or a file of them, as in dnsx).",
+)
 @click.option("--resolvers", "resolvers_file", metavar="FILE", help="DNS servers, one per line.")
 @click.option(
     "--trusted-resolver",
@@ -85,13 +116,12 @@ class _NameFeed:
     help="Re-check found names against this server before reporting them.",
 )
 @click.option(
-    "-t",
     "--type",
     "types",
-    default="A",
-    show_default=True,
-    help="Record types: A,AAAA,CNAME,MX,NS,TXT,PTR,SOA.",
+    default=None,
+    help="Record types: A,AAAA,CNAME,MX,NS,TXT,PTR,SOA (default A).",
 )
+@_type_flags
 @click.option(
     "--only-found/--all",
     "only_found",
@@ -106,8 +136,20 @@ class _NameFeed:
     show_default=True,
     help="Random-label queries per parent level (0: no wildcard filtering).",
 )
-@click.option("--query-timeout", type=click.FloatRange(0.05), default=1.0, show_default=True)
-@click.option("--query-retries", type=click.IntRange(0, 20), default=5, show_default=True)
+@click.option(
+    "--query-timeout",
+    type=click.FloatRange(0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds to wait for one answer before asking again.",
+)
+@click.option(
+    "--query-retries",
+    type=click.IntRange(0, 20),
+    default=5,
+    show_default=True,
+    help="Queries of a name after the first (on another resolver when there are several).",
+)
 @click.option(
     "--per-resolver-rate",
     type=click.FloatRange(0),
@@ -126,24 +168,96 @@ class _NameFeed:
 def dns(**p: Any) -> None:
     """Resolve names in bulk, or brute-force subdomains of DOMAIN with -w WORDLIST.
 
+    Names as arguments (-u), from -l FILE or stdin, plain or as JSON Lines
+    records (name, else the host of url, else host). On a terminal one line
+    per name (name → A 1.2.3.4); JSON Lines on a pipe, in a file, or with -j.
+    NXDOMAIN answers count as "not found", not as errors.
+
     \b
     Examples:
-      aioscout dns example.com -w words.txt -r 127.0.0.1:5353
-      aioscout dns -l names.txt -r 127.0.0.1:5353 --all --type A,AAAA
-      aioscout dns example.com -w words.txt -r 127.0.0.1:5353 | aioscout http
+      aioscout dns lab.test -w words.txt -r 127.0.0.1:5353
+      aioscout dns -l names.txt -r 127.0.0.1:5353 --all -a -aaaa
+      aioscout dns lab.test -w words.txt -r 127.0.0.1:5353 | aioscout http -r 127.0.0.1:5353
     """
     from ..targets.sources import open_source
 
-    resolvers = list(p["resolver"])
+    brute = p["wordlist"] is not None
+    targets = all_targets(p)
+    if brute:
+        check_file_arg("-w", p["wordlist"])
+    else:
+        check_source(targets, p["list_file"])
+    check_file_arg("--resolvers", p["resolvers_file"])
+    resolvers = _resolver_args(p["resolver"])
+    check_resolvers("-r", resolvers)
+    check_resolvers("--trusted-resolver", p["trusted_resolver"])
     if p["resolvers_file"]:
         resolvers += _read_resolvers(p["resolvers_file"])
-    brute = p["wordlist"] is not None
-    domains: tuple[str, ...] = tuple(p["targets"]) if brute else ()
+    domains: tuple[str, ...] = (*targets, *p["domain"]) if brute else ()
     if brute and not domains:
-        fail("brute force needs at least one DOMAIN argument with -w WORDLIST")
+        fail("brute force needs at least one DOMAIN (an argument or -d) with -w WORDLIST")
     only_found = p["only_found"] if p["only_found"] is not None else brute
-    options = DnsOptions(
-        types=tuple(t.strip().upper() for t in p["types"].split(",") if t.strip()),
+    options = _dns_options(p, resolvers, only_found)
+    if brute:
+        config = scan_config_from(p, input_path=p["wordlist"], multiplier=len(domains))
+    else:
+        source = p["list_file"] or (None if targets else "-")
+        config = scan_config_from(p, input_path=source)
+    options = share_resolver_rate(options, config.workers)
+    factory = registry.factory("dns", options, domains)
+    try:
+        probe = factory(config)
+    except AioscoutError as exc:
+        fail(str(exc))
+    keep: Callable[[Record], bool] | None = probe.is_found if only_found else None  # type: ignore[attr-defined]
+    if brute:
+        lines = functools.partial(open_source, (), p["wordlist"], want=None)
+        list_path = p["wordlist"]
+        estimate: Estimate | None = Estimate(path=p["wordlist"], per_line=len(domains))
+    else:
+        lines = functools.partial(open_source, targets, p["list_file"], want="name")
+        list_path = p["list_file"]
+        listed = list_path if list_path not in (None, "-") else None
+        stdin = list_path == "-" or not (targets or list_path)
+        estimate = None if stdin else Estimate(path=listed, args=targets)
+    spec = output_spec(
+        p,
+        "dns",
+        fingerprint(
+            "dns",
+            domains,
+            targets if not brute else (),
+            input_identity(list_path),
+            options.types,
+            config.dedup,
+        ),
+        output=p["dns_output"] if p["probe_http"] else p["output"],
+        estimate=estimate,
+        not_found=True,
+    )
+    if not p["probe_http"]:
+        run_command(factory, lines, config, spec, keep=keep)
+        return
+    if p["resume"]:
+        fail("--resume is not supported with --probe-http; run dns, then http -l on its output")
+    http_spec = dataclasses.replace(
+        output_spec(p, "http", "", output=p["output"]), resume=False, progress=False
+    )
+    http_options = HttpOptions(
+        resolvers=options.resolvers,
+        ports=tuple(x for s in p["http_ports"] for x in s.split(",") if x),
+    )
+    _run_dns_then_http(factory, lines, config, spec, keep, http_options, http_spec)
+
+
+def _dns_options(p: dict[str, Any], resolvers: list[str], only_found: bool) -> DnsOptions:
+    """The :class:`DnsOptions` of the parsed flags (types from --type and -a, -aaaa...)."""
+    if p["types"] is not None and not p["types"].strip(" ,"):
+        fail("--type: empty (give A,AAAA,CNAME,MX,NS,TXT,PTR,SOA)")
+    types = [t.strip().upper() for t in (p["types"] or "").split(",") if t.strip()]
+    types += [t.upper() for t in _TYPE_FLAGS if p[f"qt_{t}"] and t.upper() not in types]
+    return DnsOptions(
+        types=tuple(types or ["A"]),
         resolvers=tuple(resolvers),
         trusted_resolvers=tuple(p["trusted_resolver"]),
         only_found=only_found,
@@ -153,60 +267,19 @@ def dns(**p: Any) -> None:
         query_retries=p["query_retries"],
         per_resolver_rate=p["per_resolver_rate"],
     )
-    if brute:
-        config = scan_config_from(p, input_path=p["wordlist"], multiplier=len(domains))
-    else:
-        source = p["list_file"] or (None if p["targets"] else "-")
-        config = scan_config_from(p, input_path=source)
-    options = share_resolver_rate(options, config.workers)
-    factory = registry.factory("dns", options, domains)
-    try:
-        probe = factory(config)
-    except AioscoutError as exc:
-        fail(str(exc))
-        return
-    keep: Callable[[Record], bool] | None = probe.is_found if only_found else None  # type: ignore[attr-defined]
-    if brute:
-        lines = functools.partial(open_source, (), p["wordlist"])
-        list_path = p["wordlist"]
-    else:
-        lines = functools.partial(open_source, p["targets"], p["list_file"])
-        list_path = p["list_file"]
-    if list_path not in (None, "-") and not os.access(list_path, os.R_OK):
-        fail(f"cannot read {list_path}")
-    spec = OutputSpec(
-        output=p["dns_output"] if p["probe_http"] else p["output"],
-        as_csv=p["as_csv"],
-        resume=p["resume"],
-        silent=p["silent"],
-        progress=not p["no_progress"],
-        fingerprint=fingerprint(
-            "dns",
-            domains,
-            p["targets"] if not brute else (),
-            input_identity(list_path),
-            options.types,
-            config.dedup,
-        ),
-    )
-    if not p["probe_http"]:
-        run_command(factory, lines, config, spec, keep=keep)
-        return
-    if p["resume"]:
-        fail("--resume is not supported with --probe-http; run dns, then http -l on its output")
-    http_spec = OutputSpec(
-        output=p["output"],
-        as_csv=p["as_csv"],
-        resume=False,
-        silent=p["silent"],
-        progress=False,
-        fingerprint="",
-    )
-    http_options = HttpOptions(
-        resolvers=options.resolvers,
-        ports=tuple(x for s in p["http_ports"] for x in s.split(",") if x),
-    )
-    _run_dns_then_http(factory, lines, config, spec, keep, http_options, http_spec)
+
+
+def _resolver_args(values: tuple[str, ...]) -> list[str]:
+    """``-r`` values: an address, a comma-separated list, or a file of them (as in dnsx)."""
+    out: list[str] = []
+    for value in values:
+        if os.path.isfile(value):
+            out += _read_resolvers(value)
+        elif not value.strip(" ,"):
+            fail("-r: empty resolver (give IP or IP:PORT)")
+        else:
+            out += [v.strip() for v in value.split(",") if v.strip()]
+    return out
 
 
 def _run_dns_then_http(
@@ -218,8 +291,6 @@ def _run_dns_then_http(
     http_options: HttpOptions,
     http_spec: OutputSpec,
 ) -> None:
-    import sys
-
     feed = _NameFeed()
     stopper = Stopper()
     http_config = ScanConfig(
@@ -247,9 +318,7 @@ def _run_dns_then_http(
     try:
         dns_stats, http_stats = run_loop(both(), config.loop)
     except* AioscoutError as group:
-        for exc in leaves(group):
-            click.echo(f"aioscout: {exc}", err=True)
-        sys.exit(1)
+        exit_for(group)
     if not spec.silent:
-        click.echo("dns:  " + dns_stats.summary_line(), err=True)
-        click.echo("http: " + http_stats.summary_line(), err=True)
+        click.echo("dns:  " + summary_line(dns_stats, not_found=True), err=True)
+        click.echo("http: " + summary_line(http_stats), err=True)

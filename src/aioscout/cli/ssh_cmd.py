@@ -21,12 +21,15 @@ import click
 from .. import registry
 from .._config import SshOptions, Timeouts
 from .._exceptions import ConfigError
+from ._checks import check_source
 from ._common import (
-    OutputSpec,
+    GroupedCommand,
+    all_targets,
     common_options,
     fail,
     fingerprint,
     input_identity,
+    output_spec,
     parse_timeouts,
     run_command,
     scan_config_from,
@@ -170,8 +173,27 @@ def ssh_options_from(p: dict[str, Any]) -> SshOptions:
     )
 
 
-@click.command()
-@common_options(default_concurrency=50, concurrency_flags=("-t", "--concurrency"))
+class _SshCommand(GroupedCommand):
+    """``--help`` with this command's own options first, under "SSH"."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        ours = [
+            p for p in self.get_params(ctx) if p.name in _SSH_FLAGS and isinstance(p, click.Option)
+        ]
+        records = [r for r in (p.get_help_record(ctx) for p in ours) if r is not None]
+        with formatter.section("SSH"):
+            formatter.write_dl(records)
+        for param in ours:  # shown above, not again under "Other"
+            param.hidden = True
+        try:
+            super().format_options(ctx, formatter)
+        finally:
+            for param in ours:
+                param.hidden = False
+
+
+@click.command(cls=_SshCommand)
+@common_options(default_concurrency=50)
 @click.option(
     "-c",
     "--command",
@@ -270,8 +292,7 @@ def ssh(**p: Any) -> None:
     except ConfigError as exc:  # a missing dependency is no usage error: one line, exit 2
         click.echo(f"aioscout: {exc}", err=True)
         sys.exit(2)
-    if p["list_file"] not in (None, "-") and not os.access(p["list_file"], os.R_OK):
-        fail(f"cannot read target list {p['list_file']}")
+    check_source(all_targets(p), p["list_file"])
     _, concurrency = _work(p)
     try:
         options = ssh_options_from(p)
@@ -299,8 +320,22 @@ _SSH_DEFAULTS = {
     "workers": (None, "Worker processes, each with its own event loop (default 1: logins"
                 " are bound by the servers, not by this machine's CPU)."),
 }  # fmt: skip
+# -c is the command and -u the user here (as in ssh): the engine's options keep their long
+# names (--concurrency, also -t; --target).
+_SHORT_TAKEN = ("-c", "-u")
+_SSH_FLAGS = frozenset(
+    {
+        "commands", "script", "scan", "user", "port", "identity", "password_env",
+        "ask_password", "passphrase_env", "no_agent", "known_hosts", "accept_new",
+        "insecure_no_host_check", "connect_timeout", "auth_timeout", "command_timeout",
+        "max_output", "max_startups", "raw_output",
+    }
+)  # fmt: skip
 for _param in ssh.params:
-    if _param.name in _SSH_DEFAULTS and isinstance(_param, click.Option):
+    if _param.name in _SSH_FLAGS or not isinstance(_param, click.Option):
+        continue
+    _param.opts = [o for o in _param.opts if o not in _SHORT_TAKEN]
+    if _param.name in _SSH_DEFAULTS:
         _param.default, _param.help = _SSH_DEFAULTS[_param.name]
         _param.show_default = False
 
@@ -309,16 +344,14 @@ def run_ssh(options: SshOptions, config: Any, p: dict[str, Any]) -> None:
     """Hand the probe, the targets and the output to the engine."""
     from ..targets.sources import open_source
 
+    targets = all_targets(p)
     script_hash = hashlib.sha256(options.script or b"").hexdigest()[:16]
-    spec = OutputSpec(
-        output=p["output"],
-        as_csv=p["as_csv"],
-        resume=p["resume"],
-        silent=p["silent"],
-        progress=not p["no_progress"],
-        fingerprint=fingerprint(
+    spec = output_spec(
+        p,
+        "ssh",
+        fingerprint(
             "ssh",
-            p["targets"],
+            targets,
             input_identity(p["list_file"]),
             config.dedup,
             options.username,
@@ -330,7 +363,7 @@ def run_ssh(options: SshOptions, config: Any, p: dict[str, Any]) -> None:
     )
     run_command(
         registry.factory("ssh", options),
-        lambda: open_source(p["targets"], p["list_file"]),
+        lambda: open_source(targets, p["list_file"], want=None),  # records whole: see targets.ssh
         config,
         spec,
     )

@@ -36,6 +36,8 @@ HUGE_HEADER_SIZE = 100 * 1024
 REDIRECT_HOPS = 30
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.6\r\n"
 PLAIN_ON_TLS_TITLE = "400 The plain HTTP request was sent to HTTPS port"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+DRIP_AFTER_TITLE = 0.2  # seconds between two body bytes after the title
 
 
 def page(title: str, body: str = "") -> bytes:
@@ -108,6 +110,9 @@ class Behaviours:
     drip: float
     late_delay: float
     contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
+    # Ports bound but never listening (a connection to one is refused), by "refused"
+    # (the farm's host) and "ipv6" (::1, or 0 when this machine has no IPv6 loopback).
+    dead_ports: dict[str, int] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     requests: dict[str, list[str]] = field(default_factory=dict)
 
@@ -143,6 +148,14 @@ class Behaviours:
             "tls_wrong_host": self._tls_page("wrong_host", "Wrong host"),
             "tls_self_signed": self._tls_page("self_signed", "Self signed"),
             "http_on_tls_port": self._http_on_tls_port,
+            "endless_continue": self._endless_continue,
+            "short_body": self._short_body,
+            "drip_after_title": self._drip_after_title,
+            "redirect_refused": self._redirect_to_dead("refused"),
+            "redirect_ipv6": self._redirect_to_dead("ipv6"),
+            "header_control_byte": self._header_control_byte,
+            "close_mid_body": self._close_mid_body,
+            "huge_status_line": self._huge_status_line,
         }
         for name in self.scheme_redirects():
             table[name] = self._redirect_to_forbidden
@@ -404,6 +417,68 @@ class Behaviours:
             "</body>\r\n</html>\r\n"
         ).encode()
         await _send(w, [_response(400, "Bad Request", body)])
+
+    async def _endless_continue(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        block = CONTINUE * (_PIECE // len(CONTINUE))
+        while True:
+            w.write(block)
+            await w.drain()
+
+    async def _short_body(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        body = page("Short")
+        head = _head(200, "OK", [("Content-Type", "text/html"), ("Content-Length", str(100_000))])
+        await _send(w, [head + body])
+        await _discard_until_eof(r)  # the rest of the promised body never comes
+
+    async def _drip_after_title(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        head = _head(200, "OK", [("Content-Type", "text/html"), ("Content-Length", "1000000")])
+        await _send(w, [head + page("Drip").removesuffix(b"</body></html>\n")])
+        await _drip(w, b"<p>drip</p>\n", DRIP_AFTER_TITLE)
+
+    def _redirect_to_dead(self, which: str) -> Handler:
+        async def serve(name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await self._read_request(name, r)
+            port = self.dead_ports.get(which) or 9
+            host = "[::1]" if which == "ipv6" else "127.0.0.1"
+            location = f"http://{host}:{port}/gone"
+            await _send(w, [_response(302, "Found", page("Moved"), [("Location", location)])])
+
+        return serve
+
+    async def _close_mid_body(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        head = _head(200, "OK", [("Content-Type", "text/html"), ("Content-Length", "100000")])
+        await _send(w, [head + page("Cut").removesuffix(b"</body></html>\n")])
+        # Then FIN: the rest of the promised body never comes.
+
+    async def _huge_status_line(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        reason = b"O" + b"K" * HUGE_HEADER_SIZE
+        await _send(w, [b"HTTP/1.1 200 " + reason + b"\r\nContent-Length: 0\r\n\r\n"])
+
+    async def _header_control_byte(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        body = page("Control")
+        head = (
+            b"HTTP/1.1 200 OK\r\nServer: aioscout-hostile\r\nX-Odd: a\x01b\x1bc\x7fd\r\n"
+            b"Content-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+        ) % len(body)
+        await _send(w, [head + body])
 
 
 class _BioTls:

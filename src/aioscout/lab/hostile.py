@@ -21,6 +21,7 @@ import asyncio
 import datetime as dt
 import ipaddress
 import shutil
+import socket
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from cryptography.x509.oid import NameOID
 
 from .._models import ErrorKind
 from ._hostile_handlers import (
+    DRIP_AFTER_TITLE,
     PLAIN_ON_TLS_TITLE,
     REDIRECT_HOPS,
     TITLE_50MB_TEXT,
@@ -154,16 +156,22 @@ def _catalogue(
         "invalid_status_line": _http("'HTTP/1.1 OK two hundred'", protocol),
         "binary_garbage": _http("16 KiB of random bytes instead of a response", protocol),
         "redirect_loop": _http(
-            "/a -> /b (relative) -> http://host/a (absolute)",
+            "/a -> /b (relative) -> http://host/a (absolute), each a 302 'Moved'",
             ErrorKind.REDIRECT_LOOP,
             path="/a",
+            status=302,
+            title="Moved",
+            partial=True,
             max_hits=2,
         ),
         "thirty_redirects": _http(
-            f"/hop/{REDIRECT_HOPS} -> ... -> /hop/0 (200 'Arrived'); more hops than the "
-            "default max_redirects (10)",
+            f"/hop/{REDIRECT_HOPS} -> ... -> /hop/0 (200 'Arrived'), each a 302 'Hop'; more "
+            "hops than the default max_redirects (10)",
             ErrorKind.TOO_MANY_REDIRECTS,
             path=f"/hop/{REDIRECT_HOPS}",
+            status=302,
+            title="Hop",
+            partial=True,
             max_hits=11,
         ),
         "bad_chunk_size": _http(
@@ -202,8 +210,16 @@ def _catalogue(
             note="accepts TCP, never answers the ClientHello",
         ),
     }
+    table.update(_second_round(behaviours))
     for name, location in behaviours.scheme_redirects().items():
-        table[name] = _http(f"302 to {location}", blocked, forbidden_url=location)
+        table[name] = _http(
+            f"302 'Moved' to {location}",
+            blocked,
+            status=302,
+            title="Moved",
+            partial=True,
+            forbidden_url=location,
+        )
     tls_pages = {
         "tls_ok": ("leaf", "TLS ok", "issued by the farm CA for the loopback addresses"),
         "tls_expired": ("expired", "Expired", "issued by the farm CA, expired"),
@@ -221,6 +237,62 @@ def _catalogue(
             note=f"certificate {note}",
         )
     return table
+
+
+def _second_round(behaviours: Behaviours) -> dict[str, Expected]:
+    """Interim responses, bodies cut by the deadline, failing redirects, odd header bytes."""
+    timeout = ErrorKind.TIMEOUT
+    ipv6 = ErrorKind.REFUSED if behaviours.dead_ports.get("ipv6") else ErrorKind.UNREACHABLE
+    return {
+        "endless_continue": _http(
+            "an endless stream of '100 Continue' interim responses", ErrorKind.PROTOCOL
+        ),
+        "short_body": _http(
+            "Content-Length 100000; a page titled 'Short' is sent, the rest never",
+            timeout,
+            status=200,
+            title="Short",
+            partial=True,
+            waits=True,
+        ),
+        "drip_after_title": _http(
+            f"a page titled 'Drip' at once, then one body byte every {DRIP_AFTER_TITLE:g} s",
+            timeout,
+            status=200,
+            title="Drip",
+            partial=True,
+            waits=True,
+        ),
+        "redirect_refused": _http(
+            "302 'Moved' to a loopback port that refuses connections",
+            ErrorKind.REFUSED,
+            status=302,
+            title="Moved",
+            partial=True,
+        ),
+        "redirect_ipv6": _http(
+            "302 'Moved' to an IPv6 loopback port that refuses (unreachable without IPv6)",
+            ipv6,
+            status=302,
+            title="Moved",
+            partial=True,
+        ),
+        "close_mid_body": _http(
+            "Content-Length 100000; a page titled 'Cut' is sent, then the connection closes",
+            ErrorKind.PROTOCOL,
+            status=200,
+            title="Cut",
+            partial=True,
+        ),
+        "huge_status_line": _http(
+            "a status line with a 100 KiB reason phrase", ErrorKind.TOO_LARGE
+        ),
+        "header_control_byte": _http(
+            "a header value holding SOH, ESC and DEL bytes; page 'Control'",
+            status=200,
+            title="Control",
+        ),
+    }
 
 
 def _facts(pair: CertPair, host: str) -> CertFacts:
@@ -292,6 +364,7 @@ class HostileFarm:
         self._writers: set[asyncio.StreamWriter] = set()
         self._tmpdir: str | None = None
         self._closing = False
+        self._dead: list[socket.socket] = []
 
     @property
     def requests(self) -> dict[str, list[str]]:
@@ -311,6 +384,7 @@ class HostileFarm:
             raise RuntimeError("HostileFarm.start() may be called once")
         try:
             await self._start_tls()
+            self._bind_dead_ports()
             for name, handler in self._behaviours.handlers().items():
                 server = await asyncio.start_server(
                     self._connection_handler(name, handler), self.host, 0, limit=_READ_LIMIT
@@ -340,6 +414,19 @@ class HostileFarm:
             self._cert_facts[key] = _facts(pair, self.host)
         self._behaviours.contexts["ok"] = self._behaviours.contexts["leaf"]
         self.ca_file = str(certs.ca.cert)
+
+    def _bind_dead_ports(self) -> None:
+        """Ports held bound but never listening: a connection to one is refused."""
+        for which, host in (("refused", self.host), ("ipv6", "::1")):
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.bind((host, 0))
+            except OSError:
+                sock.close()
+                continue
+            self._dead.append(sock)
+            self._behaviours.dead_ports[which] = sock.getsockname()[1]
 
     def _connection_handler(
         self, name: str, handler: Handler
@@ -394,6 +481,9 @@ class HostileFarm:
             writer.transport.abort()
         for server in self._servers:
             await server.wait_closed()
+        for sock in self._dead:
+            sock.close()
+        self._dead.clear()
         if self._tmpdir is not None:
             await asyncio.to_thread(shutil.rmtree, self._tmpdir, True)
             self._tmpdir = None

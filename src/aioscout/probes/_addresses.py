@@ -19,7 +19,7 @@ from contextvars import ContextVar
 
 from .._models import ErrorKind
 from ..dnsproto.resolver import FastResolver, ResolveError
-from ._errors import ProbeError
+from ._errors import ProbeError, no_address, resolve_failure
 
 __all__ = ["PINNED", "AddressBook", "is_ip", "pinned_address"]
 
@@ -71,9 +71,7 @@ class AddressBook:
         else:
             addrs = await self._lookup_system(host)
         if not addrs:
-            raise ProbeError(
-                ErrorKind.DNS, f"cannot resolve {host}: no address (NXDOMAIN or no A/AAAA record)"
-            )
+            raise no_address(host)
         return addrs
 
     async def _lookup_fast(self, fast: FastResolver, host: str) -> list[str]:
@@ -82,9 +80,7 @@ class AddressBook:
                 tasks = [tg.create_task(fast.resolve(host, q)) for q in (_A, _AAAA)]
         except* ResolveError as group:
             exc = group.exceptions[0]
-            assert isinstance(exc, ResolveError)
-            what = "DNS timeout resolving" if exc.kind == "timeout" else "DNS failure resolving"
-            raise ProbeError(ErrorKind.DNS, f"cannot resolve {host}: {what} {host}"[:300]) from exc
+            raise resolve_failure(host, exc) from exc
         out: list[str] = []
         for qtype, task in zip((_A, _AAAA), tasks, strict=True):
             for _, rtype, _, data in task.result().answers:

@@ -7,32 +7,26 @@ original exception as its cause, and builds the record from it. An exception
 nothing here recognises becomes kind ``internal`` with its type name, because
 it is a bug, not a property of the peer.
 
-Error details are redacted before they leave: ``user:password@`` in any URL is
-replaced and every secret the prober knows (proxy credentials, Authorization
-and Cookie header values) is masked.
+Error details are redacted before they reach a record (see :mod:`._http_secrets`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
-import re
 import socket
 import ssl
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 import brotli
 
 from .._models import ErrorInfo, ErrorKind
+from ..dnsproto.resolver import ResolveError
 
-if TYPE_CHECKING:
-    pass
-
-__all__ = ["ProbeError", "Redactor", "classify", "map_exceptions"]
+__all__ = ["ProbeError", "classify", "map_exceptions"]
 
 _REFUSED = {errno.ECONNREFUSED}
 _UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENETDOWN}
@@ -60,6 +54,104 @@ class ProbeError(Exception):
         return ErrorInfo(self.kind, self.detail)
 
 
+# -- the catalogue ------------------------------------------------------------
+# Every failure of a response either client path reports, in our own words. The
+# fast path (httptools) and the aiohttp path both parse with llhttp; where a
+# parser's reason is kept it is llhttp's one-line reason, never the bytes the
+# server sent nor a library's wrapping of them.
+
+BODY_INCOMPLETE = "connection closed before the end of the body"
+NUL_IN_HEADER = "Invalid header value char"
+READ_TIMED_OUT = "read timed out"
+CONNECT_TIMED_OUT = "connect timed out"
+_REASON_MAX = 120
+_WRAPPERS = ("bad status line", "400, message")
+
+
+def parser_reason(message: str) -> str:
+    """The parser's one-line reason in ``message`` (llhttp's words, no bytes, no pointer).
+
+    Example::
+
+        parser_reason("Bad status line:\n  Invalid status code:\n\n  b'HTTP/1.1 OK'\n ^")
+        == "Invalid status code"
+    """
+    for raw in message.splitlines():
+        line = raw.strip()
+        if not line or line.lower().startswith(_WRAPPERS):
+            continue
+        if line.startswith(("b'", 'b"', "^")):
+            break
+        reason = line.rstrip(":").strip()
+        return "".join(c if c.isprintable() else "?" for c in reason[:_REASON_MAX]) or "unknown"
+    return "unknown"
+
+
+def no_response() -> ProbeError:
+    """The peer closed before a whole response head arrived."""
+    return ProbeError(ErrorKind.RESET, "server closed the connection without a response")
+
+
+def bad_head(reason: str) -> ProbeError:
+    """The status line or a header broke the protocol."""
+    return ProbeError(ErrorKind.PROTOCOL, f"invalid response: {reason}"[:_MAX_DETAIL])
+
+
+def bad_body(reason: str) -> ProbeError:
+    """The body's framing broke the protocol (bad chunk, short Content-Length)."""
+    return ProbeError(ErrorKind.PROTOCOL, f"bad body: {reason}"[:_MAX_DETAIL])
+
+
+def header_too_long() -> ProbeError:
+    """A status or header line past ``Limits.max_header_bytes``."""
+    return ProbeError(ErrorKind.TOO_LARGE, "header line too long")
+
+
+def too_many_headers() -> ProbeError:
+    """More header lines than ``Limits.max_headers``."""
+    return ProbeError(ErrorKind.TOO_LARGE, "too many headers")
+
+
+def too_many_informational(cap: int) -> ProbeError:
+    """More interim (1xx) responses than a client accepts before the final one."""
+    return ProbeError(
+        ErrorKind.PROTOCOL, f"invalid response: more than {cap} informational (1xx) responses"
+    )
+
+
+def read_timeout() -> ProbeError:
+    """No byte within ``Timeouts.read``."""
+    return ProbeError(ErrorKind.TIMEOUT, READ_TIMED_OUT)
+
+
+def connect_timeout() -> ProbeError:
+    """No connection within ``Timeouts.connect``."""
+    return ProbeError(ErrorKind.TIMEOUT, CONNECT_TIMED_OUT, connect=True)
+
+
+def resolve_failure(host: str, exc: BaseException) -> ProbeError:
+    """A lookup of ``host`` that failed (our resolver's ResolveError, or any other)."""
+    kind = getattr(exc, "kind", None)
+    if kind == "timeout":
+        detail = f"DNS timeout resolving {host}"
+    else:
+        why = getattr(exc, "detail", None) or _text(exc)
+        detail = f"DNS failure resolving {host}: {why}"
+    return ProbeError(ErrorKind.DNS, f"cannot resolve {host}: {detail}"[:_MAX_DETAIL], connect=True)
+
+
+def no_address(host: str) -> ProbeError:
+    """A name that resolved to no A/AAAA address."""
+    detail = f"cannot resolve {host}: {host}: no address (NXDOMAIN or no A/AAAA record)"
+    return ProbeError(ErrorKind.DNS, detail[:_MAX_DETAIL], connect=True)
+
+
+def parser_failure(exc: BaseException, *, body: bool) -> ProbeError:
+    """An httptools (llhttp) parser error, in the head or in the body."""
+    reason = parser_reason(str(exc) or type(exc).__name__)
+    return bad_body(reason) if body else bad_head(reason)
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     """The exception, then the errors it wraps (os_error, cause, context), each once."""
     seen: set[int] = set()
@@ -73,6 +165,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         os_error = getattr(cur, "os_error", None)
         if isinstance(os_error, BaseException):
             todo.append(os_error)
+        todo.extend(arg for arg in cur.args if isinstance(arg, BaseException))
         if cur.__cause__ is not None:
             todo.append(cur.__cause__)
         if cur.__context__ is not None:
@@ -139,16 +232,35 @@ def _parser_error(exc: BaseException) -> ProbeError:
 
     for cur in _chain(exc):
         if isinstance(cur, http_exceptions.LineTooLong):
-            return ProbeError(ErrorKind.TOO_LARGE, f"header line too long: {_text(cur)}")
+            return header_too_long()
+        if isinstance(cur, http_exceptions.InvalidHeader):
+            return bad_head(NUL_IN_HEADER)
         if (
             isinstance(cur, http_exceptions.HttpProcessingError)
             and "too many headers" in str(cur.message).lower()
         ):
-            return ProbeError(ErrorKind.TOO_LARGE, "too many headers")
-    msg = getattr(exc, "message", "") or _text(exc)
-    if "too long" in str(msg).lower():
-        return ProbeError(ErrorKind.TOO_LARGE, str(msg)[:_MAX_DETAIL])
-    return ProbeError(ErrorKind.PROTOCOL, f"invalid response: {str(msg)[:_MAX_DETAIL]}")
+            return too_many_headers()
+    msg = str(getattr(exc, "message", "") or _text(exc))
+    if "too long" in msg.lower():
+        return header_too_long()
+    return bad_head(parser_reason(msg))
+
+
+def _payload_error(exc: BaseException) -> ProbeError:
+    """A body that broke, in the catalogue's words (aiohttp wraps the parser's error)."""
+    from aiohttp import http_exceptions
+
+    for cur in _chain(exc):
+        if isinstance(cur, http_exceptions.ContentLengthError):
+            return bad_body(BODY_INCOMPLETE)
+        if isinstance(cur, http_exceptions.ContentEncodingError):
+            return ProbeError(ErrorKind.PROTOCOL, f"undecodable body: {parser_reason(_text(cur))}")
+        if isinstance(cur, http_exceptions.HttpProcessingError):
+            return bad_body(parser_reason(str(cur.message) or type(cur).__name__))
+    text = _text(exc)
+    if "not completed" in text.lower() or "not enough data" in text.lower():
+        return bad_body(BODY_INCOMPLETE)
+    return bad_body(parser_reason(text))
 
 
 def _classify_aiohttp(exc: BaseException) -> ProbeError | None:
@@ -170,9 +282,9 @@ def _classify_aiohttp(exc: BaseException) -> ProbeError | None:
         detail = f"cannot resolve {exc.host}: {_text(exc.os_error)}"
         return ProbeError(ErrorKind.DNS, detail, connect=True)
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return ProbeError(ErrorKind.TIMEOUT, "connect timed out", connect=True)
+        return connect_timeout()
     if isinstance(exc, aiohttp.SocketTimeoutError):
-        return ProbeError(ErrorKind.TIMEOUT, "read timed out")
+        return read_timeout()
     if isinstance(exc, aiohttp.ClientConnectorError):
         for cur in _chain(exc.os_error):
             if isinstance(cur, ssl.SSLError | ssl.CertificateError):
@@ -181,15 +293,36 @@ def _classify_aiohttp(exc: BaseException) -> ProbeError | None:
                 return mapped
         return ProbeError(ErrorKind.UNREACHABLE, _text(exc), connect=True)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return ProbeError(ErrorKind.RESET, "server closed the connection without a response")
+        return no_response()
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return ProbeError(ErrorKind.PROTOCOL, f"bad body: {_text(exc)}")
+        return _payload_error(exc)
     if isinstance(
         exc, aiohttp.ClientResponseError | http_exceptions.HttpProcessingError
     ) and not isinstance(exc, aiohttp.TooManyRedirects):
         return _parser_error(exc)
+    return _classify_aiohttp_rest(exc)
+
+
+def _classify_aiohttp_rest(exc: BaseException) -> ProbeError | None:
+    """aiohttp's URL, redirect and bare connection errors (after the specific ones)."""
+    import aiohttp
+
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return ProbeError(ErrorKind.TOO_MANY_REDIRECTS, "too many redirects")
     if isinstance(exc, aiohttp.InvalidURL):
         return ProbeError(ErrorKind.PROTOCOL, f"invalid URL: {_text(exc)}")
+    non_http = getattr(aiohttp, "NonHttpUrlClientError", None)
+    if non_http is not None and isinstance(exc, non_http):
+        return ProbeError(ErrorKind.BLOCKED_SCHEME, "not an http(s) URL: not followed")
+    redirect = getattr(aiohttp, "RedirectClientError", None)
+    if redirect is not None and isinstance(exc, redirect):
+        return ProbeError(ErrorKind.PROTOCOL, "invalid redirect")
+    if isinstance(exc, OSError | TimeoutError):
+        return None  # mapped by errno (ClientOSError and friends), as the OS's own are
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return ProbeError(ErrorKind.RESET, f"connection closed: {_text(exc)}")
+    if isinstance(exc, aiohttp.ClientError):
+        return ProbeError(ErrorKind.PROTOCOL, f"invalid response: {_text(exc)}")
     return None
 
 
@@ -216,6 +349,14 @@ def classify(exc: BaseException) -> ProbeError:
         mapped = _classify_aiohttp(exc)
         if mapped is not None:
             return mapped
+    if _loaded("httptools"):
+        import httptools
+
+        if isinstance(exc, httptools.HttpParserError):
+            return parser_failure(exc, body=False)
+    if isinstance(exc, ResolveError):
+        detail = f"DNS {exc.kind}: {exc.detail}"[:_MAX_DETAIL]
+        return ProbeError(ErrorKind.DNS, detail, connect=True)
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
         return ProbeError(ErrorKind.TLS, _ssl_reason(exc))
     if isinstance(exc, TimeoutError):
@@ -245,31 +386,3 @@ def map_exceptions() -> Iterator[None]:
         raise
     except Exception as exc:
         raise classify(exc) from exc
-
-
-_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://)[^/\s@]*@")
-
-
-class Redactor:
-    """Masks credentials in any text that may reach a record or a log line.
-
-    Example::
-
-        r = Redactor(["s3cret"])
-        r.redact("http://u:s3cret@proxy:3128 failed") == "http://***@proxy:3128 failed"
-    """
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so a secret containing another is masked whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        """``text`` with URL userinfo and every known secret replaced by ``***``."""
-        text = _USERINFO.sub(r"\1***@", text)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def info(self, error: ProbeError) -> ErrorInfo:
-        """The redacted record form of ``error``."""
-        return ErrorInfo(error.kind, self.redact(error.detail))

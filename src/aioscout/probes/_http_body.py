@@ -13,18 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import brotli
 
 from .._models import ErrorKind
-from ._errors import ProbeError
+from ._errors import READ_TIMED_OUT, ProbeError, bad_body, classify, parser_reason
+from ._errors import read_timeout as timed_out
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["BodyHead", "make_decoder", "read_head"]
+__all__ = [
+    "DEADLINE_CUT",
+    "REDIRECT_UNREAD",
+    "BodyHead",
+    "buffered_head",
+    "make_decoder",
+    "read_head",
+]
+
+DEADLINE_CUT = "the deadline ended the body"
+REDIRECT_UNREAD = "a redirect's body is not waited for"
 
 
 class _Decoder(Protocol):
@@ -136,7 +148,27 @@ class BodyHead:
     broken: bool = False  # cut by a protocol error in the body (a bad chunk size, ...)
 
 
-async def read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: float) -> BodyHead:
+def buffered_head(resp: aiohttp.ClientResponse, max_body: int) -> BodyHead:
+    """What of ``resp``'s body already arrived, decoded, without waiting for more."""
+    try:
+        raw = resp.content.read_nowait(max_body + 65536)
+    except Exception:  # an error already set on the stream: nothing usable
+        raw = b""
+    decoder = make_decoder(resp.headers.get("Content-Encoding"))
+    try:
+        out = decoder.feed(raw, max_body)
+    except (zlib.error, brotli.error):
+        out = b""
+    complete = resp.content.is_eof()
+    return BodyHead(out, len(raw), complete, None if complete else REDIRECT_UNREAD)
+
+
+async def read_head(
+    resp: aiohttp.ClientResponse,
+    max_body: int,
+    read_timeout: float,
+    keep: Callable[[BodyHead], None] | None = None,
+) -> BodyHead:
     """Read and decode at most ``max_body`` bytes of ``resp``'s body.
 
     The caller must ``close()`` the response when ``complete`` is false: the
@@ -145,7 +177,8 @@ async def read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: f
     title); with nothing decoded it raises :class:`ProbeError` (``protocol``).
 
     Each read has its own ``read_timeout``, and a read timeout after some bytes
-    keeps them too. A parser error in the body (a bad chunk size) is one aiohttp
+    keeps them too; when the task is cancelled (the probe's deadline), ``keep``
+    is handed what was read so far. A parser error in the body (a bad chunk size) is one aiohttp
     keeps on the connection: it closes it and drops its read timer, but never
     wakes the body's reader. Here the connection's close hands that error to the
     reader, which ends the body as ``broken`` with what came before it.
@@ -155,7 +188,7 @@ async def read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: f
     if protocol is None or closed is None:  # no connection, or closed already
         if protocol is not None:
             _hand_over_parser_error(protocol, resp.content)
-        return await _read_head(resp, max_body, read_timeout)
+        return await _read_head(resp, max_body, read_timeout, keep)
 
     def on_close(_: object) -> None:
         _hand_over_parser_error(protocol, resp.content)
@@ -166,7 +199,7 @@ async def read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: f
     closed.add_done_callback(_seen)
     closed.add_done_callback(on_close)
     try:
-        return await _read_head(resp, max_body, read_timeout)
+        return await _read_head(resp, max_body, read_timeout, keep)
     finally:
         closed.remove_done_callback(on_close)
 
@@ -189,13 +222,15 @@ def _hand_over_parser_error(protocol: Any, content: Any) -> None:
         and not content.is_eof()
         and content.exception() is None
     ):
-        # aiohttp's words are "<llhttp's reason>:", then the bytes and a pointer:
-        # the reason alone, as the fast path names it.
-        reason = (exc.message or type(exc).__name__).split(":\n", 1)[0]
-        content.set_exception(_BrokenBody(reason))
+        content.set_exception(_BrokenBody(parser_reason(exc.message or type(exc).__name__)))
 
 
-async def _read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: float) -> BodyHead:
+async def _read_head(
+    resp: aiohttp.ClientResponse,
+    max_body: int,
+    read_timeout: float,
+    keep: Callable[[BodyHead], None] | None,
+) -> BodyHead:
     import aiohttp  # already loaded: the response came through it
 
     decoder = make_decoder(resp.headers.get("Content-Encoding"))
@@ -211,20 +246,24 @@ async def _read_head(resp: aiohttp.ClientResponse, max_body: int, read_timeout: 
         try:
             async with asyncio.timeout(read_timeout):
                 chunk = await resp.content.readany()
+        except asyncio.CancelledError:
+            if keep is not None:
+                keep(BodyHead(bytes(out[:max_body]), raw, False, DEADLINE_CUT))
+            raise
         except _BrokenBody as exc:
             if not out:
-                raise ProbeError(ErrorKind.PROTOCOL, f"bad body: {exc}") from exc
-            cut, broken = f"bad body: {exc}", True
+                raise bad_body(str(exc)) from exc
+            cut, broken = bad_body(str(exc)).detail, True
             break
         except aiohttp.ClientPayloadError as exc:
             if not out:
-                raise ProbeError(ErrorKind.PROTOCOL, f"bad body: {exc}") from exc
-            cut = f"bad body: {exc}"
+                raise classify(exc) from exc
+            cut, broken = classify(exc).detail, True  # what came is kept beside the error
             break
         except TimeoutError as exc:
             if not out:
-                raise ProbeError(ErrorKind.TIMEOUT, "read timed out") from exc
-            cut = "read timed out"
+                raise timed_out() from exc
+            cut = READ_TIMED_OUT
             break
         if not chunk:
             complete = True

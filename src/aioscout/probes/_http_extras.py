@@ -38,6 +38,7 @@ from ..extract.cdn import _BY_HEADER, _BY_VALUE, cdn_hint
 from ._addresses import is_ip
 from ._errors import ProbeError
 from ._http_common import make_ssl_context, pick_user_agent
+from ._http_secrets import Redactor
 
 if TYPE_CHECKING:
     import random
@@ -127,8 +128,9 @@ async def favicon_hook(response: ResponseView, result: HttpResult, fetch: Fetch)
 class StoreHook:
     """Save every final response under a directory; ``stored`` is its relative path."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, redactor: Redactor | None = None) -> None:
         self._directory = directory
+        self._redactor = redactor if redactor is not None else Redactor()
         self._store: ResponseStore | None = None
 
     async def __call__(self, response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
@@ -138,19 +140,25 @@ class StoreHook:
 
             self._store = ResponseStore(self._directory)
         host = URL(response.url).host or result.host or "_"
+        redactor = self._redactor  # a server may echo the user's secrets: none is stored
+        headers = _header_pairs(response)
+        body = response.body
+        if redactor:
+            headers = [(name, redactor.redact(value)) for name, value in headers]
+            body = redactor.redact_bytes(body)
         try:
             result.stored = await self._store.save(
-                response.url,
+                redactor.redact(response.url),
                 host,
                 f"HTTP/1.1 {response.status}",
-                _header_pairs(response),
-                response.body,
+                headers,
+                body,
             )
         except OSError as exc:
             raise ProbeError(ErrorKind.IO, f"cannot store the response: {exc.strerror}") from exc
 
 
-def extra_hooks(options: HttpOptions) -> tuple[ResponseHook, ...]:
+def extra_hooks(options: HttpOptions, redactor: Redactor | None = None) -> tuple[ResponseHook, ...]:
     """The hooks ``options`` asks for, storage last (the CDN hint is no hook: see cdn_of)."""
     hooks: list[ResponseHook] = []
     if options.tech:
@@ -158,7 +166,7 @@ def extra_hooks(options: HttpOptions) -> tuple[ResponseHook, ...]:
     if options.favicon:
         hooks.append(favicon_hook)
     if options.store_responses:
-        hooks.append(StoreHook(options.store_responses))
+        hooks.append(StoreHook(options.store_responses, redactor))
     return tuple(hooks)
 
 

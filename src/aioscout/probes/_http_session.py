@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_proto import ResponseHandler
 from aiohttp.connector import Connection
 from yarl import URL
 
 from .._config import HttpOptions, Limits, Timeouts
 from ._addresses import pinned_address
+from ._errors import too_many_informational
 from ._http_common import (
     DEFAULT_USER_AGENT,
     USER_AGENTS,
@@ -25,6 +29,7 @@ from ._http_common import (
     pick_user_agent,
     plan_proxy,
 )
+from ._http_core import MAX_INFORMATIONAL
 from .resolver import DnsServerResolver
 
 __all__ = [
@@ -128,17 +133,59 @@ class PeerResponse(aiohttp.ClientResponse):
             sslobj = transport.get_extra_info("ssl_object")
             if isinstance(sslobj, ssl.SSLObject):
                 self.ssl_object = sslobj
-        return await super().start(connection)
+        protocol = connection.protocol
+        if protocol is None:
+            return await super().start(connection)
+        # aiohttp skips interim (1xx) responses in an unbounded loop: its reads are
+        # counted here, and past the cap the connection is dropped.
+        protocol.read = _InterimCap(protocol, protocol.read)  # type: ignore[method-assign]
+        try:
+            return await super().start(connection)
+        finally:
+            del protocol.read  # the class's own method again
+
+
+class _InterimCap:
+    """A protocol's ``read`` that refuses more than MAX_INFORMATIONAL interim responses."""
+
+    __slots__ = ("_count", "_protocol", "_read")
+
+    def __init__(self, protocol: ResponseHandler, read: Callable[[], Awaitable[Any]]) -> None:
+        self._protocol = protocol
+        self._read = read
+        self._count = 0
+
+    async def __call__(self) -> Any:
+        message, payload = await self._read()
+        code = message.code
+        if 100 <= code < 200 and code != 101:
+            self._count += 1
+            if self._count > MAX_INFORMATIONAL:
+                transport = self._protocol.transport
+                if transport is not None:
+                    transport.abort()
+                raise too_many_informational(MAX_INFORMATIONAL)
+        return message, payload
 
 
 def make_session(
-    connector: aiohttp.TCPConnector, timeouts: Timeouts, limits: Limits
+    connector: aiohttp.TCPConnector,
+    timeouts: Timeouts,
+    limits: Limits,
+    *,
+    total: float | Literal["timeouts"] | None = "timeouts",
 ) -> aiohttp.ClientSession:
-    """The session: no automatic decompression, redirects or cookies (done per probe)."""
+    """The session: no automatic decompression, redirects or cookies (done per probe).
+
+    ``total`` bounds a whole request: ``Timeouts.total`` by default, ``None``
+    for downloads, which may take hours (their reads stay bounded).
+    """
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(
-            total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.read
+            total=timeouts.total if total == "timeouts" else total,
+            sock_connect=timeouts.connect,
+            sock_read=timeouts.read,
         ),
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,

@@ -8,10 +8,12 @@ How a download goes
 * The file name is derived from the input URL alone, so a later run finds
   the same name: ``<last path segment>-<12 hex of sha1(url)><extension>``
   (for example ``disk-1a2b3c4d5e6f.iso``), or ``<host>-<hash>`` when the path
-  has no last segment. Names are reduced to ``[A-Za-z0-9._-]`` and capped at
-  100 characters before the hash; the hash keeps two URLs with the same last
-  segment (or two hosts) from writing the same file. Files are opened with
-  ``O_NOFOLLOW``: a symlink in the directory is refused, not followed.
+  has no last segment. Names keep letters and digits of any script, ``.``,
+  ``-`` and ``_`` (anything else becomes ``_``); the stem is capped at 100
+  bytes of UTF-8 before the hash, the extension kept; the hash keeps two URLs
+  with the same last segment (or two hosts) from writing the same file. Files
+  are opened with ``O_NOFOLLOW``: a symlink in the directory is refused, not
+  followed, and so is a part file with other hard links.
 * The body is written to ``NAME.part`` in 64 KiB reads, hashed as it is
   written (hashing and writing run in a worker thread, one buffer in flight),
   never held in memory; on completion the part is fsync'ed and renamed to
@@ -24,9 +26,15 @@ How a download goes
   ``200`` means the server ignores ranges, so the part is truncated and the
   download starts over; a ``206`` for another offset or a ``416`` is dropped
   and the URL is requested again without a range.
-* A final status other than 2xx is reported (``status``) with no file
-  written and no error: the probe worked, the server had nothing to give.
-  An existing ``.part`` is left alone for a later run.
+* A final 4xx/5xx is reported with its ``status`` and the error kind
+  ``http_status``, and no file is written; an existing ``.part`` is left
+  alone for a later run. Another non-2xx final status writes no file either.
+* ``FetchOptions.max_size`` (``--max-size``, 1 GiB by default: large enough
+  for the usual artefacts, small enough that a few hundred endless bodies
+  cannot fill a disk) caps the bytes one download writes: a body announced or
+  found larger stops with ``too_large`` and its part file is removed. Every
+  write also leaves ``FetchOptions.min_free`` (256 MiB) free on the disk, or
+  stops with ``io`` ("disk full"), part kept.
 
 Time budgets
 ------------
@@ -57,6 +65,7 @@ import random
 import re
 import stat
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -70,11 +79,12 @@ from .._exceptions import ConfigError, InvalidTarget
 from .._models import ErrorInfo, ErrorKind, FetchResult
 from ..targets._types import HttpTarget
 from ..targets.parse import parse_http_target
-from ._errors import ProbeError, Redactor, classify, map_exceptions
-from ._http_common import next_url
+from ._errors import ProbeError, classify, map_exceptions
+from ._http_core import RedirectChain, cross_origin_names
+from ._http_secrets import Redactor, user_secrets
 from ._http_session import (
-    PeerResponse,
     make_connector,
+    make_session,
     make_ssl_context,
     pick_user_agent,
     plan_proxy,
@@ -87,17 +97,23 @@ CHUNK = 64 * 1024
 
 _FLUSH = 256 * 1024  # bytes gathered before a write is handed to the worker thread
 _REHASH = 1024 * 1024  # bytes per read when hashing an existing part
-_MAX_NAME = 100
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_MAX_NAME = 100  # bytes (UTF-8) kept of a name's stem
+_UNSAFE = re.compile(r"[^\w.-]")  # \w: letters and digits of any script, and "_"
+_EXTENSION = re.compile(r"\w{1,10}")
 _CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", re.IGNORECASE)
-_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _safe(text: str) -> str:
-    name = _UNSAFE.sub("_", text).strip(".")
-    return name[:_MAX_NAME].rstrip(".")
+    return _UNSAFE.sub("_", unicodedata.normalize("NFC", text)).strip(".")
+
+
+def _cut(text: str) -> str:
+    """``text`` cut to ``_MAX_NAME`` bytes of UTF-8 (never inside a character)."""
+    data = text.encode("utf-8")
+    if len(data) <= _MAX_NAME:
+        return text
+    return data[:_MAX_NAME].decode("utf-8", "ignore").rstrip(".")
 
 
 def download_name(url: str) -> str:
@@ -106,18 +122,23 @@ def download_name(url: str) -> str:
     Example::
 
         >>> download_name("http://127.0.0.1:8080/files/disk.iso")
-        'disk-8f6c1bfe0d5c.iso'
+        'disk-abde0956abab.iso'
     """
     digest = hashlib.sha1(url.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     parsed = URL(url)
     segment = _safe(unquote(parsed.raw_path.rsplit("/", 1)[-1]))
     if segment:
         stem, dot, ext = segment.rpartition(".")
-        if dot and stem and 0 < len(ext) <= 10:
-            return f"{stem}-{digest}.{ext}"
-        return f"{segment}-{digest}"
-    host = _safe((parsed.host or "").lower()) or "download"
+        if dot and stem and _EXTENSION.fullmatch(ext):
+            return f"{_cut(stem)}-{digest}.{ext}"
+        return f"{_cut(segment)}-{digest}"
+    host = _cut(_safe((parsed.host or "").lower())) or "download"
     return f"{host}-{digest}"
+
+
+def _too_large(cap: int, promised: int | None = None) -> ProbeError:
+    said = f" (the server announced {promised})" if promised is not None else ""
+    return ProbeError(ErrorKind.TOO_LARGE, f"body larger than --max-size {cap} bytes{said}")
 
 
 def _disk_error(exc: OSError, what: str) -> ProbeError:
@@ -125,6 +146,8 @@ def _disk_error(exc: OSError, what: str) -> ProbeError:
         why = "disk full"
     elif exc.errno == errno.ELOOP:
         why = "refusing to follow a symlink"
+    elif exc.errno == errno.EMLINK:
+        why = "refusing a part file with other hard links"
     else:
         why = exc.strerror or type(exc).__name__
     return ProbeError(ErrorKind.IO, f"{what}: {why}")
@@ -138,8 +161,9 @@ class _PartFile:
     the thread's completion callback.
     """
 
-    def __init__(self, fd: int, hasher: hashlib._Hash, size: int) -> None:
+    def __init__(self, fd: int, hasher: hashlib._Hash, size: int, min_free: int = 0) -> None:
         self.fd = fd
+        self.min_free = min_free  # bytes of the disk a write must leave free
         self.hasher = hasher
         self.size = size  # bytes handed over so far
         self._buffer = bytearray()
@@ -147,6 +171,9 @@ class _PartFile:
         self._closed = False
 
     def _write_sync(self, data: bytearray) -> None:
+        vfs = os.fstatvfs(self.fd)
+        if vfs.f_bavail * vfs.f_frsize - len(data) < self.min_free:
+            raise OSError(errno.ENOSPC, "the disk would be nearly full")
         self.hasher.update(data)
         view = memoryview(data)
         while view:
@@ -219,6 +246,14 @@ def _hash_file(fd: int, size: int) -> hashlib._Hash:
     return hasher
 
 
+def _check_part(st: os.stat_result) -> None:
+    """Refuse a part that is not a plain file of its own (a planted hard link or device)."""
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "part file is not a regular file")
+    if st.st_nlink > 1:
+        raise OSError(errno.EMLINK, "part file has other hard links")
+
+
 def _hash_part(path: str) -> tuple[int, hashlib._Hash]:
     """Size and sha256 of an existing part file ((0, empty hash) when there is none).
 
@@ -231,8 +266,7 @@ def _hash_part(path: str) -> tuple[int, hashlib._Hash]:
         return 0, hashlib.sha256()
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "part file is not a regular file")
+        _check_part(st)
         return st.st_size, _hash_file(fd, st.st_size)
     finally:
         os.close(fd)
@@ -246,8 +280,7 @@ def _open_part(path: str, keep: int) -> int:
     fd = os.open(path, _OPEN_FLAGS, 0o644)
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "part file is not a regular file")
+        _check_part(st)
         if st.st_size < keep:
             raise OSError(errno.EIO, "part file shrank")
         os.ftruncate(fd, keep)
@@ -347,9 +380,7 @@ class FetchProbe:
         self._concurrency = concurrency
         self._per_host = per_host
         self._proxy = plan_proxy(http)
-        secrets = [v for k, v in http.headers if k.strip().lower() in _CREDENTIAL_HEADERS]
-        secrets += [v for _, v in http.cookies]
-        self._redactor = Redactor([*self._proxy.secrets, *secrets])
+        self._redactor = Redactor(user_secrets(http, self._proxy.secrets))
         self._session: aiohttp.ClientSession | None = None
         self._busy: dict[str, tuple[asyncio.Lock, int]] = {}
         self._rng = random.Random()
@@ -396,20 +427,7 @@ class FetchProbe:
             concurrency=self._concurrency,
             per_host=self._per_host,
         )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=self._timeouts.connect, sock_read=self._timeouts.read
-            ),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            trust_env=False,
-            max_line_size=self._limits.max_header_bytes,
-            max_field_size=self._limits.max_header_bytes,
-            max_headers=self._limits.max_headers,
-            raise_for_status=False,
-            response_class=PeerResponse,
-        )
+        self._session = make_session(connector, self._timeouts, self._limits, total=None)
 
     async def aclose(self) -> None:
         """Close the session and every pooled connection."""
@@ -489,18 +507,31 @@ class FetchProbe:
                 _done_with(resp)
                 offset = 0
                 resp = await self._request(url, 0, out)
+            if resp.status >= 400:
+                raise ProbeError(ErrorKind.HTTP_STATUS, f"server answered {resp.status}")
             if not 200 <= resp.status < 300:
                 return
             keep = offset if resp.status == 206 and offset and _range_ok(resp, offset) else 0
+            cap = self._options.max_size
+            promised = _expected_size(resp, keep)
+            if cap and promised is not None and promised > cap:
+                await self._drop_part(part_path)
+                raise _too_large(cap, promised)
             try:
                 fd = await asyncio.to_thread(_open_part, part_path, keep)
             except OSError as exc:
                 raise _disk_error(exc, "cannot open part file") from exc
-            part = _PartFile(fd, hasher if keep else hashlib.sha256(), keep)
+            part = _PartFile(fd, hasher if keep else hashlib.sha256(), keep, self._options.min_free)
             try:
                 out.resumed_from = keep or None
                 await self._stream(resp, part, out)
                 out.sha256 = await part.finish()
+            except ProbeError as exc:
+                if exc.kind is ErrorKind.TOO_LARGE:
+                    part.close()
+                    await self._drop_part(part_path)
+                    out.size = None
+                raise
             finally:
                 part.close()
         finally:
@@ -531,12 +562,19 @@ class FetchProbe:
                     raise classify(exc) from exc
                 if not chunk:
                     return
+                if self._options.max_size and part.size + len(chunk) > self._options.max_size:
+                    raise _too_large(self._options.max_size)
                 await part.write(chunk)
         except ProbeError as exc:
-            if exc.kind != ErrorKind.IO:
+            if exc.kind not in (ErrorKind.IO, ErrorKind.TOO_LARGE):
                 await part.flush()  # keep every byte received for a resume
             out.size = part.size
             raise
+
+    async def _drop_part(self, part_path: str) -> None:
+        """Remove a part file that must not stay (a download past ``max_size``)."""
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(os.unlink, part_path)
 
     def _headers(self, offset: int) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
@@ -558,12 +596,19 @@ class FetchProbe:
         assert self._session is not None
         headers = self._headers(offset)
         current = URL(url)
-        seen: set[str] = set()
-        hops = 0
+        chain = RedirectChain(
+            self._limits.max_redirects,
+            headers,
+            strip=cross_origin_names(
+                self._http.headers, keep_user_headers=self._http.keep_headers_cross_origin
+            ),
+            restore=(
+                ("User-Agent", pick_user_agent(self._http, self._rng)),
+                ("Accept", "*/*"),
+            ),
+        )
         while True:
-            if str(current) in seen:
-                raise ProbeError(ErrorKind.REDIRECT_LOOP, f"redirect back to {current}")
-            seen.add(str(current))
+            chain.enter(str(current))
             out.url = str(current)
             sent = CIMultiDict(headers)
             proxy_headers = None
@@ -582,18 +627,14 @@ class FetchProbe:
                         server_hostname=self._http.sni,
                     )
             out.status = resp.status
-            location = resp.headers.get("Location")
-            if resp.status not in _REDIRECTS or location is None:
+            try:
+                nxt = chain.next(
+                    str(current), current, resp.status, resp.headers.get("Location"), follow=True
+                )
+            except BaseException:
+                resp.close()
+                raise
+            if nxt is None:
                 return resp
             resp.close()
-            hops += 1
-            if hops > self._limits.max_redirects:
-                raise ProbeError(
-                    ErrorKind.TOO_MANY_REDIRECTS,
-                    f"more than {self._limits.max_redirects} redirects",
-                )
-            nxt = next_url(current, location)
-            if (nxt.scheme, nxt.host, nxt.port) != (current.scheme, current.host, current.port):
-                for name in ("Authorization", "Cookie"):
-                    headers.popall(name, None)
             current = nxt

@@ -23,7 +23,9 @@ port may speak the other one:
 to plain text: such an answer always hands over to https, and its result
 (success or error) is what the record reports. When both attempts fail, the
 record carries the more telling error (a refusal loses to anything else, the
-first attempt wins a tie). An explicit scheme in the input is honoured as is.
+first attempt wins a tie); when the deadline ends a fallback that got no
+response, the first attempt's error is kept, its detail naming both. An
+explicit scheme in the input is honoured as is.
 
 Record fields: ``url``, ``scheme``, ``host``, ``port`` and ``ip`` describe the
 target (the first request of the chosen scheme); ``status``, ``title``,
@@ -39,12 +41,11 @@ ends the chain with ``blocked_scheme`` and is never fetched.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import ssl
 import time
 from collections.abc import Awaitable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -54,32 +55,33 @@ from yarl import URL
 from .._config import HttpOptions, Limits, Timeouts
 from .._deadline import deadline
 from .._exceptions import ConfigError
-from .._models import ErrorInfo, ErrorKind, HttpResult, RedirectHop, TlsInfo
-from ..extract.title import extract_title
+from .._models import ErrorInfo, ErrorKind, HttpResult
 from ..targets._types import HttpTarget
 from ..targets.parse import expand_http
 from ..targets.ports import parse_ports
 from ._addresses import is_ip
-from ._errors import ProbeError, Redactor, classify, map_exceptions
-from ._fast_http import FastHttp, LazyJar, fast_path_applies
-from ._http_body import BodyHead, read_head
-from ._http_common import ProxyPlan, make_ssl_context, next_url, pick_user_agent, plan_proxy
+from ._errors import ProbeError, classify, map_exceptions
+from ._fast_http import FastHttp, fast_path_applies
+from ._http_body import buffered_head, read_head
+from ._http_common import ProxyPlan, make_ssl_context, pick_user_agent, plan_proxy
+from ._http_core import (
+    LazyJar,
+    RedirectChain,
+    cookie_header,
+    cross_origin_names,
+    same_origin,
+    tls_facts,
+)
 from ._http_extras import WebsocketCheck, cdn_of, extra_hooks
+from ._http_record import Attempt, body_error, build_record, detached
+from ._http_secrets import Redactor, scrub_record, user_secrets
 
 if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["HttpProbe", "ResponseHook", "ResponseView"]
 
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TLS_PORTS = frozenset({443, 8443})
-_TLS_HINTS = (
-    b"plain http request was sent to https port",  # nginx
-    b"speaking plain http to an ssl-enabled server port",  # Apache
-    b"client sent an http request to an https server",  # Go
-    b"this combination of host and port requires tls",  # Go
-)
-_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _SAME_PORT_FALLBACK = frozenset({ErrorKind.TLS, ErrorKind.PROTOCOL, ErrorKind.RESET})
 _OTHER_PORT_FALLBACK = _SAME_PORT_FALLBACK | {
     ErrorKind.REFUSED,
@@ -87,6 +89,7 @@ _OTHER_PORT_FALLBACK = _SAME_PORT_FALLBACK | {
     ErrorKind.TIMEOUT,
 }
 _WEAK_ERRORS = frozenset({ErrorKind.REFUSED, ErrorKind.UNREACHABLE})
+_EXTRAS_MARGIN = 0.25  # seconds before the deadline at which the extras give up
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,32 +125,6 @@ class ResponseHook(Protocol):
     ) -> Awaitable[None]: ...
 
 
-@dataclass(slots=True)
-class _Attempt:
-    """What one scheme's attempt learned, kept even when it fails midway."""
-
-    scheme: str
-    url: str
-    chain: list[RedirectHop] = field(default_factory=list)
-    final_url: str | None = None
-    status: int | None = None
-    headers: CIMultiDictProxy[str] | None = None
-    ip: str | None = None
-    last_ip: str | None = None
-    tls: TlsInfo | None = None
-    body: BodyHead | None = None
-    error: ProbeError | None = None
-    port: int | None = None  # the port of ``url`` when known (saves parsing it again)
-
-    @property
-    def tls_hint(self) -> bool:
-        """A TLS port's answer to plain HTTP."""
-        if self.scheme != "http" or self.status != 400 or self.body is None:
-            return False
-        head = self.body.data[:4096].lower()
-        return any(h in head for h in _TLS_HINTS)
-
-
 def _plan(target: HttpTarget) -> list[tuple[str, int | None]]:
     if target.scheme is not None:
         return [(target.scheme, target.port)]
@@ -167,7 +144,7 @@ def _port_of(target: HttpTarget, scheme: str, port: int | None) -> int:
     return port
 
 
-def _should_fall_back(first: _Attempt, same_port: bool) -> bool:
+def _should_fall_back(first: Attempt, same_port: bool) -> bool:
     if first.error is None:
         return first.tls_hint
     if first.status is not None:
@@ -180,7 +157,29 @@ def _should_fall_back(first: _Attempt, same_port: bool) -> bool:
     return err.kind in _OTHER_PORT_FALLBACK
 
 
-def _pick(first: _Attempt, second: _Attempt) -> _Attempt:
+def _telling(attempts: list[Attempt], timeout: ProbeError) -> Attempt | None:
+    """The attempt a record reports when the deadline ends the probe.
+
+    The last one, unless it got no response and the first one failed with more
+    to say than a refusal (a plain-HTTP answer that is a protocol error, then a
+    TLS fallback that never answers): the first, its error naming both.
+    """
+    if not attempts:
+        return None
+    last = attempts[-1]
+    first = attempts[0]
+    err = first.error
+    if last is first or last.status is not None or err is None or err.kind in _WEAK_ERRORS:
+        return last
+    if err.kind is ErrorKind.TIMEOUT:
+        return last
+    first.error = ProbeError(
+        err.kind, f"{err.detail}; then {last.scheme}: {timeout.detail}"[:300], connect=err.connect
+    )
+    return first
+
+
+def _pick(first: Attempt, second: Attempt) -> Attempt:
     if first.tls_hint:
         return second
     if second.tls_hint:
@@ -193,88 +192,12 @@ def _pick(first: _Attempt, second: _Attempt) -> _Attempt:
     return first
 
 
-def _detached(exc: ProbeError) -> ProbeError:
-    """``exc`` with the tracebacks of its chain dropped, as kept in an attempt.
-
-    A kept exception's traceback holds the frames it passed through, and those
-    frames hold the attempt (and the exception itself): a reference cycle per
-    failed probe, freed only by the cyclic collector. The record needs the kind
-    and the detail, never the frames.
-    """
-    seen: set[int] = set()
-    err: BaseException | None = exc
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        err.__traceback__ = None
-        err = err.__cause__ or err.__context__
-    return exc
-
-
-def _redirected_method(status: int, method: str) -> tuple[str, bool]:
-    """(method, keep body) for the next hop, as browsers do."""
-    if status == 303 and method != "HEAD":
-        return "GET", False
-    if status in (301, 302) and method == "POST":
-        return "GET", False
-    return method, True
-
-
-def _origin(url: URL) -> tuple[str, str | None, int | None]:
-    return (url.scheme, url.host, url.port)
-
-
 def _peer(resp: aiohttp.ClientResponse) -> tuple[str | None, ssl.SSLObject | None]:
     from ._http_session import PeerResponse
 
     if isinstance(resp, PeerResponse):
         return resp.peer_ip, resp.ssl_object
     return None, None
-
-
-def _tls_facts(sslobj: ssl.SSLObject) -> TlsInfo:
-    from ..extract.tls import tls_info  # the certificate parser loads with the first TLS record
-
-    cipher = sslobj.cipher()
-    return tls_info(
-        sslobj.getpeercert(binary_form=True),
-        version=sslobj.version(),
-        cipher=cipher[0] if cipher else None,
-        alpn=sslobj.selected_alpn_protocol(),
-    )
-
-
-def _cookie_header(jar: aiohttp.CookieJar, url: URL) -> str:
-    return "; ".join(f"{name}={m.value}" for name, m in jar.filter_cookies(url).items())
-
-
-def _joined_headers(headers: CIMultiDictProxy[str], redactor: Redactor) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        if key in ("authorization", "proxy-authorization"):
-            value = "***"
-        value = redactor.redact(value)
-        if key in out:
-            out[key] += ("\n" if key == "set-cookie" else ", ") + value
-        else:
-            out[key] = value
-    return out
-
-
-def _charset(content_type: str | None) -> str:
-    for part in (content_type or "").split(";")[1:]:
-        name, _, value = part.strip().partition("=")
-        if name.strip().lower() == "charset" and value:
-            return value.strip().strip("\"'")
-    return "utf-8"
-
-
-def _preview(body: bytes, content_type: str | None, chars: int) -> str:
-    try:
-        text = body.decode(_charset(content_type), errors="replace")
-    except LookupError:
-        text = body.decode("utf-8", errors="replace")
-    return text[:chars]
 
 
 class HttpProbe:
@@ -314,14 +237,23 @@ class HttpProbe:
         self._limits = limits
         self._concurrency = concurrency
         self._per_host = per_host
-        self._hooks = (*extra_hooks(options), *hooks)
         self._rng = rng or random.Random()
         self._websocket = WebsocketCheck(options, timeouts, self._rng)
         self._proxy: ProxyPlan = plan_proxy(options)
+        self._redactor = Redactor(user_secrets(options, self._proxy.secrets))
+        self._hooks = (*extra_hooks(options, self._redactor), *hooks)
+        self._extras = bool(self._hooks or options.http2 or options.websocket)
         self._ports = [p for spec in options.ports for p in parse_ports(spec)]
-        header_secrets = [v for k, v in options.headers if k.strip().lower() in _CREDENTIAL_HEADERS]
-        cookie_secrets = [v for _, v in options.cookies]
-        self._redactor = Redactor([*self._proxy.secrets, *header_secrets, *cookie_secrets])
+        # Credentials go only to the origin the user named (see _http_core).
+        self._strip = frozenset(
+            cross_origin_names(options.headers, keep_user_headers=options.keep_headers_cross_origin)
+        )
+        self._restore = (
+            ("User-Agent", pick_user_agent(options, self._rng)),
+            ("Accept", "*/*"),
+            ("Accept-Encoding", "gzip, deflate, br"),
+        )
+        self._user_cookie = "; ".join(f"{name}={value}" for name, value in options.cookies)
         self._files: list[tuple[str, str, bytes]] = []
         self._session: aiohttp.ClientSession | None = None
         self._started = False
@@ -353,7 +285,7 @@ class HttpProbe:
 
     def failed(self, line: str, target: HttpTarget | None, error: ErrorInfo) -> HttpResult:
         """The record for a target given up on (invalid input, engine timeout, ...)."""
-        error = ErrorInfo(error.kind, self._redactor.redact(error.detail))
+        error = self._redactor.info(ProbeError(error.kind, error.detail))
         if target is None:
             return HttpResult(input=line, error=error)
         return HttpResult(
@@ -431,23 +363,34 @@ class HttpProbe:
         if not self._started:
             raise RuntimeError("HttpProbe.start() must be awaited before probe()")
         started = time.perf_counter()
-        attempts: list[_Attempt] = []
+        attempts: list[Attempt] = []
         jar = LazyJar()
-        chosen: _Attempt | None = None
+        chosen: Attempt | None = None
         result: HttpResult | None = None
+        loop = self._loop or asyncio.get_running_loop()
+        extras_end = loop.time() + budget - min(_EXTRAS_MARGIN, budget / 10)
         try:
-            async with deadline(self._loop or asyncio.get_running_loop(), budget):
+            async with deadline(loop, budget):
                 chosen = await self._decide(target, attempts, jar)
                 result = self._record(line, target, chosen)
-                if chosen.error is None:
+                if chosen.error is None and not self._extras:
                     await self._enrich(chosen, result, jar)
+                elif chosen.error is None:
+                    # The extras stop a little before the deadline: a favicon or a
+                    # websocket check that never answers leaves the record as it is.
+                    try:
+                        async with asyncio.timeout_at(extras_end):
+                            await self._enrich(chosen, result, jar)
+                    except TimeoutError:
+                        pass
         except TimeoutError:
-            partial = chosen or (attempts[-1] if attempts else None)
             error = ProbeError(ErrorKind.TIMEOUT, f"no result within {self._timeouts.total:g}s")
+            partial = chosen or _telling(attempts, error)
             if partial is None:
                 result = self.failed(line, target, error.info)
             else:
-                partial.error = error
+                if partial.error is None or partial is attempts[-1]:
+                    partial.error = error
                 result = self._record(line, target, partial)
         except ProbeError as exc:  # only from hooks: attempts keep their own errors
             assert result is not None
@@ -456,13 +399,14 @@ class HttpProbe:
             bug = ProbeError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {str(exc)[:200]}")
             result = result or self.failed(line, target, bug.info)
             result.error = self._redactor.info(bug)
+        scrub_record(result, self._redactor)
         result.time_ms = round((time.perf_counter() - started) * 1000, 1)
         return result
 
-    async def _decide(self, target: HttpTarget, attempts: list[_Attempt], jar: LazyJar) -> _Attempt:
+    async def _decide(self, target: HttpTarget, attempts: list[Attempt], jar: LazyJar) -> Attempt:
         plan = _plan(target)
         scheme, port = plan[0]
-        first = _Attempt(scheme, target.url(scheme, port), port=_port_of(target, scheme, port))
+        first = Attempt(scheme, target.url(scheme, port), port=_port_of(target, scheme, port))
         attempts.append(first)
         await self._attempt(first, jar)
         if len(plan) == 1:
@@ -470,41 +414,38 @@ class HttpProbe:
         scheme2, port2 = plan[1]
         if not _should_fall_back(first, same_port=port == port2):
             return first
-        second = _Attempt(
-            scheme2, target.url(scheme2, port2), port=_port_of(target, scheme2, port2)
-        )
+        second = Attempt(scheme2, target.url(scheme2, port2), port=_port_of(target, scheme2, port2))
         attempts.append(second)
         await self._attempt(second, jar)
         return _pick(first, second)
 
-    async def _attempt(self, att: _Attempt, jar: LazyJar) -> None:
+    async def _attempt(self, att: Attempt, jar: LazyJar) -> None:
         opts = self._options
         if self._fast is not None:
             try:
-                await self._fast.run_chain(att, self._base_headers(), jar)
+                await self._fast.run_chain(
+                    att, self._base_headers(), jar, strip=self._strip, restore=self._restore
+                )
             except ProbeError as exc:
-                att.error = _detached(exc)
+                att.error = detached(exc)
             except (OSError, ValueError) as exc:
-                att.error = _detached(classify(exc))
+                att.error = detached(classify(exc))
         else:
             import aiohttp  # loaded with the session
 
             try:
-                await self._run_chain(
-                    att, jar.get(), method=opts.method, first_params=True, body=True
-                )
+                await self._run_chain(att, jar, method=opts.method, first_params=True, body=True)
             except ProbeError as exc:
                 if opts.proxy and isinstance(exc.__cause__, EOFError):
                     # A SOCKS proxy hanging up mid-handshake (bad or missing credentials).
                     exc = ProbeError(ErrorKind.PROXY, "the proxy closed the connection")
-                att.error = _detached(exc)
+                att.error = detached(exc)
             except (aiohttp.ClientError, OSError, ValueError) as exc:
-                att.error = _detached(classify(exc))
-        body = att.body
-        if att.error is None and body is not None and body.broken and body.cut:
-            # The body broke on a protocol error: the record keeps what came before
+                att.error = detached(classify(exc))
+        if att.error is None:
+            # A body broken by a protocol error: the record keeps what came before
             # it (status, title) and names the error.
-            att.error = ProbeError(ErrorKind.PROTOCOL, body.cut)
+            att.error = body_error(att)
 
     def _base_headers(self) -> CIMultiDict[str]:
         if self._fixed_headers is not None:
@@ -543,76 +484,70 @@ class HttpProbe:
 
     async def _run_chain(
         self,
-        att: _Attempt,
-        jar: aiohttp.CookieJar,
+        att: Attempt,
+        jar: LazyJar,
         *,
         method: str,
         first_params: bool,
         body: bool,
+        named: str | None = None,
     ) -> None:
+        """Request ``att.url``, following redirects; ``named`` is the URL the user named.
+
+        The user's credentials (``--cookie``, and ``-H`` headers: see
+        :func:`~._http_core.cross_origin_names`) go only to ``named``'s origin.
+        """
         assert self._session is not None
-        opts, limits = self._options, self._limits
+        opts = self._options
         url = URL(att.url)
-        jar.update_cookies(dict(opts.cookies), url)
         headers = self._base_headers()
+        if self._user_cookie:
+            given = headers.get("Cookie")
+            headers["Cookie"] = f"{given}; {self._user_cookie}" if given else self._user_cookie
         if body and opts.json is not None and "Content-Type" not in headers:
             headers["Content-Type"] = "application/json"
         params = MultiDict(opts.params) if first_params and opts.params else None
-        seen: set[tuple[str, str, str]] = set()
+        chain = RedirectChain(
+            self._limits.max_redirects,
+            headers,
+            hops=att.chain,
+            method=method,
+            body=body,
+            strip=self._strip,
+            restore=self._restore,
+        )
+        if named is not None and not same_origin(URL(named), url):
+            chain.leave_origin()
         while True:
-            cookie = _cookie_header(jar, url)
-            key = (method, str(url), cookie)
-            if key in seen:
-                raise ProbeError(ErrorKind.REDIRECT_LOOP, f"redirect back to {url}")
-            seen.add(key)
-            sent = CIMultiDict(headers)
-            proxy_headers = None
-            if self._proxy.auth is not None:
-                # aiohttp puts proxy_headers on CONNECT only; plain http needs it inline.
-                proxy_headers = {"Proxy-Authorization": self._proxy.auth}
-                if url.scheme == "http":
-                    sent["Proxy-Authorization"] = self._proxy.auth
-            if cookie:
-                given = sent.get("Cookie")
-                sent["Cookie"] = f"{given}; {cookie}" if given else cookie
-            with map_exceptions():
-                resp = await self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    headers=sent,
-                    data=self._body() if body else None,
-                    allow_redirects=False,
-                    proxy=self._proxy.url,
-                    proxy_headers=proxy_headers,
-                    server_hostname=opts.sni,
-                )
+            cookie = cookie_header(jar.get(), url)
+            chain.enter(str(url), cookie)
+            resp = await self._send(chain, url, params, cookie)
             params = None
             try:
                 self._note_response(att, resp)
                 if resp.status == 407 and self._proxy.url is not None and url.scheme == "http":
                     raise ProbeError(ErrorKind.PROXY, "proxy answered 407 (authentication)")
-                jar.update_cookies(resp.cookies, resp.url)
-                location = resp.headers.get("Location")
-                if opts.follow_redirects and resp.status in _REDIRECTS and location is not None:
-                    att.chain.append(RedirectHop(str(resp.url), resp.status, location))
-                    nxt = next_url(resp.url, location)
-                    if len(att.chain) > limits.max_redirects:
-                        raise ProbeError(
-                            ErrorKind.TOO_MANY_REDIRECTS,
-                            f"more than {limits.max_redirects} redirects",
-                        )
-                    method, keep = _redirected_method(resp.status, method)
-                    body = body and keep
-                    if _origin(nxt) != _origin(resp.url):
-                        for name in ("Authorization", "Cookie"):
-                            headers.popall(name, None)
+                jar.update(resp.headers.getall("Set-Cookie", ()), resp.url)
+                try:
+                    nxt = chain.next(
+                        str(resp.url),
+                        resp.url,
+                        resp.status,
+                        resp.headers.get("Location"),
+                        follow=opts.follow_redirects,
+                    )
+                except ProbeError:
+                    att.body = buffered_head(resp, self._limits.max_body)
+                    raise
+                if nxt is not None:
+                    # What came with the redirect's head: kept if the next hop fails.
+                    att.body = buffered_head(resp, self._limits.max_body)
                     url = nxt
                     continue
-                if not opts.follow_redirects and resp.status in _REDIRECTS and location:
-                    att.chain.append(RedirectHop(str(resp.url), resp.status, location))
                 with map_exceptions():
-                    att.body = await read_head(resp, limits.max_body, self._timeouts.read)
+                    att.body = await read_head(
+                        resp, self._limits.max_body, self._timeouts.read, att.keep_body
+                    )
                 return
             finally:
                 if resp.content.is_eof():
@@ -620,7 +555,35 @@ class HttpProbe:
                 else:
                     resp.close()
 
-    def _note_response(self, att: _Attempt, resp: aiohttp.ClientResponse) -> None:
+    async def _send(
+        self, chain: RedirectChain, url: URL, params: MultiDict[str] | None, cookie: str
+    ) -> aiohttp.ClientResponse:
+        """One request of a chain: its headers, the jar's cookies, the proxy's credentials."""
+        assert self._session is not None
+        sent = CIMultiDict(chain.headers)
+        proxy_headers = None
+        if self._proxy.auth is not None:
+            # aiohttp puts proxy_headers on CONNECT only; plain http needs it inline.
+            proxy_headers = {"Proxy-Authorization": self._proxy.auth}
+            if url.scheme == "http":
+                sent["Proxy-Authorization"] = self._proxy.auth
+        if cookie:
+            given = sent.get("Cookie")
+            sent["Cookie"] = f"{given}; {cookie}" if given else cookie
+        with map_exceptions():
+            return await self._session.request(
+                chain.method,
+                url,
+                params=params,
+                headers=sent,
+                data=self._body() if chain.body else None,
+                allow_redirects=False,
+                proxy=self._proxy.url,
+                proxy_headers=proxy_headers,
+                server_hostname=self._options.sni,
+            )
+
+    def _note_response(self, att: Attempt, resp: aiohttp.ClientResponse) -> None:
         ip, sslobj = _peer(resp)
         if self._proxy.url is not None or self._proxy.socks is not None:
             ip = None
@@ -631,48 +594,14 @@ class HttpProbe:
         att.final_url = str(resp.url)
         att.headers = resp.headers
         if sslobj is not None:
-            att.tls = _tls_facts(sslobj)
+            att.tls = tls_facts(sslobj)
 
     # -- the record --------------------------------------------------------
 
-    def _record(self, line: str, target: HttpTarget, att: _Attempt) -> HttpResult:
-        result = HttpResult(
-            input=line,
-            url=att.url,
-            final_url=att.final_url,
-            scheme=att.scheme,
-            host=target.host,
-            ip=att.ip,
-            port=att.port if att.port is not None else URL(att.url).port,
-            status=att.status,
-            chain=list(att.chain),
-            tls=att.tls,
-            error=self._redactor.info(att.error) if att.error is not None else None,
-        )
-        headers = att.headers
-        if headers is not None:
-            result.content_type = headers.get("Content-Type")
-            result.server = headers.get("Server")
-            if self._options.include_headers:
-                result.headers = _joined_headers(headers, self._redactor)
-        body = att.body
-        if body is not None:
-            data = body.data
-            declared = headers.get("Content-Length") if headers is not None else None
-            result.content_length = (
-                int(declared) if declared is not None and declared.strip().isdigit() else len(data)
-            )
-            result.body_sha256 = hashlib.sha256(data).hexdigest()
-            result.words = len(data.split())
-            result.lines = data.count(b"\n") + 1 if data else 0
-            result.title = extract_title(data, result.content_type)
-            if self._options.body_preview > 0:
-                result.body_preview = _preview(
-                    data, result.content_type, self._options.body_preview
-                )
-        return result
+    def _record(self, line: str, target: HttpTarget, att: Attempt) -> HttpResult:
+        return build_record(line, target.host, att, self._options, self._redactor)
 
-    async def _enrich(self, att: _Attempt, result: HttpResult, jar: LazyJar) -> None:
+    async def _enrich(self, att: Attempt, result: HttpResult, jar: LazyJar) -> None:
         if self._options.http2:
             result.http2 = await self._check_h2(att)
         if self._options.websocket and self._proxy.url is None and self._proxy.socks is None:
@@ -685,20 +614,24 @@ class HttpProbe:
         view = ResponseView(
             att.final_url or att.url, att.status, att.headers, att.body.data, att.body.complete
         )
-        fetch = self._fetcher(jar)
+        fetch = self._fetcher(jar, att.url)
         for hook in self._hooks:
             await hook(view, result, fetch)
 
-    def _fetcher(self, jar: LazyJar) -> Fetch:
+    def _fetcher(self, jar: LazyJar, named: str) -> Fetch:
+        """GETs on the probe's behalf: the user's credentials only to ``named``'s origin."""
+
         async def fetch(url: str) -> ResponseView | None:
             scheme = URL(url).scheme.lower()
             if scheme not in ("http", "https"):
                 return None
             import aiohttp  # loaded with the session (hooks always get one)
 
-            att = _Attempt(scheme, url)
+            att = Attempt(scheme, url)
             try:
-                await self._run_chain(att, jar.get(), method="GET", first_params=False, body=False)
+                await self._run_chain(
+                    att, jar, method="GET", first_params=False, body=False, named=named
+                )
             except (ProbeError, aiohttp.ClientError, OSError, ValueError):
                 return None
             if att.status is None or att.headers is None or att.body is None:
@@ -709,7 +642,7 @@ class HttpProbe:
 
         return fetch
 
-    async def _check_h2(self, att: _Attempt) -> bool | None:
+    async def _check_h2(self, att: Attempt) -> bool | None:
         """Offer h2 by ALPN on a separate TLS connection to the final https endpoint."""
         if self._proxy.url is not None or self._proxy.socks is not None:
             return None

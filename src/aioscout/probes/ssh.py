@@ -45,7 +45,8 @@ from .._config import MAX_SCRIPT, ScanConfig, SshOptions
 from .._exceptions import ConfigError
 from .._models import ErrorInfo, ErrorKind, SshResult
 from ..targets.ssh import SshTarget, parse_ssh_target
-from ._errors import ProbeError, Redactor, classify
+from ._errors import ProbeError, classify
+from ._http_secrets import Redactor
 from ._ssh_hostkeys import HostKeys, Verdict
 from ._ssh_output import Capture, render, sanitize
 
@@ -270,7 +271,6 @@ class SshProbe:
         self._host_keys = HostKeys(os.path.expanduser(path), options.host_keys)
         secrets = [s for s in (options.password, options.passphrase) if s]
         self._redactor = Redactor(secrets)
-        self._secrets = sorted({s.encode() for s in secrets}, key=len, reverse=True)
         self._base: asyncssh.SSHClientConnectionOptions | None = None
         self._gate = _LoginGate(options.max_startups)
 
@@ -536,8 +536,9 @@ class SshProbe:
         session = attempt.session
         if session is not None:
             raw = self._options.raw_output
-            out = render(self._mask(session.stdout.value()), raw=raw, cut=session.stdout.truncated)
-            err = render(self._mask(session.stderr.value()), raw=raw, cut=session.stderr.truncated)
+            mask = self._redactor.redact_bytes  # a command may echo the password
+            out = render(mask(session.stdout.value()), raw=raw, cut=session.stdout.truncated)
+            err = render(mask(session.stderr.value()), raw=raw, cut=session.stderr.truncated)
             record.exit_status = session.exit_status
             record.exit_signal = session.exit_signal
             record.stdout, record.stdout_base64 = out.text, out.base64
@@ -552,12 +553,6 @@ class SshProbe:
         if at and ":" in userinfo and "://" not in userinfo:
             line = "***@" + rest
         return self._redactor.redact(line)
-
-    def _mask(self, data: bytes) -> bytes:
-        """``data`` with the password and passphrase masked (a command may echo them)."""
-        for secret in self._secrets:
-            data = data.replace(secret, b"***")
-        return data
 
 
 def make_ssh_probe(options: SshOptions, config: ScanConfig) -> SshProbe:

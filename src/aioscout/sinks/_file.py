@@ -20,7 +20,7 @@ import sys
 from .._exceptions import SinkError
 from ._retry import RetryPolicy, in_thread, retry_call
 
-__all__ = ["OutputFile", "truncate_torn_tail"]
+__all__ = ["OutputClosed", "OutputFile", "truncate_torn_tail"]
 
 # Batches up to this size go to a regular file inline: a page-cache copy is
 # cheaper than a thread hop. Larger ones, and every write to a pipe or a
@@ -28,6 +28,14 @@ __all__ = ["OutputFile", "truncate_torn_tail"]
 INLINE_LIMIT = 256 * 1024
 
 _FATAL_ERRNOS = frozenset({errno.EPIPE, errno.EBADF, errno.EINVAL, errno.EISDIR})
+
+
+class OutputClosed(SinkError):
+    """The reader of a pipe closed it (``| head -1``): how a reader says "enough".
+
+    A command line ends quietly with status 0 on it; nothing else is lost, since
+    nobody reads what would have followed.
+    """
 
 
 def truncate_torn_tail(path: str | os.PathLike[str]) -> int:
@@ -145,7 +153,14 @@ class OutputFile:
             async def attempt() -> None:
                 await in_thread(lambda: self._write_sync(data))
 
-        await retry_call(attempt, policy=self._retry, retryable=_retryable, describe=self._describe)
+        try:
+            await retry_call(
+                attempt, policy=self._retry, retryable=_retryable, describe=self._describe
+            )
+        except SinkError as exc:
+            if isinstance(exc.__cause__, BrokenPipeError) and not self._regular:
+                raise OutputClosed(str(exc)) from exc.__cause__
+            raise
 
     def _write_sync(self, data: bytes) -> None:
         start = self._pos

@@ -82,6 +82,8 @@ def _clean_line(line: str, *, max_line: int = MAX_LINE) -> str:
         raise InvalidTarget("empty line")
     if text.startswith("#"):
         raise InvalidTarget("comment")
+    if text.startswith("{"):
+        raise InvalidTarget("a JSON record naming no target (no url, name or host)")
     if _BAD_BYTES.search(text):
         raise InvalidTarget("invalid UTF-8 in line")
     if _CONTROL.search(text):
@@ -412,9 +414,9 @@ def parse_domain(line: str, *, max_line: int = MAX_LINE) -> str:
 def read_paths(spec: str) -> list[str]:
     """The URL paths named by ``spec``: one path, or a file of paths.
 
-    ``@FILE`` always reads FILE. A spec starting with ``/`` is always a URL
-    path (so ``/etc/passwd`` is probed, not read). Any other spec naming an
-    existing file is read as a file; otherwise it is one path (``admin`` →
+    ``@FILE`` always reads FILE. A spec naming an existing file (relative or
+    absolute: ``paths.txt``, ``/home/me/paths.txt``) is read as a file;
+    otherwise it is one path (``/admin`` stays ``/admin``, ``admin`` becomes
     ``/admin``). In a file, blank lines and ``#`` comments are skipped.
     Paths are percent-encoded where needed; duplicates are dropped, order kept.
 
@@ -423,7 +425,7 @@ def read_paths(spec: str) -> list[str]:
     """
     if spec.startswith("@"):
         filename: str | None = spec[1:]
-    elif not spec.startswith("/") and os.path.isfile(spec):
+    elif os.path.isfile(spec):
         filename = spec
     else:
         filename = None

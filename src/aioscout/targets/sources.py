@@ -11,8 +11,11 @@ A regular file is the exception: a local file read does not wait for
 anybody, so it is read in the loop's thread in large chunks (no thread to
 compete with the loop for the interpreter, no hand-over per chunk).
 
-Each physical line becomes exactly one ``str`` (empty lines too, so the engine
-can count them), except the empty remainder after a final newline. Bytes are
+Each physical line becomes exactly one ``str`` (empty lines too), except the
+empty remainder after a final newline. :func:`open_source`, what the commands
+read, then skips blank lines and ``#`` comments of files and stdin (they are
+not targets, so they are not items: they get no record and no item number)
+and takes the target out of a JSON record line (see :func:`record_target`). Bytes are
 decoded as UTF-8 with ``errors="replace"``: invalid input becomes U+FFFD and
 the parser rejects the line. A line longer than ``max_line`` characters is cut
 to ``max_line + 1`` (so the parser rejects it) and the rest of it is skipped
@@ -22,14 +25,18 @@ without being buffered.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import queue
+import re
 import stat
 import sys
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
-from typing import BinaryIO
+from typing import BinaryIO, Literal
+
+import orjson
 
 from aioscout._exceptions import ConfigError
 
@@ -39,8 +46,10 @@ __all__ = [
     "file_lines",
     "iter_lines",
     "open_source",
+    "record_target",
     "stdin_lines",
     "stream_lines",
+    "target_lines",
 ]
 
 CHUNK_SIZE = 64 * 1024
@@ -348,18 +357,118 @@ async def _chain(*sources: LineStream) -> AsyncGenerator[list[str], None]:
                 yield batch
 
 
+Want = Literal["url", "name"]
+"""What a command takes from a JSON record: a URL (or host and port), or a DNS name."""
+
+# A line that is blank, a comment or a JSON object, anywhere in a joined batch.
+_SPECIAL_LINE = re.compile(r"^[ \t\r\f\v]*(?:$|[#{])", re.MULTILINE)
+
+
+def _text(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _url_host(url: str | None) -> str | None:
+    if url is None:
+        return None
+    rest = url.partition("://")[2] or url
+    authority = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
+    if authority.startswith("["):
+        return authority[1:].partition("]")[0] or None
+    return authority.partition(":")[0] or None
+
+
+def _with_port(host: str, port: object) -> str:
+    if isinstance(port, str) and port.strip().isdigit():
+        port = int(port)
+    if not isinstance(port, int) or isinstance(port, bool):
+        return host
+    try:
+        bracket = ipaddress.ip_address(host).version == 6
+    except ValueError:
+        bracket = False
+    return f"[{host}]:{port}" if bracket else f"{host}:{port}"
+
+
+def record_target(record: dict[str, object], want: Want = "url") -> str | None:
+    """The target a JSON record names, or ``None`` if it names none.
+
+    ``want="url"`` (``http``, ``fetch``): ``url``, else ``name`` or ``host``
+    with ``port`` (``host:port``), else ``input``. ``want="name"`` (``dns``):
+    ``name``, else the host of ``url``, else ``host``, else ``input``. This
+    reads aioscout's own records (``dns``: ``name``; ``http``: ``url``, or
+    ``host``/``port`` when it failed), dnsx's (``host``) and httpx's (``url``).
+
+    >>> record_target({"name": "www.example.com", "answers": []})
+    'www.example.com'
+    >>> record_target({"host": "::1", "port": "8443"})
+    '[::1]:8443'
+    >>> record_target({"url": "https://a.example:8443/x"}, "name")
+    'a.example'
+    """
+    url = _text(record.get("url"))
+    name = _text(record.get("name"))
+    host = _text(record.get("host"))
+    if want == "name":
+        return name or _url_host(url) or host or _text(record.get("input"))
+    if url is not None:
+        return url
+    if name or host:
+        return _with_port(name or host or "", record.get("port"))
+    return _text(record.get("input"))
+
+
+def _target_of(line: str, want: Want | None) -> str | None:
+    """``line`` as a target line: None to skip it (blank, comment), a JSON record's target."""
+    text = line.strip()
+    if not text or text[0] == "#":
+        return None
+    if text[0] != "{" or want is None:
+        return line
+    try:
+        record = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return line  # not JSON after all: the parser says what is wrong with it
+    if not isinstance(record, dict):
+        return line
+    return record_target(record, want) or line
+
+
+async def _target_batches(source: LineStream, want: Want | None) -> AsyncGenerator[list[str], None]:
+    async with aclosing(source.batches()) as batches:
+        async for batch in batches:
+            if _SPECIAL_LINE.search("\n".join(batch)) is None:
+                yield batch  # the common case: plain target lines, passed on as they are
+                continue
+            kept = [t for t in (_target_of(line, want) for line in batch) if t is not None]
+            if kept:
+                yield kept
+
+
+def target_lines(source: LineStream, want: Want | None = "url") -> LineStream:
+    """The target lines of a file or stdin: blank lines and ``#`` comments skipped,
+    JSON records replaced by the target they name (``want``, see :func:`record_target`;
+    ``None`` keeps them as they are). A record naming no target is kept whole, so
+    the parser rejects it as ``invalid_input``.
+    """
+    return LineStream(_target_batches(source, want))
+
+
 def open_source(
     args: Sequence[str],
     list_file: str | None,
     *,
     max_line: int = 8192,
     stdin: BinaryIO | None = None,
+    want: Want | None = "url",
 ) -> LineStream:
     """Where the targets come from: arguments, ``-l FILE`` (``-`` is stdin), or stdin.
 
     Arguments come first, then the list file, when both are given. With
     neither, standard input is read unless it is a terminal. ``stdin``
-    replaces ``sys.stdin.buffer`` for tests and embedding.
+    replaces ``sys.stdin.buffer`` for tests and embedding. Lines of the file
+    and stdin go through :func:`target_lines` with ``want``; arguments are
+    taken as they are (an empty argument is an explicit, invalid target).
 
     Raises:
         ConfigError: no targets anywhere, or the list file does not exist or
@@ -369,13 +478,13 @@ def open_source(
     if args:
         sources.append(iter_lines(args))
     if list_file == "-":
-        sources.append(stdin_lines(max_line=max_line, stream=stdin))
+        sources.append(target_lines(stdin_lines(max_line=max_line, stream=stdin), want))
     elif list_file is not None:
         _check_readable(list_file)
-        sources.append(file_lines(list_file, max_line=max_line))
+        sources.append(target_lines(file_lines(list_file, max_line=max_line), want))
     if not sources:
         stream = stdin if stdin is not None else _stdin_buffer()
         if stream.isatty():
             raise ConfigError("no targets: give them as arguments, with -l FILE, or on stdin")
-        sources.append(stdin_lines(max_line=max_line, stream=stream))
+        sources.append(target_lines(stdin_lines(max_line=max_line, stream=stream), want))
     return sources[0] if len(sources) == 1 else LineStream(_chain(*sources))

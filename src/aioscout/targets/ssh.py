@@ -138,9 +138,9 @@ def parse_ssh_target(
         >>> parse_ssh_target("admin@[::1]:2222")
         SshTarget(host='::1', port=2222, user='admin')
     """
+    if line.lstrip().startswith("{") and len(line) <= max_line:
+        return _from_record(line.strip(), user, port)
     text = _clean_line(line, max_line=max_line)
-    if text.startswith("{"):
-        return _from_record(text, user, port)
     if text.lower().startswith("ssh://"):
         text = text[6:].rstrip("/")
     elif "://" in text:

@@ -128,7 +128,7 @@ def test_resume_and_workers(ssh_farm: SshFarm, tmp_path: Path) -> None:
     port = ssh_farm.keys.port
     targets.write_text("".join(f"{ssh_farm.user}@127.0.0.1:{port}\n" for _ in range(5)))
     common = (
-        "-l", str(targets), "--no-dedup", "-o", str(out), "-w", "2",
+        "-l", str(targets), "--no-dedup", "-o", str(out), "--workers", "2",
         "-i", str(ssh_farm.client_key),
         "--known-hosts", str(ssh_farm.known_hosts),
         "-c", "echo ok",

@@ -33,7 +33,7 @@ def records(path: Path) -> list[dict[str, Any]]:
         (["127.0.0.1", "-c", "true", "--password-env", "AIOSCOUT_NO_SUCH_VAR"], "not set"),
         (["127.0.0.1", "--script", "/nonexistent/script.sh"], "--script"),
         (["127.0.0.1", "-c", "true", "-i", "/nonexistent/key"], "cannot read the key"),
-        (["127.0.0.1", "-c", "true", "-l", "/nonexistent/list"], "cannot read target list"),
+        (["127.0.0.1", "-c", "true", "-l", "/nonexistent/list"], "-l /nonexistent/list"),
     ],
 )
 def test_unusable_arguments_exit_2(args: list[str], message: str) -> None:
