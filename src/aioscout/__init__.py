@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         FetchOptions,
         HttpOptions,
         Limits,
+        PortOptions,
         ScanConfig,
         SshOptions,
         Timeouts,
@@ -32,13 +33,14 @@ if TYPE_CHECKING:
         ErrorKind,
         FetchResult,
         HttpResult,
+        PortResult,
         Record,
         Records,
         RedirectHop,
         SshResult,
         TlsInfo,
     )
-    from .api import fetch, scan, scan_dns, scan_http, scan_ssh
+    from .api import fetch, scan, scan_dns, scan_http, scan_ports, scan_ssh
     from .engine import Checkpoint, Stats, Stopper, run_scan
     from .sinks import CsvSink, JsonlSink, RedisSink, SqliteSink, open_sink
 
@@ -48,6 +50,7 @@ _WHERE = {
         "FetchOptions",
         "HttpOptions",
         "Limits",
+        "PortOptions",
         "ScanConfig",
         "SshOptions",
         "Timeouts",
@@ -59,6 +62,7 @@ _WHERE = {
         "ErrorKind",
         "FetchResult",
         "HttpResult",
+        "PortResult",
         "Record",
         "Records",
         "RedirectHop",
@@ -87,6 +91,8 @@ __all__ = [
     "InvalidTarget",
     "JsonlSink",
     "Limits",
+    "PortOptions",
+    "PortResult",
     "Record",
     "Records",
     "RedirectHop",
@@ -106,6 +112,7 @@ __all__ = [
     "scan",
     "scan_dns",
     "scan_http",
+    "scan_ports",
     "scan_ssh",
 ]
 

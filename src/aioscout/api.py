@@ -34,11 +34,20 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, S
 from typing import Any
 
 from . import registry
-from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig, SshOptions, Timeouts
+from ._config import (
+    DnsOptions,
+    FetchOptions,
+    HttpOptions,
+    Limits,
+    PortOptions,
+    ScanConfig,
+    SshOptions,
+    Timeouts,
+)
 from ._models import Record
 from .engine import Sink, Stats, run_scan
 
-__all__ = ["fetch", "library_function", "scan", "scan_dns", "scan_http", "scan_ssh"]
+__all__ = ["fetch", "library_function", "scan", "scan_dns", "scan_http", "scan_ports", "scan_ssh"]
 
 Lines = Iterable[str] | AsyncIterable[str]
 
@@ -151,6 +160,31 @@ def fetch(
         "fetch", options or FetchOptions(), http or HttpOptions(), limits or Limits()
     )
     return scan(factory, urls, config=config, sinks=sinks, stats=stats)
+
+
+def scan_ports(
+    targets: Lines,
+    *,
+    options: PortOptions | None = None,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    stats: Stats | None = None,
+) -> AsyncGenerator[Record, None]:
+    """``aioscout ports``: a :class:`PortResult` per open port of each host (one record
+    for a host with none); ``config.concurrency`` is the hosts in flight,
+    ``options.connections`` the sockets, split between ``config.workers``.
+
+    Example::
+
+        opts = aioscout.PortOptions(ports=("22,80,8000-8100",))
+        async for rec in aioscout.scan_ports(["127.0.0.1"], options=opts):
+            print(rec.host, rec.port, rec.state, rec.service)
+    """
+    from .probes.ports import share_budget
+
+    cfg = config or ScanConfig()
+    factory = registry.factory("ports", share_budget(options or PortOptions(), cfg.workers))
+    return scan(factory, targets, config=cfg, sinks=sinks, stats=stats)
 
 
 def scan_ssh(

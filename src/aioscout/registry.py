@@ -128,6 +128,17 @@ BUILTIN: tuple[ProbeSpec, ...] = (
         worker_imports=("aioscout.probes.fetch",),
     ),
     ProbeSpec(
+        name="ports",
+        factory="aioscout.probes.ports:make_ports_probe",
+        options="aioscout._config:PortOptions",
+        record="aioscout._models:PortResult",
+        target="aioscout.probes.ports:PortTarget",
+        command="aioscout.cli.ports_cmd:ports",
+        function="aioscout.api:scan_ports",
+        summary="Find open TCP ports and name the service on each.",
+        worker_imports=("aioscout.probes._sweep", "aioscout.sinks.jsonl"),
+    ),
+    ProbeSpec(
         name="ssh",
         factory="aioscout.probes.ssh:make_ssh_probe",
         options="aioscout._config:SshOptions",

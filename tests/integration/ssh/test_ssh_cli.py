@@ -167,3 +167,24 @@ def test_no_password_on_the_command_line() -> None:
         check=False,
     )
     assert done.returncode == 2 and "No such option" in done.stderr
+
+
+def test_ports_pipe_into_ssh(ssh_farm: SshFarm, refused_port: int) -> None:
+    """``aioscout ports … | aioscout ssh``: open SSH ports become logins, nothing else does."""
+    ports = subprocess.run(
+        [sys.executable, "-m", "aioscout", "ports", "127.0.0.1", "--all",
+         "-p", f"{ssh_farm.keys.port},{refused_port}"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert ports.returncode == 0, ports.stderr
+    recs, done = run(
+        ssh_farm,
+        "-i", str(ssh_farm.client_key),
+        "--known-hosts", str(ssh_farm.known_hosts),
+        "-c", "echo via-ports",
+        stdin=ports.stdout,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ok = [r for r in recs if r["error"] is None]
+    assert [(r["port"], r["stdout"]) for r in ok] == [(ssh_farm.keys.port, "via-ports\n")]
+    assert all(r["error"]["kind"] == "invalid_input" for r in recs if r["error"])
