@@ -29,6 +29,22 @@ ensure_pg_user() {
   echo "services.sh: creating system user aioscout-pg (PostgreSQL will not run as root)"
   useradd --system --no-create-home --shell /usr/sbin/nologin aioscout-pg
 }
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+
+# The SSH tests start their own sshd servers (as root, on loopback) and log in to them
+# as this unprivileged user, by key or with a random password kept readable by root only.
+ssh_user=aioscout-test
+ssh_password_file=/var/lib/aioscout-test/password
+if [ "$(id -u)" = 0 ]; then
+  id "$ssh_user" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$ssh_user"
+  if [ ! -s "$ssh_password_file" ]; then
+    install -d -m 700 "$(dirname "$ssh_password_file")"
+    (umask 077 && head -c 18 /dev/urandom | base64 >"$ssh_password_file")
+    echo "$ssh_user:$(cat "$ssh_password_file")" | chpasswd
+  fi
+else
+  echo "services.sh: not root: cannot create the SSH test user $ssh_user; the SSH tests will skip" >&2
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   ensure_pg_user
@@ -55,6 +71,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   stop_system_services
   ensure_pg_user
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now ssh ssh.socket >/dev/null 2>&1 || true
+  elif command -v service >/dev/null 2>&1; then
+    service ssh stop >/dev/null 2>&1 || true
+  fi
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && command -v apt-get >/dev/null 2>&1; then
   echo "services.sh: installing ${missing[*]} with sudo"
   sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         Limits,
         PortOptions,
         ScanConfig,
+        SshOptions,
         Timeouts,
     )
     from ._exceptions import AioscoutError, ConfigError, InvalidTarget, SinkError
@@ -36,9 +37,10 @@ if TYPE_CHECKING:
         Record,
         Records,
         RedirectHop,
+        SshResult,
         TlsInfo,
     )
-    from .api import fetch, scan, scan_dns, scan_http, scan_ports
+    from .api import fetch, scan, scan_dns, scan_http, scan_ports, scan_ssh
     from .engine import Checkpoint, Stats, Stopper, run_scan
     from .sinks import (
         CsvSink,
@@ -58,6 +60,7 @@ _WHERE = {
         "Limits",
         "PortOptions",
         "ScanConfig",
+        "SshOptions",
         "Timeouts",
     ),
     "._exceptions": ("AioscoutError", "ConfigError", "InvalidTarget", "SinkError"),
@@ -71,6 +74,7 @@ _WHERE = {
         "Record",
         "Records",
         "RedirectHop",
+        "SshResult",
         "TlsInfo",
     ),
     ".api": ("scan",),
@@ -114,6 +118,8 @@ __all__ = [
     "ScanConfig",
     "SinkError",
     "SqliteSink",
+    "SshOptions",
+    "SshResult",
     "Stats",
     "Stopper",
     "Timeouts",
@@ -125,6 +131,7 @@ __all__ = [
     "scan_dns",
     "scan_http",
     "scan_ports",
+    "scan_ssh",
 ]
 
 

@@ -34,11 +34,20 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, S
 from typing import Any
 
 from . import registry
-from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, PortOptions, ScanConfig
+from ._config import (
+    DnsOptions,
+    FetchOptions,
+    HttpOptions,
+    Limits,
+    PortOptions,
+    ScanConfig,
+    SshOptions,
+    Timeouts,
+)
 from ._models import Record
 from .engine import Sink, Stats, run_scan
 
-__all__ = ["fetch", "library_function", "scan", "scan_dns", "scan_http", "scan_ports"]
+__all__ = ["fetch", "library_function", "scan", "scan_dns", "scan_http", "scan_ports", "scan_ssh"]
 
 Lines = Iterable[str] | AsyncIterable[str]
 
@@ -196,6 +205,36 @@ def scan_ports(
     cfg = config or ScanConfig()
     factory = registry.factory("ports", share_budget(options or PortOptions(), cfg.workers))
     return scan(factory, targets, config=cfg, sinks=sinks, stats=stats)
+
+
+def scan_ssh(
+    targets: Lines,
+    *,
+    options: SshOptions,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    keep: Callable[[Record], bool] | None = None,
+    stats: Stats | None = None,
+) -> AsyncGenerator[Record, None]:
+    """``aioscout ssh``: one :class:`SshResult` per host (``user@host:port`` lines or records).
+
+    Without ``config``: 50 hosts at a time, no retries (a retry runs the
+    command again), and a total per host that the phases' time-outs add up to.
+
+    Example::
+
+        opts = aioscout.SshOptions(command="uname -r", username="admin",
+                                   keys=("/home/me/.ssh/id_ed25519",))
+        async for rec in aioscout.scan_ssh(["10.0.0.5", "10.0.0.6:2222"], options=opts):
+            print(rec.host, rec.exit_status, rec.stdout)
+    """
+    if config is None:
+        total = options.connect_timeout + options.auth_timeout
+        if not options.scan:
+            total += options.command_timeout + 1.0
+        config = ScanConfig(concurrency=50, per_host=50, retries=0, timeouts=Timeouts(total=total))
+    factory = registry.factory("ssh", options)
+    return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
 
 
 def library_function(name: str) -> Callable[..., AsyncGenerator[Record, None]] | None:
