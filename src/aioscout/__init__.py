@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     )
     from .api import fetch, scan, scan_dns, scan_http
     from .engine import Checkpoint, Stats, Stopper, run_scan
+    from .scanner import Scanner
     from .sinks import CsvSink, JsonlSink, RedisSink, SqliteSink, open_sink
 
 _WHERE = {
@@ -49,8 +50,10 @@ _WHERE = {
     ),
     ".api": ("scan",),
     ".engine": ("Checkpoint", "Stats", "Stopper", "run_scan"),
+    ".scanner": ("Scanner",),
     ".sinks": ("CsvSink", "JsonlSink", "RedisSink", "SqliteSink", "open_sink"),
 }
+_SUBMODULES = ("diff", "sync")
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
@@ -74,6 +77,7 @@ __all__ = [
     "RedirectHop",
     "RedisSink",
     "ScanConfig",
+    "Scanner",
     "SinkError",
     "SqliteSink",
     "Stats",
@@ -98,6 +102,8 @@ def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
     if module is not None:
         value = getattr(importlib.import_module(module, __name__), name)
+    elif name in _SUBMODULES:  # aioscout.sync, aioscout.diff: loaded on first use
+        value = importlib.import_module(f".{name}", __name__)
     elif name in registry.function_names():  # a probe's library function (scan_http, ...)
         from .api import library_function
 

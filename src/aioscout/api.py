@@ -30,15 +30,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from . import registry
 from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
-from ._models import Record
+from ._models import DnsResult, FetchResult, HttpResult, Record
 from .engine import Sink, Stats, run_scan
 
-__all__ = ["fetch", "library_function", "scan", "scan_dns", "scan_http"]
+__all__ = [
+    "OnProgress",
+    "OnRecord",
+    "fetch",
+    "library_function",
+    "scan",
+    "scan_dns",
+    "scan_http",
+    "stream",
+]
 
 Lines = Iterable[str] | AsyncIterable[str]
 
@@ -59,23 +69,84 @@ class _Handoff:
         pass
 
 
-async def scan(
-    factory: Callable[[ScanConfig], Any],
+OnRecord = Callable[[Record], object]
+"""``on_record``/``on_error``: a function of one record; a coroutine function is awaited
+on the loop, a plain function runs in the loop's thread pool (it may block)."""
+OnProgress = Callable[[Stats], object]
+"""``on_progress``: a function of the run's :class:`Stats`, called every ``progress_every``
+seconds and once at the end (a plain function runs in the thread pool)."""
+
+
+async def _call(callback: Callable[[Any], object], arg: object) -> None:
+    """Run a callback: awaited when it returns an awaitable, else in the thread pool."""
+    if inspect.iscoroutinefunction(callback):
+        await callback(arg)
+        return
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(None, callback, arg)
+    if inspect.isawaitable(result):
+        await result
+
+
+async def _report_progress(on_progress: OnProgress, stats: Stats, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        await _call(on_progress, stats)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The one exception a group of one wraps (a callback's own), else the group."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+async def stream(
+    probe: Any,
     targets: Lines,
     *,
     config: ScanConfig | None = None,
     sinks: Sequence[Sink] = (),
     keep: Callable[[Record], bool] | None = None,
     stats: Stats | None = None,
+    on_record: OnRecord | None = None,
+    on_error: OnRecord | None = None,
+    on_progress: OnProgress | None = None,
+    progress_every: float = 1.0,
+    started: bool = False,
 ) -> AsyncGenerator[Record, None]:
-    """Run any probe (a picklable ``factory(config)``) over ``targets``; yield its records."""
+    """Run ``probe`` (a probe or a ``factory(config)``) over ``targets``; yield its records.
+
+    What :func:`scan` and the ``scan_<probe>`` functions share; ``started``
+    says ``probe`` is a probe already started that the caller closes (a
+    :class:`~aioscout.Scanner`'s). Callbacks run in the order records come;
+    a callback that raises stops the run, flushes ``sinks`` and raises its
+    exception here.
+    """
     handoff = _Handoff()
+    stats = stats if stats is not None else Stats()
 
     async def run() -> None:
         try:
-            await run_scan(
-                factory, targets, [*sinks, handoff], config or ScanConfig(), keep=keep, stats=stats
-            )
+            async with asyncio.TaskGroup() as tg:
+                ticker = None
+                if on_progress is not None:
+                    ticker = tg.create_task(_report_progress(on_progress, stats, progress_every))
+                try:
+                    await run_scan(
+                        probe,
+                        targets,
+                        [*sinks, handoff],
+                        config or ScanConfig(),
+                        keep=keep,
+                        stats=stats,
+                        started=started,
+                    )
+                finally:
+                    if ticker is not None:
+                        ticker.cancel()
+            if on_progress is not None:
+                await _call(on_progress, stats)
         finally:
             await handoff.queue.put(None)
 
@@ -83,19 +154,69 @@ async def scan(
     # ``finally`` if the caller stops early, awaited (errors raised) at the end.
     task = asyncio.ensure_future(run())
     try:
-        while (batch := await handoff.queue.get()) is not None:
-            for record in batch:
-                yield record
-        await task
+        try:
+            while (batch := await handoff.queue.get()) is not None:
+                for record in batch:
+                    if on_record is not None:
+                        await _call(on_record, record)
+                    if on_error is not None and record.error is not None:
+                        await _call(on_error, record)
+                    yield record
+            await task
+        except BaseExceptionGroup as group:
+            raise _leaf(group) from None
+    except Exception:
+        await _stop(task, handoff)
+        for sink in sinks:  # what the run wrote before it stopped is kept
+            with contextlib.suppress(Exception):
+                await sink.flush()
+        raise
     finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                while not task.done():  # drain so the run is never stuck on a full handoff
-                    with contextlib.suppress(asyncio.QueueEmpty):
-                        handoff.queue.get_nowait()
-                    await asyncio.sleep(0)
-                await task
+        await _stop(task, handoff)
+
+
+async def _stop(task: asyncio.Future[None], handoff: _Handoff) -> None:
+    if task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        while not task.done():  # drain so the run is never stuck on a full handoff
+            with contextlib.suppress(asyncio.QueueEmpty):
+                handoff.queue.get_nowait()
+            await asyncio.sleep(0)
+        await task
+
+
+def scan(
+    factory: Callable[[ScanConfig], Any],
+    targets: Lines,
+    *,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    keep: Callable[[Record], bool] | None = None,
+    stats: Stats | None = None,
+    on_record: OnRecord | None = None,
+    on_error: OnRecord | None = None,
+    on_progress: OnProgress | None = None,
+) -> AsyncGenerator[Record, None]:
+    """Run any probe (a picklable ``factory(config)``) over ``targets``; yield its records.
+
+    ``on_record`` is called with every record, ``on_error`` with every error
+    record, ``on_progress`` with the :class:`Stats` every second and at the end;
+    see :data:`OnRecord`. A callback that raises stops the run (the sinks are
+    flushed first) and the exception comes out of the iteration.
+    """
+    return stream(
+        factory,
+        targets,
+        config=config,
+        sinks=sinks,
+        keep=keep,
+        stats=stats,
+        on_record=on_record,
+        on_error=on_error,
+        on_progress=on_progress,
+    )
 
 
 def scan_http(
@@ -107,10 +228,26 @@ def scan_http(
     sinks: Sequence[Sink] = (),
     keep: Callable[[Record], bool] | None = None,
     stats: Stats | None = None,
-) -> AsyncGenerator[Record, None]:
+    on_record: OnRecord | None = None,
+    on_error: OnRecord | None = None,
+    on_progress: OnProgress | None = None,
+) -> AsyncGenerator[HttpResult, None]:
     """``aioscout http``: one :class:`HttpResult` per target (per address with ``all_ips``)."""
     factory = registry.factory("http", options or HttpOptions(), limits or Limits())
-    return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+    return cast(
+        AsyncGenerator[HttpResult, None],
+        scan(
+            factory,
+            targets,
+            config=config,
+            sinks=sinks,
+            keep=keep,
+            stats=stats,
+            on_record=on_record,
+            on_error=on_error,
+            on_progress=on_progress,
+        ),
+    )
 
 
 def scan_dns(
@@ -121,7 +258,10 @@ def scan_dns(
     config: ScanConfig | None = None,
     sinks: Sequence[Sink] = (),
     stats: Stats | None = None,
-) -> AsyncGenerator[Record, None]:
+    on_record: OnRecord | None = None,
+    on_error: OnRecord | None = None,
+    on_progress: OnProgress | None = None,
+) -> AsyncGenerator[DnsResult, None]:
     """``aioscout dns``: names to resolve, or words to try under each of ``domains``.
 
     With ``options.only_found`` (the default, as for a brute force) only names
@@ -133,7 +273,20 @@ def scan_dns(
     factory = registry.factory("dns", opts, tuple(domains))
     probe = factory(config or ScanConfig())
     keep: Callable[[Record], bool] | None = probe.is_found if opts.only_found else None  # type: ignore[attr-defined]
-    return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+    return cast(
+        AsyncGenerator[DnsResult, None],
+        scan(
+            factory,
+            targets,
+            config=config,
+            sinks=sinks,
+            keep=keep,
+            stats=stats,
+            on_record=on_record,
+            on_error=on_error,
+            on_progress=on_progress,
+        ),
+    )
 
 
 def fetch(
@@ -145,12 +298,27 @@ def fetch(
     config: ScanConfig | None = None,
     sinks: Sequence[Sink] = (),
     stats: Stats | None = None,
-) -> AsyncGenerator[Record, None]:
+    on_record: OnRecord | None = None,
+    on_error: OnRecord | None = None,
+    on_progress: OnProgress | None = None,
+) -> AsyncGenerator[FetchResult, None]:
     """``aioscout fetch``: download each URL to ``options.directory``; a record per URL."""
     factory = registry.factory(
         "fetch", options or FetchOptions(), http or HttpOptions(), limits or Limits()
     )
-    return scan(factory, urls, config=config, sinks=sinks, stats=stats)
+    return cast(
+        AsyncGenerator[FetchResult, None],
+        scan(
+            factory,
+            urls,
+            config=config,
+            sinks=sinks,
+            stats=stats,
+            on_record=on_record,
+            on_error=on_error,
+            on_progress=on_progress,
+        ),
+    )
 
 
 def library_function(name: str) -> Callable[..., AsyncGenerator[Record, None]] | None:
@@ -180,10 +348,23 @@ def _generated_function(
         sinks: Sequence[Sink] = (),
         keep: Callable[[Record], bool] | None = None,
         stats: Stats | None = None,
+        on_record: OnRecord | None = None,
+        on_error: OnRecord | None = None,
+        on_progress: OnProgress | None = None,
     ) -> AsyncGenerator[Record, None]:
         opts = registry.load(spec.options)() if options is None else options
         factory = registry.ProbeFactory(spec, (opts,))
-        return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+        return scan(
+            factory,
+            targets,
+            config=config,
+            sinks=sinks,
+            keep=keep,
+            stats=stats,
+            on_record=on_record,
+            on_error=on_error,
+            on_progress=on_progress,
+        )
 
     scan_probe.__name__ = scan_probe.__qualname__ = spec.library_name
     kind = spec.options.partition(":")[2]

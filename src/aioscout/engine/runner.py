@@ -257,6 +257,7 @@ async def run_scan(
     stats: Stats | None = None,
     clock: Clock | None = None,
     retry_on: Collection[ErrorKind] = DEFAULT_RETRY_ON,
+    started: bool = False,
 ) -> Stats:
     """Probe every target of ``lines`` and write one record per item to ``sinks``.
 
@@ -266,6 +267,9 @@ async def run_scan(
     (never started) for expanding lines. Returns the run's statistics. Raises
     :class:`aioscout.SinkError` when a sink gives up (the checkpoint then holds
     exactly what was written).
+
+    ``started``: ``probe`` is a probe its owner already started and will close
+    (one probe shared by several runs): this run neither starts nor closes it.
 
     Example::
 
@@ -318,14 +322,16 @@ async def run_scan(
         frozenset(retry_on),
         executor,
     )
+    owned = executor is None and not started
     if executor is None:
         _tell_filter(instance, keep)
+    if owned:
         await instance.start()
     try:
         await run.run(_batches(lines))
     finally:
         run.stats.finished = time.monotonic()
-        if executor is None:
+        if owned:
             await instance.aclose()
     return run.stats
 
