@@ -287,6 +287,8 @@ def _what(change: Change) -> str:
             f"{name} {_short(old)} → {_short(new)}" for name, (old, new) in change.fields.items()
         )
     view = view_of(change.record, change.command)
+    if view.get("final_url") == change.record.get("url"):
+        view.pop("final_url")
     shown = [f"{k} {_short(v)}" for k, v in view.items() if v not in (None, [], "")]
     return ", ".join(shown)
 
