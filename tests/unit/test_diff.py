@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from aioscout import diff
 
 
 def test_command_and_key_come_from_the_records_fields() -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], str, str]] = [
         ({"input": "a", "name": "a.x", "answers": [], "rcode": "NOERROR"}, "dns", "a.x"),
         ({"input": "u", "url": "http://h/f", "sha256": "0", "path": "f"}, "fetch", "http://h/f"),
         ({"input": "h:80", "url": "http://h/", "status": 200}, "http", "h:80"),
