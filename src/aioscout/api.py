@@ -20,7 +20,7 @@ Example::
 
     async def main() -> None:
         opts = aioscout.HttpOptions(follow_redirects=True, resolvers=("127.0.0.1:5353",))
-        async for rec in aioscout.scan_http(["127.0.0.1:8080", "lab.test"], options=opts):
+        async for rec in aioscout.scan_http(["127.0.0.1:8080", "lab.test:8080"], options=opts):
             print(rec.url, rec.status, rec.title)
 
     asyncio.run(main())

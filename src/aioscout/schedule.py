@@ -10,11 +10,14 @@ due as usual, so the schedule keeps its pace instead of drifting.
 
 Example::
 
+    import asyncio
+    from aioscout.schedule import Schedule, run_on_schedule
+
     async def run_once(n: int) -> bool:
         print("run", n)
         return True  # False: stop the schedule
 
-    await run_on_schedule(Schedule(every=300.0, runs=3), run_once, say=print)
+    asyncio.run(run_on_schedule(Schedule(every=0.01, runs=3), run_once, say=print))
 """
 
 from __future__ import annotations
