@@ -172,3 +172,36 @@ async def test_ctrl_c_between_runs_stops_at_once_and_cleanly(tmp_path: Path) -> 
     assert code == 0
     assert b"stopped between runs" in rest
     assert [json.loads(x)["change"] for x in out.splitlines()] == ["new"]
+
+
+async def test_a_sqlite_output_keeps_a_table_per_run_and_a_restart_goes_on(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    async with Farm(a="alpha", b="bravo") as farm:
+        args = ("http", *farm.targets(), "--every", "0.2", "--runs", "2", "-o", f"sqlite:///{db}")
+        code, first, err = await _cli(*args)
+        assert code == 0, err
+        farm["b"].title = "bravo 2"
+        code, again, err = await _cli(*args)  # run 1 compares with the newest table
+        assert code == 0, err
+        code, between, _ = await _cli(
+            "diff",
+            f"sqlite:///{db}?table={_tables(db)[0]}",
+            f"sqlite:///{db}?table={_tables(db)[-1]}",
+            "-j",
+        )
+    assert [json.loads(x)["change"] for x in first.splitlines()] == ["new", "new"]
+    assert _changes(again) == {("changed", farm["b"].target, "title")}
+    assert len(_tables(db)) == 4
+    assert _changes(between) == {("changed", farm["b"].target, "title")}
+
+
+def _tables(db: Path) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return sorted(
+            n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        )
+    finally:
+        conn.close()

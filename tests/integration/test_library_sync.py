@@ -208,3 +208,12 @@ def test_ctrl_c_while_waiting_stops_the_run_cleanly(lab: Lab) -> None:
         timer.cancel()
         silent.close()
     assert not _scan_threads()
+
+
+def test_a_progress_callback_that_raises_stops_the_run(lab: Lab) -> None:
+    def on_progress(stats: aioscout.Stats) -> None:
+        raise LookupError("progress")
+
+    with pytest.raises(LookupError, match="progress"):
+        aioscout.sync.scan_http(_urls(lab, 3), options=_opts(lab), on_progress=on_progress).run()
+    assert not _scan_threads()

@@ -64,6 +64,8 @@ def schedule_of(params: dict[str, Any]) -> dict[str, Any]:
             if params.get(key):
                 fail(f"{flag} needs --every or --at")
         return {}
+    if params.get("probe_http"):
+        fail("--every/--at cannot be combined with --probe-http: schedule dns, then http -l")
     if params.get("list_file") == "-":
         fail("--every/--at read the targets again for each run: give them as arguments or -l FILE")
     if params.get("resume"):

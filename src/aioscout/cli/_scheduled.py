@@ -18,6 +18,7 @@ import datetime as dt
 import glob
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from contextlib import suppress
@@ -71,7 +72,9 @@ def run_output(output: str | None, stamp: str) -> str | None:
 
 
 def _previous_run(output: str | None) -> list[dict[str, Any]] | None:
-    """The newest earlier run file beside ``output`` (``NAME.<stamp>.jsonl``), if any."""
+    """The newest earlier run beside ``output`` (``NAME.<stamp>.jsonl``, a table), if any."""
+    if output is not None and output.lower().startswith("sqlite://"):
+        return _previous_table(output)
     if output is None or "://" in output or output == "-":
         return None
     stem, ext = os.path.splitext(output)
@@ -84,12 +87,33 @@ def _previous_run(output: str | None) -> list[dict[str, Any]] | None:
         return None
 
 
+def _previous_table(output: str) -> list[dict[str, Any]] | None:
+    base, _, query = output.partition("?")
+    table = dict(p.partition("=")[::2] for p in query.split("&") if p).get("table", "results")
+    path = base[len("sqlite:///") :]
+    if not os.path.exists(path):
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = [
+                name
+                for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                if name.startswith(f"{table}_2")
+            ]
+        finally:
+            conn.close()
+        return diff.load(f"{base}?table={max(names)}") if names else None
+    except (sqlite3.Error, ValueError, OSError):
+        return None
+
+
 def _stamp(taken: set[str]) -> str:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     n, unique = 1, stamp
     while unique in taken:
         n += 1
-        unique = f"{stamp}-{n}"
+        unique = f"{stamp}_{n}"
     taken.add(unique)
     return unique
 
