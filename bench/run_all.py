@@ -5,7 +5,7 @@ Usage (``make bench`` runs the full suite)::
     bash scripts/isolated.sh .venv/bin/python bench/run_all.py [--quick] [--only http,dns] [-o FILE]
     .venv/bin/python bench/run_all.py --setup    # once, outside isolation: installs hprobe
 
-Parts: ``http`` (many hosts), ``latency``, ``dns``, ``scaling``, ``tutorial``.
+Parts: ``http`` (many hosts), ``latency``, ``dns``, ``scaling``, ``tutorial``, ``ports``.
 Every tool runs in its own process against a lab started on loopback for the
 part, on the same target list; baselines are measured in the same run. A full
 run (no ``--quick``, no ``--only``) writes bench/RESULTS.md; otherwise the
@@ -40,7 +40,7 @@ from _common import (
     table,
 )
 
-PARTS = ("http", "latency", "dns", "scaling", "tutorial")
+PARTS = ("http", "latency", "dns", "scaling", "tutorial", "ports")
 NEEDS_LAB_DNS = {"http", "latency", "tutorial"}
 
 
@@ -84,6 +84,20 @@ def dns_part(quick: bool) -> str:
     )
 
 
+def ports_part(quick: bool) -> str:
+    """bench/ports_bench.py (aioscout ports against nmap -sT -T4), its output verbatim."""
+    args = ["--hosts", "5", "--ports", "2000", "--rounds", "1"] if quick else []
+    cmd = [PYTHON, str(BENCH_DIR / "ports_bench.py"), *args]
+    log(f"ports: {' '.join(cmd[1:])}")
+    run = run_measured(cmd, timeout=600)
+    shown = shlex.join([".venv/bin/python", "bench/ports_bench.py", *args])
+    status = "" if run.ok else f"\n**Did not finish:** {run.failure()}\n"
+    return (
+        f"### Port scan (bench/ports_bench.py)\n\nCommand: `{shown}` ({run.wall:.0f} s)\n"
+        f"{status}\n```\n{run.stdout.strip() or run.stderr.strip()[-2000:]}\n```\n"
+    )
+
+
 def plan(quick: bool) -> dict[str, Callable[[], str]]:
     """The parts with their sizes (``quick``: small sizes for a smoke run)."""
     if quick:
@@ -93,6 +107,7 @@ def plan(quick: bool) -> dict[str, Callable[[], str]]:
             "dns": lambda: dns_part(True),
             "scaling": lambda: http_bench.bench_scaling([2_000, 10_000], [1, 2], budget=60),
             "tutorial": lambda: http_bench.bench_tutorial(300),
+            "ports": lambda: ports_part(True),
         }
     return {
         "http": lambda: http_bench.bench_many_hosts(10_240),
@@ -102,6 +117,7 @@ def plan(quick: bool) -> dict[str, Callable[[], str]]:
             [10_000, 100_000, 1_000_000], [1, 2], budget=330
         ),
         "tutorial": lambda: http_bench.bench_tutorial(2_000),
+        "ports": lambda: ports_part(False),
     }
 
 

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 from . import registry
 
 if TYPE_CHECKING:
-    from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig, Timeouts
+    from ._config import (
+        DnsOptions,
+        FetchOptions,
+        HttpOptions,
+        Limits,
+        PortOptions,
+        ScanConfig,
+        Timeouts,
+    )
     from ._exceptions import AioscoutError, ConfigError, InvalidTarget, SinkError
     from ._models import (
         DnsResult,
@@ -24,18 +32,27 @@ if TYPE_CHECKING:
         ErrorKind,
         FetchResult,
         HttpResult,
+        PortResult,
         Record,
         Records,
         RedirectHop,
         TlsInfo,
     )
-    from .api import fetch, scan, scan_dns, scan_http
+    from .api import fetch, scan, scan_dns, scan_http, scan_ports
     from .engine import Checkpoint, Stats, Stopper, run_scan
     from .scanner import Scanner
     from .sinks import CsvSink, JsonlSink, RedisSink, SqliteSink, open_sink
 
 _WHERE = {
-    "._config": ("DnsOptions", "FetchOptions", "HttpOptions", "Limits", "ScanConfig", "Timeouts"),
+    "._config": (
+        "DnsOptions",
+        "FetchOptions",
+        "HttpOptions",
+        "Limits",
+        "PortOptions",
+        "ScanConfig",
+        "Timeouts",
+    ),
     "._exceptions": ("AioscoutError", "ConfigError", "InvalidTarget", "SinkError"),
     "._models": (
         "DnsResult",
@@ -43,6 +60,7 @@ _WHERE = {
         "ErrorKind",
         "FetchResult",
         "HttpResult",
+        "PortResult",
         "Record",
         "Records",
         "RedirectHop",
@@ -72,6 +90,8 @@ __all__ = [
     "InvalidTarget",
     "JsonlSink",
     "Limits",
+    "PortOptions",
+    "PortResult",
     "Record",
     "Records",
     "RedirectHop",
@@ -90,6 +110,7 @@ __all__ = [
     "scan",
     "scan_dns",
     "scan_http",
+    "scan_ports",
 ]
 
 

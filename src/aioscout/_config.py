@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._exceptions import ConfigError
+
 __all__ = [
     "DnsOptions",
     "FetchOptions",
     "HttpOptions",
     "Limits",
+    "PortOptions",
     "ScanConfig",
     "Timeouts",
 ]
@@ -111,10 +114,54 @@ class FetchOptions:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PortOptions:
+    """How ``aioscout ports`` scans: which ports, how many at once, how long to wait.
+
+    ``ports`` are specs like ``"22,80,8000-8100"`` (``"1-65535"`` for all);
+    with none, the first ``top_ports`` of the shipped ranking (100 when both
+    are empty). ``connections`` caps sockets open at once (connecting or being
+    identified) and ``per_host`` those to one host; ``rate`` caps connection
+    attempts per second (0: no cap). A port that does not answer within
+    ``connect_timeout`` is tried ``retries`` more times, then reported
+    ``filtered``. An open port is identified (``banners``) within
+    ``read_timeout`` seconds: it is listened to for ``banner_wait`` seconds,
+    then asked (HTTP, Redis ``PING``, TLS ClientHello) for the rest, and at
+    most ``banner_bytes`` are read. ``report_all`` gives a record per closed
+    and filtered port too.
+    """
+
+    ports: tuple[str, ...] = ()
+    top_ports: int = 0
+    connections: int = 1000
+    per_host: int = 256
+    rate: float = 0.0
+    connect_timeout: float = 1.0
+    retries: int = 1
+    banners: bool = True
+    banner_wait: float = 0.25
+    read_timeout: float = 1.5
+    banner_bytes: int = 1024
+    report_all: bool = False
+    resolvers: tuple[str, ...] = ()  # "ip[:port]"; empty: the system's
+
+    def __post_init__(self) -> None:
+        if self.connections < 1 or self.per_host < 1:
+            raise ConfigError("connections and per_host must be at least 1")
+        if self.rate < 0 or self.retries < 0 or self.top_ports < 0 or self.banner_bytes < 1:
+            raise ConfigError(
+                "rate, retries and top_ports must not be negative, banner_bytes positive"
+            )
+        if self.connect_timeout <= 0 or self.read_timeout <= 0 or self.banner_wait < 0:
+            raise ConfigError("connect_timeout and read_timeout must be positive")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScanConfig:
     """What the engine needs to run any probe.
 
     Example::
+
+        from aioscout import ScanConfig, Timeouts
 
         cfg = ScanConfig(concurrency=500, rate=1000.0, timeouts=Timeouts(total=5))
     """

@@ -19,6 +19,7 @@ __all__ = [
     "ErrorKind",
     "FetchResult",
     "HttpResult",
+    "PortResult",
     "Record",
     "Records",
     "RedirectHop",
@@ -186,4 +187,31 @@ class FetchResult:
     sha256: str | None = None
     resumed_from: int | None = None
     time_ms: float | None = None
+    error: ErrorInfo | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class PortResult:
+    """One TCP port of one host (``aioscout ports``), or a host's only record.
+
+    ``state`` is ``open``, ``closed`` (refused) or ``filtered`` (no answer
+    within the connect timeout, retries included). A host with no open port
+    gets one record with ``port`` ``None``, ``state`` ``closed`` (or
+    ``filtered`` when no port answered at all) and ``scanned`` the number of
+    ports tried. ``service`` comes from what the port said (``ssh``, ``smtp``,
+    ``http``, ``tls``, ``tcpwrapped`` for a port that closed before saying
+    anything...), never from its number; ``url`` is set for ``http`` and
+    ``tls`` ports so ``aioscout http`` can take the record as it is.
+    """
+
+    input: str
+    host: str | None = None
+    ip: str | None = None
+    port: int | None = None
+    state: str | None = None
+    service: str | None = None
+    banner: str | None = None
+    url: str | None = None
+    time_ms: float | None = None
+    scanned: int | None = None
     error: ErrorInfo | None = None

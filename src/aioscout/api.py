@@ -35,8 +35,8 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, S
 from typing import Any, cast
 
 from . import registry
-from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
-from ._models import DnsResult, FetchResult, HttpResult, Record
+from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, PortOptions, ScanConfig
+from ._models import DnsResult, FetchResult, HttpResult, PortResult, Record
 from .engine import Sink, Stats, run_scan
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "scan",
     "scan_dns",
     "scan_http",
+    "scan_ports",
     "stream",
 ]
 
@@ -312,6 +313,46 @@ def fetch(
             factory,
             urls,
             config=config,
+            sinks=sinks,
+            stats=stats,
+            on_record=on_record,
+            on_error=on_error,
+            on_progress=on_progress,
+        ),
+    )
+
+
+def scan_ports(
+    targets: Lines,
+    *,
+    options: PortOptions | None = None,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    stats: Stats | None = None,
+    on_record: OnRecord | None = None,
+    on_error: OnRecord | None = None,
+    on_progress: OnProgress | None = None,
+) -> AsyncGenerator[PortResult, None]:
+    """``aioscout ports``: a :class:`PortResult` per open port of each host (one record
+    for a host with none); ``config.concurrency`` is the hosts in flight,
+    ``options.connections`` the sockets, split between ``config.workers``.
+
+    Example::
+
+        opts = aioscout.PortOptions(ports=("22,80,8000-8100",))
+        async for rec in aioscout.scan_ports(["127.0.0.1"], options=opts):
+            print(rec.host, rec.port, rec.state, rec.service)
+    """
+    from .probes.ports import share_budget
+
+    cfg = config or ScanConfig()
+    factory = registry.factory("ports", share_budget(options or PortOptions(), cfg.workers))
+    return cast(
+        AsyncGenerator[PortResult, None],
+        scan(
+            factory,
+            targets,
+            config=cfg,
             sinks=sinks,
             stats=stats,
             on_record=on_record,

@@ -16,7 +16,9 @@ other      —                           ``input``
 =========  ==========================  ===================================
 
 A record with an error is no result unless ``errors=True`` (so a host that
-stops answering is gone, and one that starts is new). Two records under
+stops answering is gone, and one that starts is new); for ports, only an
+open port is a result (a closed or filtered one, or a host's record saying
+it has none, is absent). Two records under
 one key are compared on the fields that describe the
 service (status, title, server, TLS expiry, technologies, answers, banner,
 the error's kind …), never on what varies from run to run by itself (time
@@ -181,8 +183,15 @@ class ChangeSet:
         return ", ".join(f"{self.count(k)} {k}" for k in ("new", "gone", "changed"))
 
 
+def _present(command: str, row: Row, errors: bool) -> bool:
+    """Whether ``row`` is a result: no error (unless ``errors``); for ports, an open port."""
+    if command == "ports" and (row.get("port") is None or row.get("state") != "open"):
+        return errors and bool(row.get("error"))
+    return errors or not row.get("error")
+
+
 def _index(rows: Iterable[Row], errors: bool) -> dict[str, tuple[str, Row]]:
-    listed = [(command_of(row), row) for row in rows if errors or not row.get("error")]
+    listed = [(cmd, row) for row in rows if _present(cmd := command_of(row), row, errors)]
     counts = collections.Counter(key_of(row, cmd) for cmd, row in listed)
     out: dict[str, tuple[str, Row]] = {}
     for cmd, row in listed:

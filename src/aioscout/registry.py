@@ -127,6 +127,17 @@ BUILTIN: tuple[ProbeSpec, ...] = (
         summary="Download whole bodies of URLs to a directory.",
         worker_imports=("aioscout.probes.fetch",),
     ),
+    ProbeSpec(
+        name="ports",
+        factory="aioscout.probes.ports:make_ports_probe",
+        options="aioscout._config:PortOptions",
+        record="aioscout._models:PortResult",
+        target="aioscout.probes.ports:PortTarget",
+        command="aioscout.cli.ports_cmd:ports",
+        function="aioscout.api:scan_ports",
+        summary="Find open TCP ports and name the service on each.",
+        worker_imports=("aioscout.probes._sweep", "aioscout.sinks.jsonl"),
+    ),
 )
 
 _SPECS: dict[str, ProbeSpec] = {spec.name: spec for spec in BUILTIN}

@@ -45,7 +45,7 @@ from ._loop import loop_factory
 from ._models import Record
 from .engine import Stats
 
-__all__ = ["SyncScan", "fetch", "scan", "scan_dns", "scan_http", "wrap"]
+__all__ = ["SyncScan", "fetch", "scan", "scan_dns", "scan_http", "scan_ports", "wrap"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -238,6 +238,7 @@ scan = wrap(api.scan)
 scan_http = wrap(api.scan_http)
 scan_dns = wrap(api.scan_dns)
 fetch = wrap(api.fetch)
+scan_ports = wrap(api.scan_ports)
 
 
 def __getattr__(name: str) -> Any:

@@ -25,15 +25,15 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 _FENCE = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
-# The modules whose docstrings the API pages show (docs/reference/*.md).
-DOCUMENTED = (
-    "aioscout.api",
-    "aioscout.sync",
-    "aioscout.scanner",
-    "aioscout.diff",
-    "aioscout.schedule",
-    "aioscout.notify",
-)
+_DIRECTIVE = re.compile(r"^::: (\S+)\n((?:    .*\n)*)", re.M)
+
+
+def _rendered() -> Iterator[tuple[str, list[str] | None]]:
+    """Each module the API pages render (``::: module``) and its listed members, if listed."""
+    for path in sorted((ROOT / "docs" / "reference").glob("*.md")):
+        for match in _DIRECTIVE.finditer(path.read_text(encoding="utf-8")):
+            listed = re.search(r"members: \[(.*?)\]", match[2])
+            yield match[1], [m.strip() for m in listed[1].split(",")] if listed else None
 
 
 def _markdown_examples() -> Iterator[tuple[str, str]]:
@@ -49,9 +49,10 @@ def _markdown_examples() -> Iterator[tuple[str, str]]:
 
 
 def _docstring_examples() -> Iterator[tuple[str, str]]:
-    for name in DOCUMENTED:
+    for name, members in _rendered():
         module = importlib.import_module(name)
-        objects = [module, *(getattr(module, n) for n in getattr(module, "__all__", ()))]
+        shown = members if members is not None else getattr(module, "__all__", ())
+        objects = [module, *(getattr(module, n) for n in shown)]
         for obj in objects:
             doc = inspect.getdoc(obj) or ""
             for n, block in enumerate(re.findall(r"Example::\n\n((?:(?: {4}.*)?\n)+)", doc + "\n")):

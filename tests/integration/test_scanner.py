@@ -58,3 +58,22 @@ async def test_every_registered_probe_is_a_scanner_method() -> None:
         with pytest.raises(AttributeError):
             _ = s.nope
     assert sorted(str(r.text) for r in got if isinstance(r, EchoResult)) == ["A", "B"]
+
+
+async def test_the_ports_probe_is_a_scanner_method_and_diffs_by_host_and_port() -> None:
+    import orjson
+
+    from aioscout.diff import diff_records
+    from aioscout.lab.ports import PortFarm
+
+    async with PortFarm(hosts=1, ports_per_host=40, net=204, first_port=24000) as farm:
+        ip = farm.addresses[0]
+        opts = aioscout.PortOptions(ports=(farm.scan_ports(ip),))
+        async with aioscout.Scanner() as s:
+            first = [r async for r in s.ports([ip], options=opts)]
+            again = [r async for r in s.ports([ip], options=opts)]
+    want = {port for (host, port) in farm.expected if host == ip}
+    assert {r.port for r in first if isinstance(r, aioscout.PortResult)} == want
+    rows = [[orjson.loads(orjson.dumps(r)) for r in run] for run in (first, again)]
+    assert not diff_records(rows[0], rows[1])
+    assert len(diff_records([], rows[1]).changes) == len(want)

@@ -111,3 +111,26 @@ def test_loads_jsonl_and_sqlite_outputs(tmp_path: Path) -> None:
         diff.load(f"sqlite:///{db}?table=x;drop")
     with pytest.raises(OSError):
         diff.load(f"sqlite:///{tmp_path}/nope.db")
+
+
+def test_ports_results_are_open_ports() -> None:
+    def port(p: int | None, state: str, banner: str | None = None) -> dict[str, Any]:
+        return {
+            "input": "h",
+            "host": "h",
+            "ip": "127.0.0.1",
+            "port": p,
+            "state": state,
+            "service": "ssh" if banner else None,
+            "banner": banner,
+            "time_ms": 1.0,
+        }
+
+    old = [port(22, "open", "SSH-2.0-a"), port(80, "open"), port(None, "closed")]
+    new = [port(22, "open", "SSH-2.0-b"), port(8080, "open"), port(80, "closed")]
+    changes = diff.diff_records(old, new)
+    assert [(c.change, c.key, sorted(c.fields)) for c in changes.changes] == [
+        ("gone", "h:80", []),
+        ("changed", "h:22", ["banner"]),
+        ("new", "h:8080", []),
+    ]
