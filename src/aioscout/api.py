@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from . import registry
@@ -70,6 +71,14 @@ class _Handoff:
         pass
 
 
+def _check_lines(targets: object) -> None:
+    if isinstance(targets, str | bytes | bytearray):
+        raise TypeError(
+            f"targets must be an iterable of lines, not one {type(targets).__name__}:"
+            f" pass [{targets!r:.60}]"
+        )
+
+
 OnRecord = Callable[[Record], object]
 """``on_record``/``on_error``: a function of one record; a coroutine function is awaited
 on the loop, a plain function runs in the loop's thread pool (it may block)."""
@@ -102,7 +111,7 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-async def stream(
+def stream(
     probe: Any,
     targets: Lines,
     *,
@@ -122,23 +131,59 @@ async def stream(
     says ``probe`` is a probe already started that the caller closes (a
     :class:`~aioscout.Scanner`'s). Callbacks run in the order records come;
     a callback that raises stops the run, flushes ``sinks`` and raises its
-    exception here.
+    exception here. Raises ``TypeError`` when ``targets`` is one string.
     """
+    _check_lines(targets)
+    return _records(
+        probe,
+        targets,
+        config or ScanConfig(),
+        sinks,
+        keep,
+        stats if stats is not None else Stats(),
+        _Callbacks(on_record, on_error, on_progress, progress_every),
+        started,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Callbacks:
+    on_record: OnRecord | None
+    on_error: OnRecord | None
+    on_progress: OnProgress | None
+    progress_every: float
+
+
+async def _records(
+    probe: Any,
+    targets: Lines,
+    config: ScanConfig,
+    sinks: Sequence[Sink],
+    keep: Callable[[Record], bool] | None,
+    stats: Stats,
+    callbacks: _Callbacks,
+    started: bool,
+) -> AsyncGenerator[Record, None]:
+    on_record, on_error, on_progress = (
+        callbacks.on_record,
+        callbacks.on_error,
+        callbacks.on_progress,
+    )
     handoff = _Handoff()
-    stats = stats if stats is not None else Stats()
 
     async def run() -> None:
         try:
             async with asyncio.TaskGroup() as tg:
                 ticker = None
                 if on_progress is not None:
-                    ticker = tg.create_task(_report_progress(on_progress, stats, progress_every))
+                    every = callbacks.progress_every
+                    ticker = tg.create_task(_report_progress(on_progress, stats, every))
                 try:
                     await run_scan(
                         probe,
                         targets,
                         [*sinks, handoff],
-                        config or ScanConfig(),
+                        config,
                         keep=keep,
                         stats=stats,
                         started=started,
@@ -268,12 +313,10 @@ def scan_dns(
     With ``options.only_found`` (the default, as for a brute force) only names
     that exist are yielded; ``stats`` counts every one.
     """
-    from .cli.dns_cmd import share_resolver_rate
+    from .probes.factories import share_resolver_rate
 
     opts = share_resolver_rate(options or DnsOptions(), (config or ScanConfig()).workers)
     factory = registry.factory("dns", opts, tuple(domains))
-    probe = factory(config or ScanConfig())
-    keep: Callable[[Record], bool] | None = probe.is_found if opts.only_found else None  # type: ignore[attr-defined]
     return cast(
         AsyncGenerator[DnsResult, None],
         scan(
@@ -281,7 +324,6 @@ def scan_dns(
             targets,
             config=config,
             sinks=sinks,
-            keep=keep,
             stats=stats,
             on_record=on_record,
             on_error=on_error,

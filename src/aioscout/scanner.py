@@ -69,7 +69,7 @@ class Scanner:
         self.http_options = http or HttpOptions()
         self.dns_options = dns or DnsOptions()
         self.fetch_options = fetch or FetchOptions()
-        self.limits = limits or self.config.limits
+        self.limits = limits or Limits()
         self._probes: dict[tuple[str, tuple[Any, ...]], Probe[Any]] = {}
         self._open = False
         self._closed = False
@@ -114,13 +114,10 @@ class Scanner:
         args: tuple[Any, ...],
         targets: Lines,
         *,
-        keep_found: bool = False,
         keep: Callable[[Record], bool] | None = None,
         **kwargs: Any,
     ) -> AsyncGenerator[Record, None]:
         probe = await self.probe(name, *args)
-        if keep_found:  # dns: only the names that exist, as scan_dns
-            keep = getattr(probe, "is_found", None)
         async for record in stream(
             probe, targets, config=self.config, keep=keep, started=True, **kwargs
         ):
@@ -181,7 +178,6 @@ class Scanner:
             "dns",
             (opts, tuple(domains)),
             targets,
-            keep_found=opts.only_found,
             sinks=sinks,
             stats=stats,
             on_record=on_record,
