@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     )
     from .api import fetch, scan, scan_dns, scan_http, scan_ports, scan_ssh
     from .engine import Checkpoint, Stats, Stopper, run_scan
+    from .scanner import Scanner
     from .sinks import (
         CsvSink,
         JsonlSink,
@@ -79,6 +80,7 @@ _WHERE = {
     ),
     ".api": ("scan",),
     ".engine": ("Checkpoint", "Stats", "Stopper", "run_scan"),
+    ".scanner": ("Scanner",),
     ".sinks": (
         "CsvSink",
         "JsonlSink",
@@ -89,6 +91,7 @@ _WHERE = {
         "open_sink",
     ),
 }
+_SUBMODULES = ("diff", "sync")
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
@@ -116,6 +119,7 @@ __all__ = [
     "RedirectHop",
     "RedisSink",
     "ScanConfig",
+    "Scanner",
     "SinkError",
     "SqliteSink",
     "SshOptions",
@@ -144,6 +148,8 @@ def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
     if module is not None:
         value = getattr(importlib.import_module(module, __name__), name)
+    elif name in _SUBMODULES:  # aioscout.sync, aioscout.diff: loaded on first use
+        value = importlib.import_module(f".{name}", __name__)
     elif name in registry.function_names():  # a probe's library function (scan_http, ...)
         from .api import library_function
 

@@ -173,6 +173,8 @@ class ScanConfig:
 
     Example::
 
+        from aioscout import ScanConfig, Timeouts
+
         cfg = ScanConfig(concurrency=500, rate=1000.0, timeouts=Timeouts(total=5))
     """
 

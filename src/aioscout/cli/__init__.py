@@ -23,6 +23,7 @@ _COMMANDS = {
     "demo": ("aioscout.cli.demo_cmd", "demo"),
     "show": ("aioscout.cli.show_cmd", "show"),
     "config": ("aioscout.cli.config_cmd", "config"),
+    "diff": ("aioscout.cli.diff_cmd", "diff"),
 }
 
 

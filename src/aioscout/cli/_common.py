@@ -31,6 +31,7 @@ from ._checks import NothingToResume, check_output, checkpoint_path, fail
 from ._config_file import config_option
 from ._human import COLUMNS, RENDERERS, TerminalSink, View, color_wanted, render_any
 from ._progress import Estimate, StatusLine, show_progress, start_count, summary_line
+from ._schedule_opts import schedule_of, schedule_options
 
 __all__ = [
     "Estimate",
@@ -113,6 +114,7 @@ _GROUP_ORDER = (
     "Matchers and filters",
     "Output",
     "Engine",
+    "Schedule",
     "Other",
 )
 _GROUPS = {
@@ -128,6 +130,7 @@ _GROUPS = {
     "Output": "output json_out as_csv col_sc col_cl col_ct col_rt col_title col_server col_ip "
     "silent no_progress stats no_color dns_output directory sink_timeout",
     "Engine": "resume concurrency rate per_host timeout_spec retries no_dedup workers loop_name",
+    "Schedule": "every at_time runs notify notify_format",
     "Other": "config version",
 }
 _GROUP_OF = {name: group for group, names in _GROUPS.items() for name in names.split()}
@@ -306,6 +309,7 @@ def common_options(default_concurrency: int = 256) -> Callable[[F], F]:
             is_flag=True,
             help="No colour on the terminal (also when NO_COLOR is set).",
         ),
+        *schedule_options(),
         click.version_option(None, "-V", "--version", package_name="aioscout"),
         config_option(),
     )
@@ -391,6 +395,11 @@ class OutputSpec:
     max_cidr: int = 65536
     stats_every: float = 0.0
     not_found: bool = False
+    every: float | None = None
+    at: tuple[int, int] | None = None
+    runs: int | None = None
+    notify: str | None = None
+    notify_format: str = "json"
 
 
 def terminal_mode(params: dict[str, Any]) -> str | None:
@@ -440,6 +449,7 @@ def output_spec(
         max_cidr=params.get("max_cidr") or 65536,
         stats_every=float(params.get("stats") or 0),
         not_found=not_found,
+        **schedule_of(params),
     )
 
 
@@ -706,6 +716,9 @@ def run_command(
             probe(config)
         except AioscoutError as exc:
             fail(str(exc))
+    if spec.every is not None or spec.at is not None:
+        _run_scheduled(probe, lines, config, spec, keep=keep)
+        return
     if config.workers > 1 and not hasattr(probe, "expand"):
         # Before the loop starts: the workers are copies of this process made now,
         # with their modules imported, not interpreters started once the scan is
@@ -722,4 +735,22 @@ def run_command(
         resumable = checkpoint_path(spec.output) is not None
         click.echo(summary_line(stats, not_found=spec.not_found, resumable=resumable), err=True)
     if stats.interrupted:
+        sys.exit(130)
+
+
+def _run_scheduled(
+    probe: Probe[Any] | Callable[[ScanConfig], Probe[Any]],
+    lines: Callable[[], AsyncIterable[str]],
+    config: ScanConfig,
+    spec: OutputSpec,
+    *,
+    keep: Callable[[Record], bool] | None = None,
+) -> None:
+    from ._scheduled import run_scheduled
+
+    try:
+        stats = run_loop(run_scheduled(probe, lines, config, spec, execute, keep=keep), config.loop)
+    except* AioscoutError as group:
+        exit_for(group)
+    if stats is not None and stats.interrupted:
         sys.exit(130)

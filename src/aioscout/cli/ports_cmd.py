@@ -152,7 +152,7 @@ def ports(**p: Any) -> None:
       aioscout ports 127.0.0.1 -p 22,80,8000-8100
       aioscout ports -l hosts.txt --top-ports 1000 -o ports.jsonl
       aioscout dns example.com -w words.txt -r 127.0.0.1:5353 | aioscout ports -p 80,443
-      aioscout ports 10.0.0.0/24 -p 80,443,8080 | aioscout http
+      aioscout ports 127.0.0.0/28 -p 80,443,8080 | aioscout http
     """
     from ..probes.ports import fd_budget, port_list, share_budget
     from ..targets.sources import open_source

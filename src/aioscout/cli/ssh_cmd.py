@@ -284,7 +284,7 @@ def ssh(**p: Any) -> None:
     \b
     Examples:
       aioscout ssh -l hosts.txt -u admin -i ~/.ssh/id_ed25519 -c 'uname -a' -o out.jsonl
-      aioscout ports 10.0.0.0/24 -p 22 | aioscout ssh --scan
+      aioscout ports 127.0.0.0/28 -p 22 | aioscout ssh --scan
       aioscout ssh 127.0.0.1:2222 --accept-new --script check.sh --command-timeout 60
     """
     try:
