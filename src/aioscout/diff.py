@@ -259,7 +259,7 @@ def load_sqlite(spec: str) -> Iterator[dict[str, Any]]:
     path, _, query = rest[1:].partition("?") if rest.startswith("/") else ("", "", "")
     if not path:
         raise ValueError(f"bad SQLite source {spec!r}: use sqlite:///file.db[?table=NAME]")
-    table = "results"
+    table: str | None = None
     for part in filter(None, query.split("&")):
         name, _, value = part.partition("=")
         if name != "table" or not _TABLE.fullmatch(value):
@@ -269,12 +269,26 @@ def load_sqlite(spec: str) -> Iterator[dict[str, Any]]:
         raise FileNotFoundError(f"no such database: {path}")
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        for (text,) in conn.execute(f'SELECT record FROM "{table}" ORDER BY id'):
+        table = table or _only_record_table(conn, spec)
+        for (text,) in conn.execute(f'SELECT record FROM "{table}" ORDER BY rowid'):
             row = orjson.loads(text)
             if isinstance(row, dict):
                 yield row
     finally:
         conn.close()
+
+
+def _only_record_table(conn: sqlite3.Connection, spec: str) -> str:
+    """The one table of records in the database (the sink names it after the record type)."""
+    names = [
+        name
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        if name != "run"
+        and any(col[1] == "record" for col in conn.execute(f'PRAGMA table_info("{name}")'))
+    ]
+    if len(names) != 1:
+        raise ValueError(f"{spec}: holds tables {sorted(names)}: name one with ?table=NAME")
+    return str(names[0])
 
 
 def load(source: str) -> list[dict[str, Any]]:

@@ -200,8 +200,10 @@ def _tables(db: Path) -> list[str]:
 
     conn = sqlite3.connect(db)
     try:
-        return sorted(
-            n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        return sorted(  # the runs' tables, not the sink's table of runs
+            n
+            for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            if n != "run"
         )
     finally:
         conn.close()
