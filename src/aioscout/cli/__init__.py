@@ -21,7 +21,9 @@ __all__ = ["main"]
 _COMMANDS = {
     "lab": ("aioscout.cli.lab_cmd", "lab"),
     "demo": ("aioscout.cli.demo_cmd", "demo"),
+    "show": ("aioscout.cli.show_cmd", "show"),
     "config": ("aioscout.cli.config_cmd", "config"),
+    "diff": ("aioscout.cli.diff_cmd", "diff"),
 }
 
 
