@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import sys
 import time
 import zlib
 from collections.abc import Callable, Collection, Sequence
@@ -306,6 +307,10 @@ class RayExecutor:
     ) -> None:
         """Route ``work`` to chunk tasks and put their records on ``results``."""
         self._results, self._stats, self.stopper = results, stats, stopper
+        # A connection of the caller's stays open after the run. Ray is not imported
+        # before connect(): its settings (loopback, token) must be in place first.
+        loaded = sys.modules.get("ray")
+        joined = loaded is not None and bool(loaded.is_initialized())
         cpus = await asyncio.to_thread(connect, self.config.cluster, self.config.cluster_tasks)
         ray = _ray()
         self.plan = plan(self.config, cpus)
@@ -333,6 +338,9 @@ class RayExecutor:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
             pool.shutdown(wait=False, cancel_futures=True)
+            if not joined:  # ours: leave the cluster now (a local one stops with its agents)
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(ray.shutdown)
 
     async def _route(
         self,
