@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aioscout._config import DnsOptions
-from aioscout._exceptions import ConfigError
+from aioscout._exceptions import ResolverError
 from aioscout.lab.dns import DnsServer, build_lab_zone
 from aioscout.probes.dns import DnsProbe, check_resolvers_answer
 
@@ -21,9 +21,9 @@ async def test_every_resolver_silent_or_refusing_is_a_config_error() -> None:
     async with DnsServer(zone, mode="silent") as silent, DnsServer(zone, mode="servfail_all") as sf:
         opts = DnsOptions(resolvers=(silent.address, sf.address), query_timeout=0.2)
         probe = DnsProbe(opts, domains=[zone.bulk_domain])
-        with pytest.raises(ConfigError) as info:
+        with pytest.raises(ResolverError) as info:
             await probe.start()
-        with pytest.raises(ConfigError):
+        with pytest.raises(ResolverError):
             await check_resolvers_answer(opts, [zone.bulk_domain])
     message = str(info.value)
     assert "\n" not in message and "no usable resolver" in message

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterable
 import pytest
 
 from aioscout._config import DnsOptions
-from aioscout._exceptions import ConfigError
+from aioscout._exceptions import ResolverError
 from aioscout._models import DnsResult, ErrorKind
 from aioscout.lab.dns import DnsServer, HostileMode, LabZone, Zone, build_lab_zone
 from aioscout.probes.dns import DnsProbe
@@ -183,7 +183,7 @@ async def test_hostile_server_gives_the_right_error_kind(
 async def test_a_resolver_that_never_answers_usably_is_a_config_error(mode: HostileMode) -> None:
     async with DnsServer(build_lab_zone(bulk_names=0), mode=mode) as dead:
         probe = DnsProbe(DnsOptions(resolvers=(dead.address,), query_timeout=0.05))
-        with pytest.raises(ConfigError, match=f"no usable resolver: {dead.address} "):
+        with pytest.raises(ResolverError, match=f"no usable resolver: {dead.address} "):
             await probe.start()
 
 

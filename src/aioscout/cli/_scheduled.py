@@ -109,7 +109,8 @@ def _previous_table(output: str) -> list[dict[str, Any]] | None:
 
 
 def _stamp(taken: set[str]) -> str:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    # Milliseconds: two runs of the same schedule started within one second keep apart.
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")[:-3] + "Z"
     n, unique = 1, stamp
     while unique in taken:
         n += 1

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from .._exceptions import ResolverError
 from .servers import parse_resolver
 from .wire import (
     RCODES,
@@ -347,7 +348,7 @@ class FastResolver:
         or NS, a name the user gives). A resolver is dropped when it answers
         NXDOMAIN to one of those, answers a random name under ``.invalid``
         (which cannot exist), or gives no usable answer at all (silent, or only
-        REFUSED/SERVFAIL). When none is left, :class:`ValueError` says why for each.
+        REFUSED/SERVFAIL). When none is left, :class:`ResolverError` says why for each.
         """
         unusable: dict[Upstream, str] = {}
         async with asyncio.TaskGroup() as tg:
@@ -358,7 +359,7 @@ class FastResolver:
                 self.drop(up, why)
         else:
             whys = [f"{u.label} {u.why or unusable.get(u, '')}" for u in self.upstreams]
-            raise ValueError("no usable resolver: " + "; ".join(whys))
+            raise ResolverError("no usable resolver: " + "; ".join(whys))
 
     async def _check_one(
         self, up: Upstream, existing: Sequence[tuple[str, int]], unusable: dict[Upstream, str]

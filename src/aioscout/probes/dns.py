@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol, cast
 
 from .._config import DnsOptions
-from .._exceptions import ConfigError, InvalidTarget
+from .._exceptions import ConfigError, InvalidTarget, ResolverError
 from .._models import DnsAnswer, DnsResult, ErrorInfo, ErrorKind, Record
 from ..dnsproto.consensus import Verifier, agree, records_of
 from ..dnsproto.lane import LaneReply, QueryLane
@@ -351,7 +351,7 @@ class DnsProbe:
                 await self._fast.start()
                 try:
                     await self._fast.check([(d, 6) for d in self.domains])
-                except ValueError as exc:
+                except ResolverError as exc:
                     if not o.trusted_resolvers:
                         raise
                     for up in self._fast.active:
@@ -367,8 +367,11 @@ class DnsProbe:
                 await self._trusted.start()
                 try:
                     await self._trusted.check([(d, 6) for d in self.domains])
-                except ValueError as exc:
-                    raise ValueError(f"--trusted-resolver: {exc}") from exc
+                except ResolverError as exc:
+                    raise ResolverError(f"--trusted-resolver: {exc}") from exc
+        except ResolverError:
+            await self.aclose()
+            raise
         except ValueError as exc:
             await self.aclose()
             raise ConfigError(str(exc)) from exc
@@ -571,9 +574,10 @@ async def check_resolvers_answer(options: DnsOptions, domains: Sequence[str] = (
             trusted = specs is options.trusted_resolvers
             try:
                 await fast.check([(d, 6) for d in names])
-            except ValueError as exc:
+            except ResolverError as exc:
                 if trusted or not options.trusted_resolvers:
-                    raise ConfigError(f"{'--trusted-resolver: ' if trusted else ''}{exc}") from exc
+                    prefix = "--trusted-resolver: " if trusted else ""
+                    raise ResolverError(f"{prefix}{exc}") from exc
             finally:
                 await fast.aclose()
     finally:
