@@ -22,6 +22,7 @@ _COMMANDS = {
     "lab": ("aioscout.cli.lab_cmd", "lab"),
     "demo": ("aioscout.cli.demo_cmd", "demo"),
     "config": ("aioscout.cli.config_cmd", "config"),
+    "report": ("aioscout.cli.report_cmd", "report"),
 }
 
 
