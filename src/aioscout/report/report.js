@@ -149,9 +149,16 @@
     view.sort(function (a, b) {
       var x = rows[a][c], y = rows[b][c];
       if (num) {
-        var nx = x === "" || x === null ? -Infinity : Number(x);
-        var ny = y === "" || y === null ? -Infinity : Number(y);
-        if (nx !== ny) return (nx < ny ? -1 : 1) * d;
+        // numbers in order; empty and non-numeric values (an rcode, a port state) last
+        var nx = x === "" || x === null ? NaN : Number(x);
+        var ny = y === "" || y === null ? NaN : Number(y);
+        var bx = isNaN(nx), by = isNaN(ny);
+        if (bx !== by) return bx ? 1 : -1;
+        if (!bx && nx !== ny) return (nx < ny ? -1 : 1) * d;
+        if (bx) {
+          x = x === null ? "" : String(x); y = y === null ? "" : String(y);
+          if (x !== y) return x < y ? -1 : 1;
+        }
       } else {
         x = x === null ? "" : String(x); y = y === null ? "" : String(y);
         if (x !== y) return (x < y ? -1 : 1) * d;
@@ -253,6 +260,7 @@
   }
 
   applyFilters();
+  setTimeout(haystack, 0);  // the search index, built once the first rows are on screen
   window.aioscoutReport = {
     ready: true, rows: rows.length,
     visible: function () { return view.length; },
