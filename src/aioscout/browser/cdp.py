@@ -24,7 +24,15 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["Browser", "BrowserError", "CdpError", "Page", "find_chromium"]
+__all__ = [
+    "Browser",
+    "BrowserError",
+    "CdpError",
+    "Page",
+    "find_chromium",
+    "process_tree_memory",
+    "process_tree_rss",
+]
 
 _FLAGS = (
     "--headless",
@@ -202,9 +210,9 @@ class Browser:
         with contextlib.suppress(CdpError, BrowserError, TimeoutError):
             await self.send("Target.disposeBrowserContext", {"browserContextId": context})
 
-    async def new_page(self, context: str | None = None) -> Page:
+    async def new_page(self, context: str | None = None, *, hidden: bool = False) -> Page:
         """Open a blank tab (in ``context`` when given) and attach to it."""
-        params: dict[str, Any] = {"url": "about:blank"}
+        params: dict[str, Any] = {"url": "about:blank", "hidden": hidden}
         if context:
             params["browserContextId"] = context
         target = (await self.send("Target.createTarget", params))["targetId"]
@@ -214,8 +222,12 @@ class Browser:
         return page
 
     def rss_bytes(self) -> int:
-        """Resident memory of the browser and all its child processes, from /proc."""
+        """Resident memory (RSS sum) of the browser and all its child processes."""
         return process_tree_rss(self.proc.pid)
+
+    def memory(self) -> tuple[int, int]:
+        """``(rss, pss)`` of the browser's process tree (see :func:`process_tree_memory`)."""
+        return process_tree_memory(self.proc.pid)
 
     async def aclose(self) -> None:
         """Close the connection, end the process group and remove the profile."""
@@ -337,7 +349,20 @@ class Page:
 
 
 def process_tree_rss(pid: int) -> int:
-    """Sum of VmRSS (bytes) of ``pid`` and its descendants, read from /proc."""
+    """Sum of VmRSS (bytes) of ``pid`` and its descendants, read from /proc.
+
+    Shared pages (the browser binary, fonts) count once per process here.
+    """
+    return process_tree_memory(pid)[0]
+
+
+def process_tree_memory(pid: int) -> tuple[int, int]:
+    """``(rss, pss)`` in bytes summed over ``pid`` and its descendants, from /proc.
+
+    PSS divides each shared page among the processes mapping it, so its sum is
+    what the tree really costs; the RSS sum counts shared pages again in every
+    process (Chromium's renderers share most of their ~100 MB).
+    """
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -346,13 +371,15 @@ def process_tree_rss(pid: int) -> int:
             stat = Path(f"/proc/{entry}/stat").read_text()
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
             children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [pid]
+    rss = pss = 0
+    todo = [pid]
     while todo:
         current = todo.pop()
         todo.extend(children.get(current, ()))
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-                    break
-    return total
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1]) * 1024
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
+    return rss, pss

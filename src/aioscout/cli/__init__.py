@@ -23,6 +23,7 @@ _COMMANDS = {
     "demo": ("aioscout.cli.demo_cmd", "demo"),
     "config": ("aioscout.cli.config_cmd", "config"),
     "report": ("aioscout.cli.report_cmd", "report"),
+    "screenshot": ("aioscout.cli.screenshot_cmd", "screenshot"),
 }
 
 
