@@ -73,3 +73,16 @@ def test_kinds_and_title_shapes() -> None:
     assert kind_of({"input": "a"}) == "other"
     assert title_shape("Shop  Number 12") == title_shape("shop number 7") == "shop number #"
     assert list(iter_records([b'[1, {"input": "x"}]\n', b"\n"])) == [None, {"input": "x"}]
+
+
+def test_screenshot_paths_become_relative_to_the_report(tmp_path: Path) -> None:
+    src = tmp_path / "r.jsonl"
+    shot = tmp_path / "shots" / "abc.png"
+    rec = {"input": "a", "url": "http://a/", "status": 200, "title": "t", "screenshot": str(shot)}
+    src.write_bytes(json.dumps(rec).encode() + b"\n")
+    out = io.BytesIO()
+    write_report([str(src)], out, base_dir=str(tmp_path / "html"))
+    rows, meta = _blobs(out.getvalue().decode())
+    assert rows[0][11] == "../shots/abc.png"
+    groups = meta["groups"]
+    assert isinstance(groups, list) and groups[0]["screenshot"] == "../shots/abc.png"

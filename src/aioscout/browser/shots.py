@@ -158,7 +158,7 @@ class Screenshotter:
         self._browser = await self._launch()
 
     async def _launch(self) -> Browser:
-        return await Browser.launch(
+        browser = await Browser.launch(
             self.options.executable,
             extra_args=(
                 f"--proxy-server=socks5://127.0.0.1:{self._relay.port}",
@@ -166,6 +166,12 @@ class Screenshotter:
                 f"--window-size={self.options.width},{self.options.height}",
             ),
         )
+        # The first blank tab is never used: closing it frees its renderer processes.
+        with contextlib.suppress(CdpError):
+            for target in (await browser.send("Target.getTargets"))["targetInfos"]:
+                if target["type"] == "page":
+                    await browser.send("Target.closeTarget", {"targetId": target["targetId"]})
+        return browser
 
     async def aclose(self) -> None:
         """Close the browser and the relay."""
