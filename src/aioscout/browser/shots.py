@@ -171,6 +171,11 @@ class Screenshotter:
             for target in (await browser.send("Target.getTargets"))["targetInfos"]:
                 if target["type"] == "page":
                     await browser.send("Target.closeTarget", {"targetId": target["targetId"]})
+        # Each context's window gets UI pages nobody sees: end their renderers as they come.
+        browser.listen("", lambda method, params: _on_target(browser, method, params))
+        with contextlib.suppress(CdpError):
+            await browser.send("Target.setDiscoverTargets", {"discover": True, "filter": [{}]})
+        await asyncio.to_thread(browser.kill_ui_renderers)
         return browser
 
     async def aclose(self) -> None:
@@ -280,6 +285,25 @@ class Screenshotter:
         return Shot(path)
 
 
+def _on_target(browser: Browser, method: str, params: dict[str, Any]) -> None:
+    """On a new browser-UI target, end the UI renderers once the process is up."""
+    if method == "Target.targetCreated" and params["targetInfo"]["type"] == "browser_ui":
+        _track(asyncio.get_running_loop().create_task(_trim(browser)))
+
+
+async def _trim(browser: Browser) -> None:
+    for delay in (0.2, 0.8):
+        await asyncio.sleep(delay)
+        if browser.closed:
+            return
+        await asyncio.to_thread(browser.kill_ui_renderers)
+
+
+def _track(task: asyncio.Task[None]) -> None:
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
 def _on_paused(page: Page, method: str, params: dict[str, Any], blocked: list[str]) -> None:
     """Let web document requests through; fail and remember any other scheme."""
     if method != "Fetch.requestPaused":
@@ -292,12 +316,11 @@ def _on_paused(page: Page, method: str, params: dict[str, Any], blocked: list[st
     args: dict[str, Any] = {"requestId": params["requestId"]}
     if not ok:
         args["errorReason"] = "BlockedByClient"
-    task = asyncio.get_running_loop().create_task(_quietly(page.send(command, args, timeout=10)))
-    _ANSWERS.add(task)
-    task.add_done_callback(_ANSWERS.discard)
+    _track(asyncio.get_running_loop().create_task(_quietly(page.send(command, args, timeout=10))))
 
 
-_ANSWERS: set[asyncio.Task[None]] = set()  # the Fetch answers in flight (kept from the collector)
+# Fetch answers and UI trims in flight, held here so the collector keeps them.
+_BACKGROUND: set[asyncio.Task[None]] = set()
 
 
 async def _quietly(call: Any) -> None:
