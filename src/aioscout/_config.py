@@ -37,7 +37,7 @@ class Timeouts:
     def __post_init__(self) -> None:
         for name in ("connect", "read", "total"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"timeout {name} must be positive")
+                raise ConfigError(f"timeout {name} must be positive")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +50,13 @@ class Limits:
     max_headers: int = 256
     max_line: int = 8192  # longest input line accepted
     max_cidr_hosts: int = 65536  # largest CIDR expanded without raising the cap
+
+    def __post_init__(self) -> None:
+        for name in ("max_body", "max_redirects", "max_header_bytes", "max_headers", "max_line"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"limit {name} must not be negative")
+        if self.max_cidr_hosts < 1:
+            raise ConfigError("limit max_cidr_hosts must be at least 1")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,6 +166,9 @@ class PortOptions:
 class ScanConfig:
     """What the engine needs to run any probe.
 
+    The size caps of one probe (:class:`Limits`) are the probe's options, given
+    to its factory, not to the engine. Invalid values raise :class:`ConfigError`.
+
     Example::
 
         cfg = ScanConfig(concurrency=500, rate=1000.0, timeouts=Timeouts(total=5))
@@ -170,7 +180,6 @@ class ScanConfig:
     retries: int = 1
     backoff: float = 0.25  # first retry delay in seconds; doubles per attempt
     timeouts: Timeouts = field(default_factory=Timeouts)
-    limits: Limits = field(default_factory=Limits)
     dedup: bool = True
     dedup_window: int = 1_000_000
     queue_size: int = 0  # 0: derived from concurrency
@@ -179,14 +188,14 @@ class ScanConfig:
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+            raise ConfigError("concurrency must be at least 1")
         if self.per_host < 1:
-            raise ValueError("per_host must be at least 1")
+            raise ConfigError("per_host must be at least 1")
         if self.rate < 0:
-            raise ValueError("rate must not be negative")
+            raise ConfigError("rate must not be negative")
         if self.retries < 0:
-            raise ValueError("retries must not be negative")
+            raise ConfigError("retries must not be negative")
         if self.workers < 1:
-            raise ValueError("workers must be at least 1")
+            raise ConfigError("workers must be at least 1")
         if self.loop not in ("auto", "uvloop", "asyncio"):
-            raise ValueError("loop must be auto, uvloop or asyncio")
+            raise ConfigError("loop must be auto, uvloop or asyncio")

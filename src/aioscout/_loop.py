@@ -18,13 +18,10 @@ R = TypeVar("R")
 # the collector's sight, so its full passes during a scan only walk what the
 # scan made. The young generation is far larger than the default 700: a scan
 # allocates dozens of short-lived objects per target and keeps thousands of
-# targets in flight, and each young pass walks every object still alive. At
-# 10,000 an HTTP scan of 20,000 URLs at -c 1000 ran about a hundred young passes
-# (0.5-0.6 s of its 8 s of CPU); at 50,000, two (0.08 s), for 7% less CPU. The
-# middle and old thresholds stay the defaults, so full passes keep their pace:
-# cyclic garbage cannot pile up in the old generation (an earlier (50000, 20, 100)
-# let exceptions holding frames grow peak RSS with the input; the HTTP probe no
-# longer makes such cycles, and bench/ checks peak RSS at 1M targets).
+# targets in flight, and each young pass walks every object still alive, so
+# fewer, larger passes cost less. The middle and old thresholds stay the
+# defaults, so full passes keep their pace and cyclic garbage cannot pile up
+# in the old generation (bench/ checks peak RSS at 1M targets).
 _GC_THRESHOLD = (50_000, 10, 10)
 
 

@@ -59,7 +59,15 @@ class _Handoff:
         pass
 
 
-async def scan(
+def _check_lines(targets: object) -> None:
+    if isinstance(targets, str | bytes | bytearray):
+        raise TypeError(
+            f"targets must be an iterable of lines, not one {type(targets).__name__}:"
+            f" pass [{targets!r:.60}]"
+        )
+
+
+def scan(
     factory: Callable[[ScanConfig], Any],
     targets: Lines,
     *,
@@ -68,14 +76,28 @@ async def scan(
     keep: Callable[[Record], bool] | None = None,
     stats: Stats | None = None,
 ) -> AsyncGenerator[Record, None]:
-    """Run any probe (a picklable ``factory(config)``) over ``targets``; yield its records."""
+    """Run any probe (a picklable ``factory(config)``) over ``targets``; yield its records.
+
+    Raises ``TypeError`` at once when ``targets`` is one string (or bytes), not an
+    iterable of lines: ``["example.com"]``, not ``"example.com"``.
+    """
+    _check_lines(targets)
+    return _records(factory, targets, config or ScanConfig(), sinks, keep, stats)
+
+
+async def _records(
+    factory: Callable[[ScanConfig], Any],
+    targets: Lines,
+    config: ScanConfig,
+    sinks: Sequence[Sink],
+    keep: Callable[[Record], bool] | None,
+    stats: Stats | None,
+) -> AsyncGenerator[Record, None]:
     handoff = _Handoff()
 
     async def run() -> None:
         try:
-            await run_scan(
-                factory, targets, [*sinks, handoff], config or ScanConfig(), keep=keep, stats=stats
-            )
+            await run_scan(factory, targets, [*sinks, handoff], config, keep=keep, stats=stats)
         finally:
             await handoff.queue.put(None)
 
@@ -127,13 +149,11 @@ def scan_dns(
     With ``options.only_found`` (the default, as for a brute force) only names
     that exist are yielded; ``stats`` counts every one.
     """
-    from .cli.dns_cmd import share_resolver_rate
+    from .probes.factories import share_resolver_rate
 
     opts = share_resolver_rate(options or DnsOptions(), (config or ScanConfig()).workers)
     factory = registry.factory("dns", opts, tuple(domains))
-    probe = factory(config or ScanConfig())
-    keep: Callable[[Record], bool] | None = probe.is_found if opts.only_found else None  # type: ignore[attr-defined]
-    return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+    return scan(factory, targets, config=config, sinks=sinks, stats=stats)
 
 
 def fetch(

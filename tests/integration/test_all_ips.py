@@ -17,7 +17,7 @@ from aioscout.lab import Lab
 from aioscout.lab.sites import DEAD_ADDRESS
 from aioscout.probes.all_ips import AllAddressesProbe
 from aioscout.probes.http import HttpProbe
-from tests.integration.test_cli_http import aioscout, jsonl
+from tests._support.cli import aioscout, jsonl
 
 TIMEOUTS = Timeouts(connect=2, read=2, total=5)
 MULTI = "multi.lab.test"

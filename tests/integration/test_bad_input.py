@@ -12,8 +12,11 @@ record; the run exits 0.
 from __future__ import annotations
 
 import collections
+import contextlib
+import ipaddress
 import random
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +26,10 @@ from aioscout.lab import Lab
 
 from ._cli import records, run_cli
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def lab() -> AsyncIterator[Lab]:
-    async with Lab(sites=0, hostile=False, dns_names=10, addresses=["127.0.0.1", "::1"]) as running:
-        yield running
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.lab(sites=0, hostile=False, dns_names=10, addresses=["127.0.0.1", "::1"]),
+]
 
 
 def _garbage(rng: random.Random, size: int) -> bytes:
@@ -120,16 +120,48 @@ async def test_bad_input_corpus(lab: Lab, tmp_path: Path) -> None:
     assert len(by_input["127.95.0.0/30"]) == 4
 
 
+@contextlib.contextmanager
+def _held_port(addresses: list[str]) -> Iterator[int]:
+    """One port bound (not listening: a connection is refused) on every address given,
+    so the test scans only addresses and a port it holds."""
+    for _ in range(20):
+        with contextlib.ExitStack() as stack:
+            try:
+                first = stack.enter_context(socket.socket())
+                first.bind((addresses[0], 0))
+                port: int = first.getsockname()[1]
+                for address in addresses[1:]:
+                    stack.enter_context(socket.socket()).bind((address, port))
+            except OSError:  # that port is taken on one of them: try another
+                continue
+            yield port
+            return
+    raise AssertionError("no port free on all of the addresses")
+
+
 async def test_max_cidr_raises_the_cap(tmp_path: Path) -> None:
     inp, out = tmp_path / "cidr.txt", tmp_path / "out.jsonl"
     inp.write_text("127.96.0.0/28\n127.96.1.0/29\n")
-    args = ("http", "-l", str(inp), "-o", str(out), "--timeout", "3", "-s")
-    assert (await run_cli(*args, "--max-cidr", "8")).returncode == 0
-    kinds = collections.Counter((r["input"], _kind(r)) for r in records(out))
-    assert kinds == {("127.96.0.0/28", "invalid_input"): 1, ("127.96.1.0/29", "refused"): 8}
-    assert (await run_cli(*args, "--max-cidr", "16")).returncode == 0
-    kinds = collections.Counter((r["input"], _kind(r)) for r in records(out))
-    assert kinds == {("127.96.0.0/28", "refused"): 16, ("127.96.1.0/29", "refused"): 8}
+    hosts = [*ipaddress.ip_network("127.96.0.0/28"), *ipaddress.ip_network("127.96.1.0/29")]
+    with _held_port([str(h) for h in hosts]) as port:
+        args = (
+            "http",
+            "-l",
+            str(inp),
+            "-o",
+            str(out),
+            "--timeout",
+            "3",
+            "-s",
+            "-p",
+            f"http:{port}",
+        )
+        assert (await run_cli(*args, "--max-cidr", "8")).returncode == 0
+        kinds = collections.Counter((r["input"], _kind(r)) for r in records(out))
+        assert kinds == {("127.96.0.0/28", "invalid_input"): 1, ("127.96.1.0/29", "refused"): 8}
+        assert (await run_cli(*args, "--max-cidr", "16")).returncode == 0
+        kinds = collections.Counter((r["input"], _kind(r)) for r in records(out))
+        assert kinds == {("127.96.0.0/28", "refused"): 16, ("127.96.1.0/29", "refused"): 8}
 
 
 def _kind(record: dict[str, Any]) -> str | None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,50 +11,11 @@ import orjson
 import pytest
 
 from aioscout.lab import Lab, decode_echo
-from tests.integration.test_http_options_proxy import (
-    PASSWORD,
-    USER,
-    echo_app,
-    http_proxy_port,
-    socks_auth_port,
-)
-from tests.integration.test_http_probe_servers import HOST, web_server
-
-__all__ = ["http_proxy_port", "socks_auth_port"]  # fixtures used here
+from tests._support.cli import Run, aioscout, jsonl
+from tests._support.http_servers import HOST, web_server
+from tests._support.proxies import PASSWORD, USER, echo_app
 
 pytestmark = pytest.mark.slow  # every test starts the command line
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-async def aioscout(*args: str, timeout: float = 30.0) -> Run:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aioscout",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(timeout):
-            out, err = await proc.communicate()
-    except TimeoutError:
-        proc.kill()
-        await proc.communicate()
-        raise
-    assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
-
-
-def jsonl(path: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
 def lab_args(lab: Lab) -> list[str]:

@@ -45,9 +45,10 @@ class ListSink:
 
 
 async def _scan(probe: DnsProbe, lines: Iterable[str], *, only_found: bool) -> list[DnsResult]:
+    """The records written; the probe filters its own (``only_found`` says what its options ask)."""
+    assert probe.options.only_found is only_found
     sink = ListSink()
-    keep = probe.is_found if only_found else None
-    await run_scan(probe, list(lines), [sink], ScanConfig(concurrency=300), keep=keep)
+    await run_scan(probe, list(lines), [sink], ScanConfig(concurrency=300))
     return sink.records
 
 
@@ -64,7 +65,7 @@ def _plain(r: DnsResult) -> DnsResult:
 async def test_fast_path_records_equal_the_ordinary_path(zone: LabZone) -> None:
     words = list(zone.wordlist(missing=2000))
     async with DnsServer(zone) as server:
-        opts = DnsOptions(resolvers=(server.address,), query_timeout=0.5)
+        opts = DnsOptions(resolvers=(server.address,), query_timeout=0.5, only_found=False)
         fast = await _scan(DnsProbe(opts, domains=[zone.bulk_domain]), words, only_found=False)
         slow_probe = DnsProbe(opts, domains=[zone.bulk_domain])
         await slow_probe.start()
@@ -124,7 +125,9 @@ async def test_many_resolvers_share_unconnected_sockets(
     monkeypatch.setattr(resolver_module, "_CONNECTED_MAX", 1)
     words = list(zone.wordlist(missing=1000))
     async with DnsServer(zone) as one, DnsServer(zone, drop_every=5) as two:
-        opts = DnsOptions(resolvers=(one.address, two.address), query_timeout=_TIMEOUT)
+        opts = DnsOptions(
+            resolvers=(one.address, two.address), query_timeout=_TIMEOUT, only_found=False
+        )
         probe = DnsProbe(opts, domains=[zone.bulk_domain])
         records = await _scan(probe, words, only_found=False)
     assert len(records) == len(words)
@@ -149,7 +152,9 @@ async def test_a_resolver_that_starts_lying_mid_run_is_dropped(
                 await asyncio.sleep(0.001)
             liar.poison = True
 
-        opts = DnsOptions(resolvers=(good.address, liar.address), query_timeout=0.25)
+        opts = DnsOptions(
+            resolvers=(good.address, liar.address), query_timeout=0.25, only_found=False
+        )
         probe = DnsProbe(opts, domains=[zone.bulk_domain])
         with caplog.at_level(logging.WARNING, logger="aioscout"):
             async with asyncio.timeout(60):

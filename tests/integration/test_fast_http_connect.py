@@ -16,7 +16,7 @@ import pytest
 
 from aioscout._config import Timeouts
 from aioscout._models import ErrorKind
-from tests.integration.test_http_probe_servers import open_probe, target
+from tests._support.http_servers import open_probe, target
 
 
 @contextmanager

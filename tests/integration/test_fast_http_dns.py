@@ -10,7 +10,7 @@ import asyncio
 from aioscout._config import HttpOptions, Timeouts
 from aioscout._models import ErrorKind
 from aioscout.lab import Lab
-from tests.integration.test_http_probe_servers import open_probe, target
+from tests._support.http_servers import open_probe, target
 
 
 async def test_targets_of_one_name_share_its_query() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aioscout._config import Limits
 from aioscout.lab.certs import self_signed_certificate, write_pair
-from tests.integration.test_http_probe_servers import open_probe, target
+from tests._support.http_servers import open_probe, target
 
 Answer = Callable[[int, int], bytes | None]  # (connection number, request number on it)
 

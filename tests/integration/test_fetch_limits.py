@@ -12,7 +12,7 @@ import pytest
 from aioscout._config import FetchOptions, HttpOptions, Limits, Timeouts
 from aioscout._models import ErrorKind, FetchResult
 from aioscout.probes.fetch import FetchProbe, download_name
-from tests.integration.test_http_probe_servers import HOST, raw_server, read_request_head
+from tests._support.http_servers import HOST, raw_server, read_request_head
 
 CAP = 256 * 1024
 BLOCK = b"x" * 65536

@@ -17,7 +17,7 @@ from aiohttp import web
 from aioscout._config import FetchOptions, HttpOptions, Limits, Timeouts
 from aioscout._exceptions import InvalidTarget
 from aioscout._models import ErrorKind, FetchResult
-from aioscout.engine._protocols import Probe
+from aioscout.engine.protocols import Probe
 from aioscout.probes.fetch import FetchProbe, download_name
 from aioscout.targets import HttpTarget
 

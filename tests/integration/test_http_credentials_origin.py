@@ -21,7 +21,7 @@ import pytest
 
 from aioscout._config import FetchOptions, HttpOptions, Limits, Timeouts
 from aioscout.probes.fetch import FetchProbe
-from tests.integration.test_http_probe_servers import (
+from tests._support.http_servers import (
     HOST,
     open_probe,
     raw_server,

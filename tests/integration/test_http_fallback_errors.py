@@ -13,7 +13,7 @@ import pytest
 
 from aioscout._config import HttpOptions, Timeouts
 from aioscout._models import ErrorKind
-from tests.integration.test_http_probe_servers import HOST, open_probe, raw_server, target
+from tests._support.http_servers import HOST, open_probe, raw_server, target
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ from aioscout._models import ErrorKind
 from aioscout.lab.hostile import HostileFarm
 from aioscout.probes._http_core import MAX_INFORMATIONAL
 from aioscout.probes.fetch import FetchProbe
-from tests.integration.test_http_probe_servers import (
+from tests._support.http_servers import (
     HOST,
     open_probe,
     raw_server,

@@ -19,7 +19,7 @@ from aioscout._models import ErrorKind, HttpResult
 from aioscout.lab import Lab, decode_echo
 from aioscout.probes._http_session import USER_AGENTS
 from aioscout.probes.http import HttpProbe
-from tests.integration.test_http_probe_servers import HOST, CertFiles, make_cert, web_server
+from tests._support.http_servers import HOST, CertFiles, make_cert, web_server
 
 TIMEOUTS = Timeouts(connect=2, read=2, total=5)
 

@@ -2,121 +2,16 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
 import orjson
 import pytest
-from aiohttp import web
 
 from aioscout._config import HttpOptions, Limits, Timeouts
 from aioscout._models import ErrorKind, HttpResult
 from aioscout.probes.http import HttpProbe
-from tests.integration.test_http_probe_servers import HOST, web_server
+from tests._support.http_servers import HOST, web_server
+from tests._support.proxies import PASSWORD, USER, echo_app
 
-USER, PASSWORD = "scout", "pr0xy-s3cret-9f2"
 TIMEOUTS = Timeouts(connect=2, read=2, total=5)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{what} exited with {proc.returncode}")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"{what} did not start listening")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
-def _pproxy(auth: bool) -> Iterator[int]:
-    pytest.importorskip("pproxy")
-    port = _free_port()
-    listen = f"socks5://{HOST}:{port}" + (f"#{USER}:{PASSWORD}" if auth else "")
-    # pproxy installs uvloop when importable and then asks for a loop uvloop won't make.
-    runner = "import sys; sys.modules['uvloop'] = None; from pproxy.server import main; main()"
-    # --auth 0: no "authenticated IP" memory, every connection authenticates.
-    cmd = [sys.executable, "-c", runner, "-l", listen, "--auth", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_listening(port, proc, "pproxy")
-        yield port
-    finally:
-        _stop(proc)
-
-
-@pytest.fixture(scope="module")
-def socks_port() -> Iterator[int]:
-    """pproxy as an open SOCKS5 proxy on 127.0.0.1."""
-    yield from _pproxy(auth=False)
-
-
-@pytest.fixture(scope="module")
-def socks_auth_port() -> Iterator[int]:
-    """pproxy as a SOCKS5 proxy with user/password authentication."""
-    yield from _pproxy(auth=True)
-
-
-@pytest.fixture(scope="module")
-def http_proxy_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """proxy.py with basic auth on 127.0.0.1."""
-    pytest.importorskip("proxy")
-    port_file: Path = tmp_path_factory.mktemp("proxy") / "port"
-    cmd = [
-        sys.executable, "-m", "proxy", "--hostname", HOST, "--port", "0",
-        "--port-file", str(port_file), "--basic-auth", f"{USER}:{PASSWORD}",
-        "--num-acceptors", "1", "--num-workers", "1",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("proxy.py did not start")
-            time.sleep(0.05)
-        yield int(port_file.read_text())
-    finally:
-        _stop(proc)
-
-
-def echo_app() -> web.Application:
-    """Answers every request with its method, path, headers and peer as JSON."""
-
-    async def echo(request: web.Request) -> web.Response:
-        body = {
-            "method": request.method,
-            "path": request.path_qs,
-            "headers": {str(k): v for k, v in request.headers.items()},
-            "peer": request.remote,
-        }
-        html = "<title>echo</title><pre>" + orjson.dumps(body).decode() + "</pre>"
-        return web.Response(text=html, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", echo)
-    return app
 
 
 async def probe_one(opts: HttpOptions, url: str) -> HttpResult:

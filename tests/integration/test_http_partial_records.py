@@ -18,7 +18,7 @@ from aioscout._config import HttpOptions, Limits, Timeouts
 from aioscout._models import ErrorKind, HttpResult
 from aioscout.lab.hostile import Expected, HostileFarm
 from aioscout.probes.http import HttpProbe
-from tests.integration.test_http_probe_servers import (
+from tests._support.http_servers import (
     HOST,
     open_probe,
     raw_server,

@@ -14,7 +14,7 @@ from aioscout._config import HttpOptions, Limits
 from aioscout._models import ErrorInfo, ErrorKind
 from aioscout.probes.http import HttpProbe
 from aioscout.targets._types import HttpTarget
-from tests.integration.test_http_probe_servers import (
+from tests._support.http_servers import (
     HOST,
     CertFiles,
     closed_port,

@@ -13,7 +13,7 @@ import pytest
 
 from aioscout._config import HttpOptions, Limits, Timeouts
 from aioscout._models import ErrorKind
-from tests.integration.test_http_probe_servers import (
+from tests._support.http_servers import (
     HOST,
     CertFiles,
     make_cert,
@@ -269,7 +269,7 @@ async def test_expired_certificate_is_reported_not_refused(tmp_path: Path) -> No
 
 
 async def test_proxy_credentials_never_in_errors() -> None:
-    from tests.integration.test_http_probe_servers import closed_port
+    from tests._support.http_servers import closed_port
 
     port = closed_port()
     for proxy, auth in (

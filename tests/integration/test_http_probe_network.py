@@ -19,7 +19,7 @@ from aiohttp import web
 
 from aioscout._config import HttpOptions
 from aioscout._models import ErrorKind
-from tests.integration.test_http_probe_servers import (
+from tests._support.http_servers import (
     HOST,
     CertFiles,
     make_cert,

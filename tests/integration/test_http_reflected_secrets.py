@@ -22,14 +22,14 @@ from aioscout._config import HttpOptions, Timeouts
 from aioscout._models import HttpResult
 from aioscout.probes._http_common import plan_proxy
 from aioscout.probes._http_secrets import Redactor, clean_text, user_secrets
-from tests.integration._cli import run_cli
-from tests.integration.test_http_probe_servers import (
+from tests._support.http_servers import (
     HOST,
     open_probe,
     raw_server,
     read_request_head,
     target,
 )
+from tests.integration._cli import run_cli
 
 TIMEOUTS = Timeouts(connect=1.0, read=2.0, total=5.0)
 BEARER = "tok3n-bearer-9f8e7d"

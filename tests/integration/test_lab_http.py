@@ -24,16 +24,10 @@ import pytest
 from aioscout.lab import Expectation, Lab, control, decode_echo
 from aioscout.lab.sites import TITLE_CAP, Catalogue, favicon_hash, generated_title
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.lab(sites=20, dns_names=50, hostile=False)]
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _SLOW = {"slow", "slow-body"}
-
-
-@pytest.fixture
-async def lab() -> AsyncIterator[Lab]:
-    async with Lab(sites=20, dns_names=50, hostile=False) as running:
-        yield running
 
 
 @pytest.fixture

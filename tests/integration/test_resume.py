@@ -17,7 +17,7 @@ import random
 import shutil
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,15 +37,12 @@ from ._cli import (
     worker_pids,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.lab(sites=0, dns_port=None, hostile=False, latency=0.01),
+]
 
 _RECORD_BYTES = 800  # rough size of one refused record, to place kill points
-
-
-@pytest.fixture
-async def lab() -> AsyncIterator[Lab]:
-    async with Lab(sites=0, dns_port=None, hostile=False, latency=0.01) as running:
-        yield running
 
 
 def _inputs(lab: Lab, refused: int, served: int) -> list[str]:

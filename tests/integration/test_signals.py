@@ -142,3 +142,34 @@ async def test_second_ctrl_c_stops_at_once(held: HeldServer, tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert file_size(out) > size
     assert_one_record_per_line(out, lines)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_first_ctrl_c_starts_nothing_waiting_for_a_per_host_slot(
+    held: HeldServer, tmp_path: Path, workers: str
+) -> None:
+    """One slow host, many URLs, --per-host 2: after the first Ctrl-C only the two
+    requests on the wire finish; the targets admitted under -c but still waiting
+    for the host's slot never start, and a resumed run does them. With worker
+    processes too: the worker hears the stop at once and drops what waits."""
+    lines = [f"http://127.0.0.1:{held.port}/slow/{i}" for i in range(60)]
+    inp, out = tmp_path / "targets.txt", tmp_path / "out.jsonl"
+    inp.write_text("\n".join(lines) + "\n")
+    args: tuple[str, ...] = ("http", "-l", str(inp), "-o", str(out), "--timeout", "20")
+    args += ("--no-progress", "-c", "50", "--per-host", "2", "--workers", workers)
+    proc = await spawn_cli(*args)
+    async with asyncio.timeout(20):
+        while held.connected < 2:
+            await asyncio.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    await _stderr_line(proc, "finishing targets in flight")
+    held.release.set()  # the two on the wire finish; their slots free up
+    result = await finish(proc, timeout=15)
+    assert result.returncode == 130, result.stderr
+    assert held.connected == 2, "a target waiting for its host's slot started after Ctrl-C"
+    recs = records(out)
+    assert len(recs) == 2 and all(r["status"] == 200 for r in recs)
+    result = await run_cli(*args, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert_one_record_per_line(out, lines)
+    assert held.connected == len(lines)

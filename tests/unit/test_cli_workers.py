@@ -42,7 +42,7 @@ def test_large_files_and_pipes_use_every_core(tmp_path: Path) -> None:
 
 def test_each_worker_gets_its_share_of_the_per_resolver_rate() -> None:
     from aioscout._config import DnsOptions
-    from aioscout.cli.dns_cmd import share_resolver_rate
+    from aioscout.probes.factories import share_resolver_rate
 
     opts = DnsOptions(per_resolver_rate=1000.0)
     assert share_resolver_rate(opts, 1) is opts

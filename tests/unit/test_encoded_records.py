@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aioscout._models import ErrorInfo, ErrorKind, HttpResult, Record
-from aioscout.engine.runner import TakesEncoded, shared_encoder
+from aioscout.engine.protocols import TakesEncoded
+from aioscout.engine.runner import shared_encoder
 from aioscout.sinks.csv import CsvSink
 from aioscout.sinks.jsonl import JsonlSink, encode_lines
 

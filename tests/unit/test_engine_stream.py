@@ -13,7 +13,7 @@ import pytest
 from aioscout._config import ScanConfig, Timeouts
 from aioscout._models import ErrorInfo, ErrorKind, Record
 from aioscout.engine import Checkpoint, Stopper, run_scan
-from aioscout.engine._stream import Settle
+from aioscout.engine.protocols import Settle
 
 
 @dataclass(slots=True)

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aioscout.extract import title as title_mod
 from aioscout.extract.title import extract_title
 
 from ._fuzz import fuzz, quick
@@ -124,7 +123,3 @@ def test_repeated_fragments_stay_fast(tag: bytes, size: int) -> None:
     _check(extract_title(raw, None), 1024)
     elapsed = time.perf_counter() - started
     assert elapsed < 1.0, f"{elapsed:.2f}s on {tag!r} x {size // len(tag)}"
-
-
-def test_module_exports_extract_title() -> None:
-    assert title_mod.extract_title is extract_title

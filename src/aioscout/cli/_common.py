@@ -21,7 +21,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from .._config import Limits, ScanConfig, Timeouts
+from .._config import ScanConfig, Timeouts
 from .._exceptions import AioscoutError, ConfigError
 from .._loop import run_loop
 from .._models import Record
@@ -326,7 +326,6 @@ def default_workers(input_path: str | None, *, multiplier: int = 1) -> int:
 
 def scan_config_from(
     params: dict[str, Any],
-    limits: Limits | None = None,
     *,
     input_path: str | None = None,
     multiplier: int = 1,
@@ -339,7 +338,6 @@ def scan_config_from(
         rate=params["rate"],
         retries=params["retries"],
         timeouts=parse_timeouts(params["timeout_spec"]),
-        limits=limits or Limits(),
         dedup=not params["no_dedup"],
         workers=workers,
         loop=params["loop_name"],

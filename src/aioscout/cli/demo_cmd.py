@@ -108,7 +108,6 @@ async def _scan(lab: Lab, wordlist: str, output: str, silent: bool) -> tuple[Sta
     http_config = ScanConfig(concurrency=200)
     feed, stopper = _NameFeed(), Stopper()
     dns_probe = registry.factory("dns", dns_options, (lab.origin,))
-    keep = dns_probe(dns_config).is_found  # type: ignore[attr-defined]
     http_spec = OutputSpec(
         output=output, as_csv=False, resume=False, silent=silent, progress=True, fingerprint="demo"
     )
@@ -130,7 +129,6 @@ async def _scan(lab: Lab, wordlist: str, output: str, silent: bool) -> tuple[Sta
             open_source((), wordlist),
             dns_config,
             dns_spec,
-            keep=keep,
             extra_sinks=[feed],
             quiet_output=True,
             stopper=stopper,

@@ -17,6 +17,7 @@ from .._exceptions import AioscoutError
 from .._loop import run_loop
 from .._models import DnsResult, Record
 from ..engine import Probe, Stats, Stopper
+from ..probes.factories import share_resolver_rate
 from ._checks import check_file_arg, check_resolvers, check_source
 from ._common import (
     Estimate,
@@ -38,14 +39,6 @@ from ._progress import summary_line
 __all__ = ["dns"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def share_resolver_rate(options: DnsOptions, workers: int) -> DnsOptions:
-    """Each of ``workers`` processes sends its share of the queries: give it its share
-    of ``per_resolver_rate`` too, so the whole run keeps the rate asked for."""
-    if workers <= 1 or options.per_resolver_rate <= 0:
-        return options
-    return dataclasses.replace(options, per_resolver_rate=options.per_resolver_rate / workers)
 
 
 def _read_resolvers(path: str) -> list[str]:
@@ -206,10 +199,9 @@ def dns(**p: Any) -> None:
     options = share_resolver_rate(options, config.workers)
     factory = registry.factory("dns", options, domains)
     try:
-        probe = factory(config)
+        factory(config)  # checks the record types and domains before anything is opened
     except AioscoutError as exc:
         fail(str(exc))
-    keep: Callable[[Record], bool] | None = probe.is_found if only_found else None  # type: ignore[attr-defined]
     if brute:
         lines = functools.partial(open_source, (), p["wordlist"], want=None)
         list_path = p["wordlist"]
@@ -236,7 +228,7 @@ def dns(**p: Any) -> None:
         not_found=True,
     )
     if not p["probe_http"]:
-        run_command(factory, lines, config, spec, keep=keep)
+        run_command(factory, lines, config, spec)
         return
     if p["resume"]:
         fail("--resume is not supported with --probe-http; run dns, then http -l on its output")
@@ -247,7 +239,7 @@ def dns(**p: Any) -> None:
         resolvers=options.resolvers,
         ports=tuple(x for s in p["http_ports"] for x in s.split(",") if x),
     )
-    _run_dns_then_http(factory, lines, config, spec, keep, http_options, http_spec)
+    _run_dns_then_http(factory, lines, config, spec, http_options, http_spec)
 
 
 def _dns_options(p: dict[str, Any], resolvers: list[str], only_found: bool) -> DnsOptions:
@@ -287,7 +279,6 @@ def _run_dns_then_http(
     lines: Callable[[], AsyncIterable[str]],
     config: ScanConfig,
     spec: OutputSpec,
-    keep: Callable[[Record], bool] | None,
     http_options: HttpOptions,
     http_spec: OutputSpec,
 ) -> None:
@@ -308,7 +299,6 @@ def _run_dns_then_http(
                 lines(),
                 config,
                 spec,
-                keep=keep,
                 extra_sinks=[feed],
                 quiet_output=True,
                 stopper=stopper,

@@ -137,7 +137,7 @@ def fetch(**p: Any) -> None:
         max_size=p.get("max_size", FetchOptions().max_size),
     )
     limits = Limits(max_redirects=p["max_redirects"])
-    config = scan_config_from(p, limits)
+    config = scan_config_from(p)
     # The engine bounds every probe by the total: a download needs far more than a page.
     config = dataclasses.replace(
         config,

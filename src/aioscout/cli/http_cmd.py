@@ -305,7 +305,7 @@ def http(**p: Any) -> None:
         max_body=p["max_body"], max_redirects=p["max_redirects"], max_cidr_hosts=p["max_cidr"]
     )
     source = p["list_file"] or (None if targets else "-")
-    config = scan_config_from(p, limits, input_path=source)
+    config = scan_config_from(p, input_path=source)
     keep = _keep_from(p)
     try:
         n_ports = sum(len(parse_ports(spec)) for spec in options.ports)

@@ -1,11 +1,13 @@
-"""The engine: a streaming pipeline that any probe plugs into."""
+"""The engine: a streaming pipeline that any probe plugs into (see ``protocols``)."""
 
-from ._protocols import Clock, Probe, Sink
 from .checkpoint import Checkpoint
 from .dedup import Deduper
 from .limits import HostLimiter, MonotonicClock, TokenBucket
-from .runner import DEFAULT_RETRY_ON, Positioned, Stopper, run_scan
+from .protocols import Clock, Positioned, Probe, Sink
+from .runner import DEFAULT_RETRY_ON
+from .scan import run_scan
 from .stats import Stats
+from .stopper import Stopper
 
 __all__ = [
     "DEFAULT_RETRY_ON",

@@ -4,16 +4,11 @@ Why: with a coroutine per item, a brute force of millions of cheap items (a
 DNS query each, most answered NXDOMAIN) spends most of its time in the
 engine — a queue hop, a deadline timer, a per-host slot and a task wake-up
 per item — not in the probe. Even a callback object per item costs more than
-the query. A probe that offers ``open_lane(settle)`` returns a *lane*: the
-engine hands it items in runs (``lane.start(items)``), and the lane reports
-what finished, many items per call, through ``settle(done, counted)``:
-
-- ``done`` lists ``(item, record)``, with ``record`` ``None`` when the item
-  needs the ordinary path (``probe()``, with the engine's retries);
-- ``counted`` is ``None`` or ``(kind, seqs)``: items whose records the
-  engine's keep-filter rejects (see :class:`AcceptsFilter`) and that only
-  count, under error kind ``kind``. The bulk of a brute force travels so, as
-  one list of numbers.
+the query. A probe that offers ``open_lane(settle)`` (``protocols.OpensLane``)
+returns a *lane*: the engine hands it items in runs (``lane.start(items)``),
+and the lane reports what finished, many items per call, through ``settle``
+(``protocols.Settle``). The bulk of a brute force travels as ``counted``: one
+list of numbers of items the probe's own filter rejects.
 
 Only items sent to ``probe()`` get a coroutine. The guarantees are the
 ordinary path's: one record per item; at most ``concurrency`` items started
@@ -30,55 +25,45 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol
 
+from .._config import ScanConfig
 from .._models import ErrorInfo, ErrorKind, Record
+from .items import Block, Filtered, Item, Result
+from .limits import TokenBucket
+from .protocols import LaneItem, OpensLane, Probe
+from .stats import Stats
+from .stopper import Stopper
 
-if TYPE_CHECKING:
-    from .runner import _Run
-
-__all__ = ["AcceptsFilter", "Lane", "OpensLane", "Settle", "stream_work"]
+__all__ = ["LaneHost", "stream_work"]
 
 _TICK = 0.25  # seconds the drain task sleeps when nothing lands
 
-_Entry = tuple[int, str, Any]  # an item: (seq, line, target)
-Settle = Callable[[list[tuple[_Entry, Record | None]], tuple[str | None, list[int]] | None], None]
+_Landed = tuple[list[tuple[LaneItem, Record | None]], tuple[str | None, list[int]] | None]
 
 
-class Lane(Protocol):
-    """Starts items in bulk and settles them through the ``settle`` it was opened with."""
+class LaneHost(Protocol):
+    """What the lane uses of the run it serves (:class:`~.runner.Run` is one).
 
-    def start(self, items: Sequence[_Entry]) -> tuple[int, float]:
-        """Start the items in order; returns how many started and, when not all, the
-        seconds to wait before offering the rest (0.0: give the next one to ``probe()``)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-@runtime_checkable
-class OpensLane(Protocol):
-    """A probe that starts items in bulk (see the module docstring).
-
-    ``open_lane`` returns ``None`` when the run's options rule the lane out;
-    every item then takes ``probe()``.
+    ``work`` carries items, blocks, or (from a worker's socket) blocks; the
+    lane puts lists of results on ``results``. ``attempts(item)`` is the
+    ordinary path (host slot, rate, retries, deadline) for items the lane
+    hands back; ``on_drop`` is told of items a graceful stop discards.
     """
 
-    def open_lane(self, settle: Settle) -> Lane | None: ...
+    config: ScanConfig
+    probe: Probe[Any]
+    stats: Stats
+    stopper: Stopper
+    work: asyncio.Queue[Any]
+    results: asyncio.Queue[Any]
+    bucket: TokenBucket | None
+    deadline: float
+    retry_on: frozenset[ErrorKind]
+    on_drop: Callable[[int], None] | None
 
-
-@runtime_checkable
-class AcceptsFilter(Protocol):
-    """A probe told which of its records are only counted, never written.
-
-    The engine calls ``accept_filter(keep)`` (``keep`` one of the probe's own
-    methods) before the run; the probe may then settle items whose records
-    ``keep`` rejects as ``counted`` (see the module docstring) instead of
-    building a record for each.
-    """
-
-    def accept_filter(self, keep: Callable[[Record], bool]) -> None: ...
+    async def attempts(self, item: Item[Any]) -> Record | None: ...
 
 
 class _State:
@@ -87,15 +72,13 @@ class _State:
     def __init__(self, credits: int) -> None:
         self.free = credits
         self.inflight: set[int] = set()  # numbers of the items the lane has and has not settled
-        self.landed: collections.deque[
-            tuple[list[tuple[_Entry, Record | None]], tuple[str | None, list[int]] | None]
-        ] = collections.deque()
+        self.landed: collections.deque[_Landed] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None  # the drain task, asleep
         self.room = asyncio.Event()
 
     def settle(
         self,
-        done: list[tuple[_Entry, Record | None]],
+        done: list[tuple[LaneItem, Record | None]],
         counted: tuple[str | None, list[int]] | None,
     ) -> None:
         self.landed.append((done, counted))
@@ -108,38 +91,36 @@ class _State:
         self.room.set()
 
 
-async def stream_work(run: _Run[Any], probe: OpensLane) -> None:
+async def stream_work(run: LaneHost, probe: OpensLane) -> None:
     """Consume ``run.work`` through the probe's lane until its end marker.
 
-    An entry of ``run.work`` is one item, a :class:`~.runner.Block` or (from a
-    worker's socket) a tuple of three parallel lists: numbers, lines, targets.
-    Finished records go to ``run.results`` as lists, one per settled batch.
+    An entry of ``run.work`` is one :class:`~.items.Item` or a
+    :class:`~.items.Block`. Finished records go to ``run.results`` as lists,
+    one per settled batch.
     """
-    from .runner import Block, Filtered, _Item
-
     conc = run.config.concurrency
     st = _State(conc)
     inflight = st.inflight
-    slow: asyncio.Queue[_Item[Any] | None] = asyncio.Queue(conc)
-    expiry: collections.deque[tuple[float, list[_Entry]]] = collections.deque()
+    slow: asyncio.Queue[Item[Any] | None] = asyncio.Queue(conc)
+    expiry: collections.deque[tuple[float, list[LaneItem]]] = collections.deque()
     loop = asyncio.get_running_loop()
     stats, stopper, results = run.stats, run.stopper, run.results
     retry_on = run.retry_on if run.config.retries > 0 else frozenset()
     lane = probe.open_lane(st.settle)
     fed_all = False
 
-    def expired(now: float) -> list[tuple[int, Any]]:
+    def expired(now: float) -> list[Result]:
         """Timeout records for items past the deadline; forget runs that are all done."""
-        out: list[tuple[int, Any]] = []
+        out: list[Result] = []
         while expiry:
             deadline, items = expiry[0]
             if deadline <= now:
-                for item in items:
-                    if item[0] in inflight:
-                        inflight.discard(item[0])
+                for seq, line, target in items:
+                    if seq in inflight:
+                        inflight.discard(seq)
                         err = ErrorInfo(ErrorKind.TIMEOUT, f"no result within {run.deadline:g}s")
-                        out.append((item[0], run.probe.failed(item[1], item[2], err)))
-            elif any(item[0] in inflight for item in items):
+                        out.append((seq, run.probe.failed(line, target, err)))
+            elif any(seq in inflight for seq, _, _ in items):
                 break
             expiry.popleft()
         return out
@@ -158,17 +139,18 @@ async def stream_work(run: _Run[Any], probe: OpensLane) -> None:
             out = expired(loop.time())
             while st.landed:
                 done, counted = st.landed.popleft()
-                for item, record in done:
-                    if item[0] not in inflight:
+                for (seq, line, target), record in done:
+                    if seq not in inflight:
                         continue  # past its deadline: its record was made already
-                    inflight.discard(item[0])
+                    inflight.discard(seq)
                     if record is None or (
                         record.error is not None and record.error.kind in retry_on
                     ):
                         stats.in_flight -= 1
-                        await slow.put(_Item(*item))  # keeps its credit until that path is done
+                        # It keeps its credit until that path is done.
+                        await slow.put(Item(seq, line, target))
                     else:
-                        out.append((item[0], record))
+                        out.append((seq, record))
                 if counted is not None and counted[1]:
                     seqs = counted[1]
                     if not inflight.issuperset(seqs):
@@ -184,13 +166,14 @@ async def stream_work(run: _Run[Any], probe: OpensLane) -> None:
 
     async def ordinary() -> None:
         while (item := await slow.get()) is not None:
-            record = await run._attempts(item)
-            await results.put((item.seq, record))
+            record = await run.attempts(item)
+            if record is not None:  # None: a stop came before it started
+                await results.put((item.seq, record))
             st.give_back(1)
 
-    async def to_probe(item: _Entry) -> None:
+    async def to_probe(item: LaneItem) -> None:
         st.free -= 1
-        await slow.put(_Item(*item))
+        await slow.put(Item(*item))
 
     try:
         async with asyncio.TaskGroup() as tg:
@@ -200,11 +183,8 @@ async def stream_work(run: _Run[Any], probe: OpensLane) -> None:
             bucket, deadline = run.bucket, run.deadline
             while (entry := await run.work.get()) is not None:
                 seqs: list[int]
-                items: list[_Entry]
-                if type(entry) is tuple:
-                    seqs = entry[0]
-                    items = list(zip(*entry, strict=True))
-                elif isinstance(entry, Block):
+                items: list[LaneItem]
+                if isinstance(entry, Block):
                     seqs = entry.seqs
                     items = list(zip(seqs, entry.lines, entry.targets, strict=True))
                 else:
@@ -214,8 +194,8 @@ async def stream_work(run: _Run[Any], probe: OpensLane) -> None:
                 while i < end:
                     if stopper.stopping:
                         if run.on_drop is not None:
-                            for item in items[i:]:
-                                run.on_drop(item[0])
+                            for seq in seqs[i:]:
+                                run.on_drop(seq)
                         break  # not started: a resumed run will do them
                     while st.free <= 0:
                         st.room.clear()

@@ -1,4 +1,7 @@
-"""What crosses between this process and its workers: pickles with fast records.
+"""What crosses between this process and its workers: typed frames, pickled fast.
+
+Both ends are this program, over a private socketpair: a frame is a 4-byte
+big-endian length and a pickle of one of the frame types below.
 
 Records and targets are slotted dataclasses, whose own pickling calls
 :func:`dataclasses.fields` per object on both ends; their field values in one
@@ -11,17 +14,36 @@ names a probe's types.
 
 from __future__ import annotations
 
+import asyncio
 import copyreg
 import dataclasses
 import io
 import operator
 import pickle
+import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import _models
 
-__all__ = ["dumps", "fast_pickle"]
+__all__ = [
+    "BlockFrame",
+    "Dropped",
+    "EncodedFrame",
+    "End",
+    "Items",
+    "Results",
+    "Retries",
+    "Settled",
+    "Stop",
+    "ToParent",
+    "ToWorker",
+    "dumps",
+    "fast_pickle",
+    "receive",
+    "send",
+    "send_nowait",
+]
 
 
 def _rebuild(cls: type[Any], values: tuple[Any, ...]) -> Any:
@@ -81,3 +103,106 @@ def dumps(obj: object) -> bytes:
     pickler.dispatch_table = _DISPATCH
     pickler.dump(obj)
     return buf.getvalue()
+
+
+# -- the frames between this process and a worker ------------------------------
+#
+# Each is a NamedTuple: one class reference and a tuple on the wire. Items and
+# results inside them stay plain tuples ``(seq, line, target)`` and
+# ``(seq, record)``, unpacked by name where they are read: a named type per
+# item would cost every item a Python-level call at both ends.
+
+
+class Items(NamedTuple):
+    """Parent to worker: items of the ordinary path, ``(seq, line, target)`` each."""
+
+    items: list[tuple[int, str, Any]]
+
+
+class BlockFrame(NamedTuple):
+    """Parent to worker: a block of items as three parallel lists (see ``items.Block``)."""
+
+    seqs: list[int]
+    lines: list[str]
+    targets: list[Any]
+
+
+class Stop(NamedTuple):
+    """Parent to worker: a graceful stop; drop what has not started."""
+
+
+class End(NamedTuple):
+    """Parent to worker: no more items; finish and exit."""
+
+
+class Results(NamedTuple):
+    """Worker to parent: records, ``(seq, record)`` each."""
+
+    results: list[tuple[int, Any]]
+
+
+class EncodedFrame(NamedTuple):
+    """Worker to parent: records encoded for the sinks, their error kinds beside them."""
+
+    seqs: list[int]
+    kinds: list[str | None]
+    lines: list[bytes]
+
+
+class Settled(NamedTuple):
+    """Worker to parent: what the probe's own filter kept, and what it only counted.
+
+    ``filtered`` lists ``(kind, seqs)``; ``kept`` lists ``(seq, record)``.
+    """
+
+    filtered: list[tuple[str | None, list[int]]]
+    kept: list[tuple[int, Any]]
+
+
+class Dropped(NamedTuple):
+    """Worker to parent: items a graceful stop discarded before they started."""
+
+    seqs: list[int]
+
+
+class Retries(NamedTuple):
+    """Worker to parent: how many retries it made since its last report."""
+
+    added: int
+
+
+ToWorker = Items | BlockFrame | Stop | End
+ToParent = Results | EncodedFrame | Settled | Dropped | Retries
+
+_LEN = struct.Struct(">I")
+
+
+async def send(writer: asyncio.StreamWriter, frame: ToWorker | ToParent) -> None:
+    """Write one frame: a 4-byte big-endian length and the pickle (see :func:`dumps`).
+
+    Raises :class:`ConnectionResetError` once the other process has gone (its socket
+    closed), on every event loop alike.
+    """
+    if writer.is_closing():
+        raise ConnectionResetError("the other process closed its socket")
+    blob = dumps(frame)
+    writer.write(_LEN.pack(len(blob)) + blob)
+    await writer.drain()
+
+
+def send_nowait(writer: asyncio.StreamWriter, frame: ToWorker | ToParent) -> None:
+    """Write one frame without waiting for the buffer to drain (a small control frame).
+
+    A frame is written whole in one call, so it never interleaves with another.
+    """
+    if writer.is_closing():
+        raise ConnectionResetError("the other process closed its socket")
+    blob = dumps(frame)
+    writer.write(_LEN.pack(len(blob)) + blob)
+
+
+async def receive(reader: asyncio.StreamReader) -> ToWorker | ToParent:
+    """Read one frame written by :func:`send`."""
+    size = _LEN.unpack(await reader.readexactly(_LEN.size))[0]
+    frame: ToWorker | ToParent = pickle.loads(await reader.readexactly(size))
+    return frame

@@ -15,7 +15,7 @@ import contextlib
 import time
 from collections import deque
 
-from ._protocols import Clock
+from .protocols import Clock
 
 __all__ = ["HostLimiter", "MonotonicClock", "TokenBucket"]
 

@@ -16,7 +16,7 @@ a busy worker stops reading its socket, the send buffer fills, the router
 waits, the producer waits.
 
 For a probe on the fast path (a lane: every target its own host, such as
-a DNS name) items travel in blocks instead (:class:`aioscout.engine.runner.Block`,
+a DNS name) items travel in blocks instead (:class:`~.items.Block`,
 a thousand numbered items in one frame): there is no host to route by, so a
 block goes to the worker holding the fewest items, each worker enforces its
 share of the concurrency and rate, and this process only caps what a worker
@@ -25,7 +25,7 @@ hop, a credit and a pickled tuple each. The bookkeeping (every item remembered
 until its record or its drop comes back, re-routed when its worker dies) is
 the same.
 
-When every sink takes the same encoding (:class:`~.runner.TakesEncoded`, the
+When every sink takes the same encoding (:class:`~.protocols.TakesEncoded`, the
 JSON Lines sink) and no keep-filter must run here, a worker sends its records
 already encoded, with only their error kinds beside them for the statistics:
 this process then joins and writes bytes instead of unpickling and encoding
@@ -35,9 +35,11 @@ A command forks its workers before its event loop starts (see
 :func:`._spawn.prefork`) and this pool hands those copies out first; a
 replacement for a worker that died is a new interpreter.
 
-Frames are a 4-byte big-endian length and a pickle of ``(tag, payload)``;
-both ends are this program, over a private socketpair. A small frame waits a
-moment for company (``_LINGER``).
+A probe's own filter (:class:`~.protocols.OwnFilter`) runs in the worker, on
+the worker's probe: what it drops never crosses back, only its error kind.
+
+Frames are typed (:mod:`.frames`). A small frame waits a moment for company
+(``_LINGER``).
 """
 
 from __future__ import annotations
@@ -47,10 +49,8 @@ import contextlib
 import dataclasses
 import gc
 import os
-import pickle
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import zlib
@@ -59,42 +59,41 @@ from typing import Any
 
 from .._config import ScanConfig
 from .._models import ErrorKind, Record, Records
-from ._protocols import Probe
 from ._spawn import Forked, forked_ready, spawn
-from ._stream import AcceptsFilter, OpensLane
-from .frames import dumps
+from .frames import (
+    BlockFrame,
+    Dropped,
+    EncodedFrame,
+    End,
+    Items,
+    Results,
+    Retries,
+    Settled,
+    Stop,
+    receive,
+    send,
+    send_nowait,
+)
+from .items import Block, Encoded, Filtered, Item, Result, take_ready
 from .limits import TokenBucket
-from .runner import Encoded, Filtered, take_ready
+from .protocols import OpensLane, Probe, own_filter
+from .runner import Run
 from .stats import Stats
+from .stopper import Stopper
 
 __all__ = ["ProcessPool"]
 
-_LEN = struct.Struct(">I")
 _BATCH = 1024
 _FRAME = 1024  # records at most in one frame back to the parent
 _FAST_LINGER = 0.01  # seconds a fast-path worker lets records gather before a small frame
 _MAX_RESPAWNS = 8
 # A frame of fewer entries than _SMALL waits _LINGER seconds for more: a frame (a
-# pickle, a syscall and a wake-up at each end) per item or record was a large
+# pickle, a syscall and a wake-up at each end) per item or record would be a large
 # share of both processes' work when items trickle in as credits come back. Each
-# item waits out one linger on its way in and one on its way back. 1 ms took 2-4%
-# less wall time under 100 ms latency (20,000 URLs, 4,000 hosts, -c 1000 -w 2) but
-# about 10% more on 10,240 hosts without latency, where frames of one or two
-# records cost both processes a wake-up each; no wait at all was slower on both.
+# item waits out one linger on its way in and one on its way back: a shorter one
+# sends more frames of one or two records, a longer one delays every item.
 _SMALL = _BATCH // 8
 _LINGER = 0.002
-
-
-async def _send(writer: asyncio.StreamWriter, tag: str, payload: object) -> None:
-    blob = dumps((tag, payload))
-    writer.write(_LEN.pack(len(blob)) + blob)
-    await writer.drain()
-
-
-async def _recv(reader: asyncio.StreamReader) -> tuple[str, Any]:
-    size = _LEN.unpack(await reader.readexactly(_LEN.size))[0]
-    tag, payload = pickle.loads(await reader.readexactly(size))
-    return str(tag), payload
 
 
 def block_child_config(config: ScanConfig) -> ScanConfig:
@@ -123,6 +122,11 @@ def child_config(config: ScanConfig) -> ScanConfig:
     return dataclasses.replace(config, rate=0.0, workers=1)
 
 
+def _stopping(stopper: Stopper) -> bool:
+    """``stopper.stopping``, read afresh (after an ``await``, for the type checker too)."""
+    return stopper.stopping
+
+
 class _Worker:
     def __init__(self, index: int) -> None:
         self.index = index
@@ -144,7 +148,6 @@ class ProcessPool:
         config: ScanConfig,
         retry_on: Collection[ErrorKind],
         *,
-        keep_method: str | None = None,
         takes_blocks: bool = False,
         encoder: Callable[[Sequence[Record]], list[bytes]] | None = None,
     ) -> None:
@@ -156,7 +159,6 @@ class ProcessPool:
         """
         self.factory = factory
         self.encoder = encoder
-        self.keep_method = keep_method
         self.host_of = host_of
         self.config = config
         self.takes_blocks = takes_blocks
@@ -184,7 +186,7 @@ class ProcessPool:
         self,
         work: asyncio.Queue[Any],
         results: asyncio.Queue[Any],
-        stopper: Any,
+        stopper: Stopper,
         stats: Stats,
     ) -> None:
         self._results, self._stats = results, stats
@@ -193,24 +195,33 @@ class ProcessPool:
             async with asyncio.TaskGroup() as tg:
                 for w in self.workers:
                     await self._spawn(w, tg)
-                await self._route(work, stopper, tg)
+                with stopper.on_stop(self._tell_stop):
+                    await self._route(work, stopper, tg)
                 self._routing_done = True
                 self._check_settled()
                 await self._settled.wait()
                 for w in self.workers:
                     if w.alive and w.writer is not None:
                         with contextlib.suppress(ConnectionError):
-                            await _send(w.writer, "end", None)
+                            await send(w.writer, End())
             clean = True
         finally:
             self._reap(wait=clean)
 
+    def _tell_stop(self) -> None:
+        """A stop request: every worker hears it now, not once routing has ended, so
+        that nothing waiting there for its host's slot starts meanwhile."""
+        for w in self.workers:
+            if w.alive and w.writer is not None:
+                with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+                    send_nowait(w.writer, Stop())
+
     async def _spawn(self, w: _Worker, tg: asyncio.TaskGroup) -> None:
-        args = (self.factory, self.child_config, self.retry_on, self.keep_method, self.encoder)
+        args = (self.factory, self.child_config, self.retry_on, self.encoder)
         name = f"aioscout-worker-{w.index}"
         if forked_ready():
-            # A copy waiting for work: handing it out is one short write. Through a
-            # thread it took 30-40 ms (the thread's start and the lock's hand-overs).
+            # A copy waiting for work: handing it out is one short write, done here
+            # rather than through a thread (a thread's start and lock hand-overs).
             proc, ours = spawn(_child_main, *args, name=name)
         else:  # a new interpreter: Popen blocks
             proc, ours = await asyncio.to_thread(spawn, _child_main, *args, name=name)
@@ -221,7 +232,9 @@ class ProcessPool:
             tg.create_task(self._feed(w, tg))
         tg.create_task(self._collect(w, tg))
 
-    async def _route(self, work: asyncio.Queue[Any], stopper: Any, tg: asyncio.TaskGroup) -> None:
+    async def _route(
+        self, work: asyncio.Queue[Any], stopper: Stopper, tg: asyncio.TaskGroup
+    ) -> None:
         while (item := await work.get()) is not None:
             if stopper.stopping:
                 continue
@@ -231,6 +244,9 @@ class ProcessPool:
             await self.credits.acquire()  # released when its record (or drop) comes back
             if self.bucket is not None:
                 await self.bucket.acquire()
+            if _stopping(stopper):  # while it waited for a credit or a token
+                self.credits.release()
+                continue
             await self._dispatch(item, tg)
         if stopper.stopping:
             for w in self.workers:
@@ -238,7 +254,7 @@ class ProcessPool:
                     self.credits.release()
                 if w.alive and w.writer is not None:
                     with contextlib.suppress(ConnectionError):
-                        await _send(w.writer, "stop", None)
+                        await send(w.writer, Stop())
 
     async def _dispatch(self, item: Any, tg: asyncio.TaskGroup) -> None:
         """Queue ``item`` for the live worker that owns its host; respawn if none lives."""
@@ -276,7 +292,7 @@ class ProcessPool:
         # On a send error (uvloop: a closed transport is RuntimeError), _collect notices
         # the death and re-routes what the worker held.
         with contextlib.suppress(ConnectionError, OSError, RuntimeError):
-            await _send(w.writer, "block", (seqs, lines, targets))
+            await send(w.writer, BlockFrame(seqs, lines, targets))
         if not w.alive:
             # _lost already re-routed what it saw; this block may have come after it.
             await self._redispatch([(s, w.inflight.pop(s)) for s in seqs if s in w.inflight], tg)
@@ -323,7 +339,7 @@ class ProcessPool:
                 w.inflight[nxt.seq] = nxt
             failed = False
             try:
-                await _send(w.writer, "items", [(i.seq, i.line, i.target) for i in batch])
+                await send(w.writer, Items([(i.seq, i.line, i.target) for i in batch]))
             except (ConnectionError, OSError, RuntimeError):  # uvloop: closed transport
                 failed = True
             if not w.alive:
@@ -339,52 +355,61 @@ class ProcessPool:
         assert w.reader is not None and self._results is not None and self._stats is not None
         try:
             while True:
-                tag, payload = await _recv(w.reader)
-                if tag == "results":
-                    pop = w.inflight.pop
-                    mine = [(seq, record) for seq, record in payload if pop(seq, None) is not None]
-                    self._give_back(len(mine))
-                    if mine:
-                        await self._results.put(mine)
-                    self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
-                    self._check_settled()
-                elif tag == "encoded":
-                    seqs, kinds, lines = payload
-                    pop = w.inflight.pop
-                    ours = [pop(seq, None) is not None for seq in seqs]
-                    if not all(ours):  # records of items re-routed meanwhile: not ours
-                        seqs = [s for s, m in zip(seqs, ours, strict=True) if m]
-                        kinds = [k for k, m in zip(kinds, ours, strict=True) if m]
-                        lines = [x for x, m in zip(lines, ours, strict=True) if m]
-                    self._give_back(len(seqs))
-                    if seqs:
-                        await self._results.put((seqs[0], Encoded(seqs, kinds, b"".join(lines))))
-                    self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
-                    self._check_settled()
-                elif tag == "settled":
-                    pop = w.inflight.pop
-                    filtered, kept = payload
-                    out = [(seq, record) for seq, record in kept if pop(seq, None) is not None]
+                frame = await receive(w.reader)
+                if type(frame) is Retries:
+                    self._stats.retries += frame.added
+                    continue
+                if type(frame) is Results:
+                    out = self._mine(w, frame.results)
                     n = len(out)
-                    for kind, seqs in filtered:
-                        done = [seq for seq in seqs if pop(seq, None) is not None]
-                        if done:
-                            out.append((done[0], Filtered(kind, done)))
-                            n += len(done)
-                    self._give_back(n)
-                    if out:
-                        await self._results.put(out)
-                    self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
-                    self._check_settled()
-                elif tag == "dropped":
+                elif type(frame) is EncodedFrame:
+                    out, n = self._mine_encoded(w, frame)
+                elif type(frame) is Settled:
+                    out, n = self._mine_settled(w, frame)
+                elif type(frame) is Dropped:
                     pop = w.inflight.pop
-                    self._give_back(sum(1 for seq in payload if pop(seq, None) is not None))
-                    self._check_settled()
-                elif tag == "retries":
-                    self._stats.retries += int(payload)
+                    out, n = [], sum(1 for seq in frame.seqs if pop(seq, None) is not None)
+                else:
+                    raise RuntimeError(f"unexpected frame from a worker: {type(frame).__name__}")
+                self._give_back(n)
+                if out:
+                    await self._results.put(out)
+                self._stats.in_flight = sum(len(x.inflight) for x in self.workers)
+                self._check_settled()
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         await self._lost(w, tg)
+
+    @staticmethod
+    def _mine(w: _Worker, results: list[Result]) -> list[Result]:
+        """The results of items ``w`` still holds (others were re-routed meanwhile)."""
+        pop = w.inflight.pop
+        return [(seq, record) for seq, record in results if pop(seq, None) is not None]
+
+    @staticmethod
+    def _mine_encoded(w: _Worker, frame: EncodedFrame) -> tuple[list[Any], int]:
+        pop = w.inflight.pop
+        seqs, kinds, lines = frame
+        ours = [pop(seq, None) is not None for seq in seqs]
+        if not all(ours):  # records of items re-routed meanwhile: not ours
+            seqs = [s for s, m in zip(seqs, ours, strict=True) if m]
+            kinds = [k for k, m in zip(kinds, ours, strict=True) if m]
+            lines = [x for x, m in zip(lines, ours, strict=True) if m]
+        if not seqs:
+            return [], 0
+        return [(seqs[0], Encoded(seqs, kinds, b"".join(lines)))], len(seqs)
+
+    @staticmethod
+    def _mine_settled(w: _Worker, frame: Settled) -> tuple[list[Any], int]:
+        pop = w.inflight.pop
+        out: list[Any] = [(seq, record) for seq, record in frame.kept if pop(seq, None) is not None]
+        n = len(out)
+        for kind, seqs in frame.filtered:
+            done = [seq for seq in seqs if pop(seq, None) is not None]
+            if done:
+                out.append((done[0], Filtered(kind, done)))
+                n += len(done)
+        return out, n
 
     def _give_back(self, n: int) -> None:
         """``n`` items finished: their credits (item mode) or room in their worker (blocks)."""
@@ -438,14 +463,15 @@ class ProcessPool:
 
 # -- the worker process's side -------------------------------------------------
 
+Encoder = Callable[[Sequence[Record]], list[bytes]]
+
 
 def _child_main(
     sock: socket.socket,
     factory: Callable[[ScanConfig], Probe[Any]],
     config: ScanConfig,
     retry_on: frozenset[ErrorKind],
-    keep_method: str | None = None,
-    encoder: Callable[[Sequence[Record]], list[bytes]] | None = None,
+    encoder: Encoder | None = None,
 ) -> None:
     # The terminal's Ctrl-C reaches the whole process group; the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -455,7 +481,7 @@ def _child_main(
     # The parent going away (closed socket) ends the worker quietly.
     gone = (KeyboardInterrupt, ConnectionError, asyncio.IncompleteReadError)
     try:
-        run_loop(_serve(sock, factory, config, retry_on, keep_method, encoder), config.loop)
+        run_loop(_serve(sock, factory, config, retry_on, encoder), config.loop)
     except gone:
         pass
     except BaseExceptionGroup as group:
@@ -470,58 +496,146 @@ async def _serve(
     factory: Callable[[ScanConfig], Probe[Any]],
     config: ScanConfig,
     retry_on: frozenset[ErrorKind],
-    keep_method: str | None = None,
-    encoder: Callable[[Sequence[Record]], list[bytes]] | None = None,
+    encoder: Encoder | None = None,
 ) -> None:
-    from .limits import MonotonicClock
-    from .runner import Stopper, _Item, _Run
-
     reader, writer = await asyncio.open_connection(sock=sock)
     probe = factory(config)
-    stats = Stats()
-    stopper = Stopper()
-    run: _Run[Any] = _Run(probe, [], config, None, None, stopper, stats, MonotonicClock(), retry_on)
-    dropped: list[int] = []
-    run.on_drop = dropped.append
-    consumers = 0
     await probe.start()
     gc.freeze()  # the probe's modules and tables: out of the collector's sight, as at start-up
     if isinstance(probe, OpensLane):
         # The fast path allocates a few short-lived objects per item, thousands in
         # flight: with the default young generation they survive into the older ones
-        # and full collections walk them over and over (a quarter of a DNS worker's
-        # time). A larger young generation lets them die young; full passes still run.
+        # and full collections walk them over and over. A larger young generation
+        # lets them die young; full passes still run.
         gc.set_threshold(100_000, 10, 10)
-    # Records of the fast path wait a moment to travel together (see emit); an item
-    # of the ordinary path holds one of the parent's credits until its record is back.
-    linger = isinstance(probe, OpensLane)
-    keep: Callable[[Record], bool] | None = getattr(probe, keep_method) if keep_method else None
-    if keep is not None and isinstance(probe, AcceptsFilter):
-        probe.accept_filter(keep)
+    server = _Server(probe, config, retry_on, encoder, reader, writer)
+    try:
+        await server.serve()
+    except BaseException:
+        await probe.aclose()
+        writer.close()
+        raise
+    # Every record is with the parent. It waits for this process to end, so end now:
+    # the kernel closes the pooled connections (the probe's aclose() only closes
+    # sockets), without a callback per connection and the loop's teardown.
+    writer.close()
+    await writer.wait_closed()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
-    async def send_kept(batch: list[tuple[int, Record | Filtered]]) -> None:
-        if encoder is None:
-            await _send(writer, "results", batch)
-            return
-        # Plain records go back encoded; groups and stand-ins as they are.
-        plain = [(seq, r) for seq, r in batch if not isinstance(r, Filtered | Records)]
-        if len(plain) != len(batch):
-            await _send(
-                writer, "results", [x for x in batch if isinstance(x[1], Filtered | Records)]
-            )
-        if plain:
-            seqs = [seq for seq, _ in plain]
-            records = [r for _, r in plain]
-            kinds = [None if r.error is None else str(r.error.kind) for r in records]
-            await _send(writer, "encoded", (seqs, kinds, encoder(records)))
 
-    async def send_results(batch: list[tuple[int, Record | Filtered]]) -> None:
+class _Server:
+    """A worker's side of the socket: items in, to the engine's consumers; records out."""
+
+    def __init__(
+        self,
+        probe: Probe[Any],
+        config: ScanConfig,
+        retry_on: frozenset[ErrorKind],
+        encoder: Encoder | None,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.dropped: list[int] = []
+        self.run: Run[Any] = Run(probe, config, retry_on=retry_on, on_drop=self.drop)
+        self.reader, self.writer = reader, writer
+        self.encoder = encoder
+        self.keep = own_filter(probe)
+        # Records of the fast path wait a moment to travel together (see emit); an item
+        # of the ordinary path holds one of the parent's credits until its record is back.
+        self.linger = isinstance(probe, OpensLane)
+        self.consumers = 0
+
+    async def serve(self) -> None:
+        run = self.run
+        async with asyncio.TaskGroup() as tg:
+            emitter = tg.create_task(self.emit())
+            async with asyncio.TaskGroup() as inner:
+                inner.create_task(self.feed())
+                self.consumers = run.start_consumers(inner)
+            await run.results.put(None)
+            await emitter
+
+    def drop(self, seq: int) -> None:
+        """A stop discarded item ``seq`` before it started: tell the parent soon."""
+        self.dropped.append(seq)
+        if len(self.dropped) == 1:
+            # Wake the emitter, which reports drops, even when no record is coming.
+            with contextlib.suppress(asyncio.QueueFull):
+                self.run.results.put_nowait([])
+
+    async def send_dropped(self) -> None:
+        if self.dropped:
+            await send(self.writer, Dropped(self.dropped[:]))
+            self.dropped.clear()
+
+    async def feed(self) -> None:
+        run, stopper, dropped = self.run, self.run.stopper, self.dropped
+        while True:
+            frame = await receive(self.reader)
+            if type(frame) is Items:
+                for seq, line, target in frame.items:
+                    if stopper.stopping:
+                        dropped.append(seq)
+                    else:
+                        await run.work.put(Item(seq, line, target))
+                await self.send_dropped()
+            elif type(frame) is BlockFrame:
+                if stopper.stopping:
+                    dropped.extend(frame.seqs)
+                    await self.send_dropped()
+                else:
+                    await run.work.put(Block(*frame))
+            elif type(frame) is Stop:
+                stopper.stop()
+                while not run.work.empty():
+                    entry = run.work.get_nowait()
+                    if isinstance(entry, Block):
+                        dropped.extend(entry.seqs)
+                    elif entry is not None:
+                        dropped.append(entry.seq)
+                await send(self.writer, Dropped(dropped[:]))
+                dropped.clear()
+            elif type(frame) is End:
+                for _ in range(self.consumers):
+                    await run.work.put(None)
+                return
+
+    async def emit(self) -> None:
+        retries = 0
+        results, stats, linger = self.run.results, self.run.stats, self.linger
+        while True:
+            first = await results.get()
+            if first is None:
+                return
+            if not linger and results.qsize() < _SMALL:
+                await asyncio.sleep(_LINGER)
+            # An entry is one result or a list of them (the fast path's batches).
+            batch: list[Result] = list(first) if isinstance(first, list) else [first]
+            if linger and len(batch) < _BATCH and results.empty():
+                # Let a frame's worth gather: the fast path's records land a few dozen
+                # per loop turn, and each frame costs a pickle, a write and a wake-up
+                # of the parent. Its credits are back already (see _stream).
+                await asyncio.sleep(_FAST_LINGER)
+            end = take_ready(results, batch, _FRAME)
+            await self.send_dropped()
+            if stats.retries != retries:
+                await send(self.writer, Retries(stats.retries - retries))
+                retries = stats.retries
+            if batch:
+                await self.send_results(batch)
+            if end:
+                return
+
+    async def send_results(self, batch: list[Result]) -> None:
+        keep = self.keep
         if keep is None:
-            await send_kept(batch)
+            await self.send_kept(batch)
             return
-        kept: list[tuple[int, Record | Filtered]] = []
+        kept: list[Result] = []
         filtered: dict[str | None, list[int]] = {}
-        shared: object = None  # a stand-in record seen last (see AcceptsFilter), and its seqs
+        shared: object = None  # a record seen last that the filter dropped, and its seqs
         shared_seqs: list[int] = []
         for seq, record in batch:
             if record is shared:
@@ -538,89 +652,20 @@ async def _serve(
                 shared_seqs.append(seq)
                 shared = record
         # One frame for both: the parent settles them in one wake-up.
-        await _send(writer, "settled", (list(filtered.items()), kept))
+        await send(self.writer, Settled(list(filtered.items()), kept))
 
-    async def feed() -> None:
-        while True:
-            tag, payload = await _recv(reader)
-            if tag == "items":
-                for seq, line, target in payload:
-                    if stopper.stopping:
-                        dropped.append(seq)
-                    else:
-                        await run.work.put(_Item(seq, line, target))
-                if dropped:
-                    await _send(writer, "dropped", dropped[:])
-                    dropped.clear()
-            elif tag == "block":
-                if stopper.stopping:
-                    dropped.extend(payload[0])
-                    await _send(writer, "dropped", dropped[:])
-                    dropped.clear()
-                else:
-                    await run.work.put(tuple(payload))
-            elif tag == "stop":
-                stopper.stop()
-                while not run.work.empty():
-                    item = run.work.get_nowait()
-                    if type(item) is tuple:
-                        dropped.extend(item[0])
-                    elif item is not None:
-                        dropped.append(item.seq)
-                await _send(writer, "dropped", dropped[:])
-                dropped.clear()
-            elif tag == "end":
-                for _ in range(consumers):
-                    await run.work.put(None)
-                return
-
-    async def emit() -> None:
-        retries = 0
-        results = run.results
-        while True:
-            first = await results.get()
-            if first is None:
-                return
-            if not linger and results.qsize() < _SMALL:
-                await asyncio.sleep(_LINGER)
-            # An entry is one (seq, record) or a list of them (the fast path's batches).
-            batch: list[tuple[int, Record | Filtered]] = (
-                list(first) if isinstance(first, list) else [first]
-            )
-            if linger and len(batch) < _BATCH and results.empty():
-                # Let a frame's worth gather: the fast path's records land a few dozen
-                # per loop turn, and each frame costs a pickle, a write and a wake-up
-                # of the parent. Its credits are back already (see _stream).
-                await asyncio.sleep(_FAST_LINGER)
-            end = take_ready(results, batch, _FRAME)
-            if dropped:
-                await _send(writer, "dropped", dropped[:])
-                dropped.clear()
-            if stats.retries != retries:
-                await _send(writer, "retries", stats.retries - retries)
-                retries = stats.retries
-            await send_results(batch)
-            if end:
-                return
-
-    try:
-        async with asyncio.TaskGroup() as tg:
-            emitter = tg.create_task(emit())
-            async with asyncio.TaskGroup() as inner:
-                inner.create_task(feed())
-                consumers = run.start_consumers(inner)
-            await run.results.put(None)
-            await emitter
-    except BaseException:
-        await probe.aclose()
-        writer.close()
-        raise
-    # Every record is with the parent. It waits for this process to end, so end now:
-    # the kernel closes the pooled connections (the probe's aclose() only closes
-    # sockets), without a callback per connection and the loop's teardown (40-80 ms
-    # with a few thousand idle connections).
-    writer.close()
-    await writer.wait_closed()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    async def send_kept(self, batch: list[Result]) -> None:
+        encoder = self.encoder
+        if encoder is None:
+            await send(self.writer, Results(batch))
+            return
+        # Plain records go back encoded; groups and stand-ins as they are.
+        plain = [(seq, r) for seq, r in batch if not isinstance(r, Filtered | Records)]
+        if len(plain) != len(batch):
+            others = [(seq, r) for seq, r in batch if isinstance(r, Filtered | Records)]
+            await send(self.writer, Results(others))
+        if plain:
+            seqs = [seq for seq, _ in plain]
+            records = [r for _, r in plain]
+            kinds = [None if r.error is None else str(r.error.kind) for r in records]
+            await send(self.writer, EncodedFrame(seqs, kinds, encoder(records)))

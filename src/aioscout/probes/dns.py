@@ -23,7 +23,7 @@ from ..dnsproto.wildcard import WildcardFilter
 from ..dnsproto.wire import RCODES, Message, type_code, type_name
 
 if TYPE_CHECKING:
-    from ..engine._stream import Settle
+    from ..engine.protocols import Settle
 
 __all__ = ["DnsProbe"]
 
@@ -125,7 +125,6 @@ class DnsProbe:
         self._trusted: FastResolver | None = None
         self._wildcards: WildcardFilter | None = None
         self._prefetched: dict[str, Reply] = {}
-        self._lean = False
 
     # -- the Probe protocol ---------------------------------------------------
 
@@ -175,13 +174,14 @@ class DnsProbe:
             and (self.options.keep_wildcards or not record.wildcard)
         )
 
-    def accept_filter(self, keep: Callable[[Record], bool]) -> None:
-        """The engine tells the probe that records ``keep`` rejects are counted, never written.
+    def own_filter(self) -> Callable[[Record], bool] | None:
+        """With ``only_found``, :meth:`is_found`: the engine writes only names that exist.
 
-        When ``keep`` is :meth:`is_found`, the lane then settles every plain
-        NXDOMAIN (the bulk of a brute force) as only counted, without a record.
+        The engine applies it wherever this probe runs (``protocols.OwnFilter``),
+        so the lane settles every plain NXDOMAIN (the bulk of a brute force) as
+        only counted, without a record.
         """
-        self._lean = keep == self.is_found
+        return self.is_found if self.options.only_found else None
 
     def open_lane(self, settle: Settle) -> QueryLane | None:
         """The engine's fast path: queries sent in bulk, settled in batches (see engine._stream).
@@ -198,14 +198,14 @@ class DnsProbe:
         if fast is None or self._trusted is not None or len(self.qtypes) != 1:
             return None
         batch = functools.partial(self._lane_batch, settle)
-        return QueryLane(fast, self.qtypes[0], batch, count_nxdomain=self._lean)
+        return QueryLane(fast, self.qtypes[0], batch, count_nxdomain=self.options.only_found)
 
     def _lane_batch(self, settle: Settle, nxdomain: list[object], replies: list[LaneReply]) -> None:
         """One batch from the lane: the records (or ``None`` for :meth:`probe`) to settle."""
         items = cast(list[tuple[int, str, str]], nxdomain)
         done: list[tuple[tuple[int, str, str], Record | None]] = []
         counted: tuple[str | None, list[int]] | None = None
-        if items:  # only counted (see accept_filter): the numbers travel, not a record each
+        if items:  # only counted (see own_filter): the numbers travel, not a record each
             counted = (str(ErrorKind.DNS), [item[0] for item in items])
         for raw, res, label, took in replies:
             item = cast(tuple[int, str, str], raw)

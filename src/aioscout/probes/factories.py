@@ -8,13 +8,16 @@ its registration's ``worker_imports``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from .._config import DnsOptions
+
 if TYPE_CHECKING:
-    from .._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
+    from .._config import FetchOptions, HttpOptions, Limits, ScanConfig
     from ..engine import Probe
 
-__all__ = ["make_dns_probe", "make_fetch_probe", "make_http_probe"]
+__all__ = ["make_dns_probe", "make_fetch_probe", "make_http_probe", "share_resolver_rate"]
 
 
 def make_http_probe(options: HttpOptions, limits: Limits, config: ScanConfig) -> Probe[Any]:
@@ -52,3 +55,11 @@ def make_fetch_probe(
         concurrency=config.concurrency,
         per_host=config.per_host,
     )
+
+
+def share_resolver_rate(options: DnsOptions, workers: int) -> DnsOptions:
+    """Each of ``workers`` processes sends its share of the queries: give it its share
+    of ``per_resolver_rate`` too, so the whole run keeps the rate asked for."""
+    if workers <= 1 or options.per_resolver_rate <= 0:
+        return options
+    return dataclasses.replace(options, per_resolver_rate=options.per_resolver_rate / workers)

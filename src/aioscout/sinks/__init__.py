@@ -20,7 +20,7 @@ from .jsonl import JsonlSink, encode_batch, encode_record, truncate_torn_tail
 from .sqlite import SqliteSink
 
 if TYPE_CHECKING:
-    from ..engine._protocols import Sink
+    from ..engine.protocols import Sink
     from .redis import RedisSink, RedisSource
 
 __all__ = [

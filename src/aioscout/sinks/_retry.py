@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from .._exceptions import SinkError
-from ..engine._protocols import Clock
+from ..engine.protocols import Clock
 
 __all__ = ["MonotonicClock", "RetryPolicy", "in_thread", "redact_url", "retry_call"]
 
