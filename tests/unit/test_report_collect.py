@@ -86,3 +86,21 @@ def test_screenshot_paths_become_relative_to_the_report(tmp_path: Path) -> None:
     assert rows[0][11] == "../shots/abc.png"
     groups = meta["groups"]
     assert isinstance(groups, list) and groups[0]["screenshot"] == "../shots/abc.png"
+
+
+def test_report_command_writes_the_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from aioscout.cli import cli
+
+    src = tmp_path / "r.jsonl"
+    write_records(str(src), 50)
+    out = tmp_path / "out.html"
+    result = CliRunner().invoke(cli, ["report", str(src), "-o", str(out), "--title", "<b>x</b>"])
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert "<title>&lt;b&gt;x&lt;/b&gt;</title>" in html
+    rows, _ = _blobs(html)
+    assert len(rows) == 50
+    missing = CliRunner().invoke(cli, ["report", str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 2
