@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup services lint typecheck unit test demo bench clean
+.PHONY: setup services lint typecheck unit test demo bench clean docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,3 +43,8 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage demo-results.jsonl
+
+# The API pages come from the docstrings (mkdocs-material + mkdocstrings); built into site/.
+docs: setup
+	$(BIN)/python -m pip install -q -e . --group docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         Limits,
         PortOptions,
         ScanConfig,
+        SshOptions,
         Timeouts,
     )
     from ._exceptions import AioscoutError, ConfigError, InvalidTarget, SinkError
@@ -36,11 +37,21 @@ if TYPE_CHECKING:
         Record,
         Records,
         RedirectHop,
+        SshResult,
         TlsInfo,
     )
-    from .api import fetch, scan, scan_dns, scan_http, scan_ports
+    from .api import fetch, scan, scan_dns, scan_http, scan_ports, scan_ssh
     from .engine import Checkpoint, Stats, Stopper, run_scan
-    from .sinks import CsvSink, JsonlSink, RedisSink, SqliteSink, open_sink
+    from .scanner import Scanner
+    from .sinks import (
+        CsvSink,
+        JsonlSink,
+        MysqlSink,
+        PostgresSink,
+        RedisSink,
+        SqliteSink,
+        open_sink,
+    )
 
 _WHERE = {
     "._config": (
@@ -50,6 +61,7 @@ _WHERE = {
         "Limits",
         "PortOptions",
         "ScanConfig",
+        "SshOptions",
         "Timeouts",
     ),
     "._exceptions": ("AioscoutError", "ConfigError", "InvalidTarget", "SinkError"),
@@ -63,12 +75,23 @@ _WHERE = {
         "Record",
         "Records",
         "RedirectHop",
+        "SshResult",
         "TlsInfo",
     ),
     ".api": ("scan",),
     ".engine": ("Checkpoint", "Stats", "Stopper", "run_scan"),
-    ".sinks": ("CsvSink", "JsonlSink", "RedisSink", "SqliteSink", "open_sink"),
+    ".scanner": ("Scanner",),
+    ".sinks": (
+        "CsvSink",
+        "JsonlSink",
+        "MysqlSink",
+        "PostgresSink",
+        "RedisSink",
+        "SqliteSink",
+        "open_sink",
+    ),
 }
+_SUBMODULES = ("diff", "sync")
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
@@ -87,15 +110,20 @@ __all__ = [
     "InvalidTarget",
     "JsonlSink",
     "Limits",
+    "MysqlSink",
     "PortOptions",
     "PortResult",
+    "PostgresSink",
     "Record",
     "Records",
     "RedirectHop",
     "RedisSink",
     "ScanConfig",
+    "Scanner",
     "SinkError",
     "SqliteSink",
+    "SshOptions",
+    "SshResult",
     "Stats",
     "Stopper",
     "Timeouts",
@@ -107,6 +135,7 @@ __all__ = [
     "scan_dns",
     "scan_http",
     "scan_ports",
+    "scan_ssh",
 ]
 
 
@@ -119,6 +148,8 @@ def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
     if module is not None:
         value = getattr(importlib.import_module(module, __name__), name)
+    elif name in _SUBMODULES:  # aioscout.sync, aioscout.diff: loaded on first use
+        value = importlib.import_module(f".{name}", __name__)
     elif name in registry.function_names():  # a probe's library function (scan_http, ...)
         from .api import library_function
 

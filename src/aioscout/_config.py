@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from ._exceptions import ConfigError
 
 __all__ = [
+    "MAX_SCRIPT",
     "DnsOptions",
     "FetchOptions",
     "HttpOptions",
     "Limits",
     "PortOptions",
     "ScanConfig",
+    "SshOptions",
     "Timeouts",
 ]
 
@@ -171,6 +173,8 @@ class ScanConfig:
 
     Example::
 
+        from aioscout import ScanConfig, Timeouts
+
         cfg = ScanConfig(concurrency=500, rate=1000.0, timeouts=Timeouts(total=5))
     """
 
@@ -199,3 +203,56 @@ class ScanConfig:
             raise ConfigError("workers must be at least 1")
         if self.loop not in ("auto", "uvloop", "asyncio"):
             raise ConfigError("loop must be auto, uvloop or asyncio")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SshOptions:
+    """How ``aioscout ssh`` logs in, what it runs and what it keeps.
+
+    ``command`` runs on every host; ``script`` is sent on its standard input
+    (with no command: on the standard input of the user's login shell).
+    ``scan`` logs in nowhere: it reports the banner, the host key and the
+    authentication methods offered. ``host_keys`` is ``"strict"`` (only keys
+    in ``known_hosts``), ``"accept-new"`` (trust a host's first key and add it
+    to the file; a changed key is still refused) or ``"insecure"`` (no check).
+    ``password`` and ``passphrase`` are never shown (``repr``, records, logs).
+    """
+
+    command: str | None = None
+    script: bytes | None = None
+    scan: bool = False
+    username: str | None = None  # for targets that name no user
+    port: int = 22  # for targets that name no port
+    keys: tuple[str, ...] = ()  # private key files
+    passphrase: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    agent_path: str | None = None  # an SSH agent's socket
+    known_hosts: str | None = None  # None: ~/.ssh/known_hosts
+    host_keys: str = "strict"
+    connect_timeout: float = 5.0  # the TCP connection
+    auth_timeout: float = 10.0  # the SSH handshake and authentication
+    command_timeout: float = 30.0  # the command, from its start to its exit
+    max_output: int = 64 * 1024  # bytes kept of stdout, and of stderr
+    max_startups: int = 8  # logins in progress per host at once (sshd's MaxStartups is 10)
+    raw_output: bool = False  # exact output (base64 when not UTF-8), control characters kept
+
+    def __post_init__(self) -> None:
+        if not self.scan and self.command is None and self.script is None:
+            raise ConfigError("nothing to run: give a command, a script, or scan")
+        for name in ("connect_timeout", "auth_timeout", "command_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.max_output < 0:
+            raise ConfigError("max_output must not be negative")
+        if self.script is not None and len(self.script) > MAX_SCRIPT:
+            raise ConfigError(f"the script is over {MAX_SCRIPT} bytes")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError("port must be in 1-65535")
+        if self.max_startups < 1:
+            raise ConfigError("max_startups must be at least 1")
+        if self.host_keys not in ("strict", "accept-new", "insecure"):
+            raise ConfigError("host_keys must be strict, accept-new or insecure")
+
+
+MAX_SCRIPT = 1024 * 1024
+"""Largest script :class:`SshOptions` sends on a command's standard input, in bytes."""

@@ -23,6 +23,7 @@ __all__ = [
     "Record",
     "Records",
     "RedirectHop",
+    "SshResult",
     "TlsInfo",
 ]
 
@@ -47,6 +48,9 @@ class ErrorKind(StrEnum):
     IO = "io"  # local I/O failure (disk full while downloading, ...)
     INTERNAL = "internal"  # a bug: an unexpected exception inside a probe
     HTTP_STATUS = "http_status"  # a download answered 4xx/5xx: no file written
+    AUTH = "auth"  # the server accepted none of the credentials offered
+    HOST_KEY_MISMATCH = "host_key_mismatch"  # the host key differs from the known one
+    HOST_KEY_UNKNOWN = "host_key_unknown"  # no known host key, and none may be accepted
 
 
 @dataclass(slots=True, frozen=True)
@@ -215,4 +219,34 @@ class PortResult:
     url: str | None = None
     time_ms: float | None = None
     scanned: int | None = None
+    error: ErrorInfo | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class SshResult:
+    """One SSH login and command on one host (or, with ``scan``, its banner and auth methods).
+
+    ``stdout`` and ``stderr`` hold at most ``max_output`` bytes each
+    (``*_truncated`` says more was discarded); they are text with control
+    characters removed, or with ``raw_output`` the exact text, base64 when it
+    is not UTF-8 (``*_base64``). Secrets never appear in a record.
+    """
+
+    input: str
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    exit_status: int | None = None
+    exit_signal: str | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    stdout_base64: bool = False
+    stderr_base64: bool = False
+    time_ms: float | None = None
+    server_version: str | None = None
+    host_key_type: str | None = None
+    host_key_fingerprint: str | None = None
+    auth_methods: list[str] | None = None
     error: ErrorInfo | None = None

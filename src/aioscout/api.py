@@ -20,7 +20,7 @@ Example::
 
     async def main() -> None:
         opts = aioscout.HttpOptions(follow_redirects=True, resolvers=("127.0.0.1:5353",))
-        async for rec in aioscout.scan_http(["127.0.0.1:8080", "lab.test"], options=opts):
+        async for rec in aioscout.scan_http(["127.0.0.1:8080", "lab.test:8080"], options=opts):
             print(rec.url, rec.status, rec.title)
 
     asyncio.run(main())
@@ -30,15 +30,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from . import registry
-from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, PortOptions, ScanConfig
-from ._models import Record
+from ._config import (
+    DnsOptions,
+    FetchOptions,
+    HttpOptions,
+    Limits,
+    PortOptions,
+    ScanConfig,
+    SshOptions,
+    Timeouts,
+)
+from ._models import DnsResult, FetchResult, HttpResult, PortResult, Record
 from .engine import Sink, Stats, run_scan
 
-__all__ = ["fetch", "library_function", "scan", "scan_dns", "scan_http", "scan_ports"]
+__all__ = [
+    "OnProgress",
+    "OnRecord",
+    "fetch",
+    "library_function",
+    "scan",
+    "scan_dns",
+    "scan_http",
+    "scan_ports",
+    "scan_ssh",
+    "stream",
+]
 
 Lines = Iterable[str] | AsyncIterable[str]
 
@@ -67,6 +89,160 @@ def _check_lines(targets: object) -> None:
         )
 
 
+OnRecord = Callable[[Record], object]
+"""``on_record``/``on_error``: a function of one record; a coroutine function is awaited
+on the loop, a plain function runs in the loop's thread pool (it may block)."""
+OnProgress = Callable[[Stats], object]
+"""``on_progress``: a function of the run's :class:`Stats`, called every ``progress_every``
+seconds and once at the end (a plain function runs in the thread pool)."""
+
+
+async def _call(callback: Callable[[Any], object], arg: object) -> None:
+    """Run a callback: awaited when it returns an awaitable, else in the thread pool."""
+    if inspect.iscoroutinefunction(callback):
+        await callback(arg)
+        return
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(None, callback, arg)
+    if inspect.isawaitable(result):
+        await result
+
+
+async def _report_progress(on_progress: OnProgress, stats: Stats, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        await _call(on_progress, stats)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The one exception a group of one wraps (a callback's own), else the group."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def stream(
+    probe: Any,
+    targets: Lines,
+    *,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    keep: Callable[[Record], bool] | None = None,
+    stats: Stats | None = None,
+    on_record: OnRecord | None = None,
+    on_error: OnRecord | None = None,
+    on_progress: OnProgress | None = None,
+    progress_every: float = 1.0,
+    started: bool = False,
+) -> AsyncGenerator[Record, None]:
+    """Run ``probe`` (a probe or a ``factory(config)``) over ``targets``; yield its records.
+
+    What :func:`scan` and the ``scan_<probe>`` functions share; ``started``
+    says ``probe`` is a probe already started that the caller closes (a
+    :class:`~aioscout.Scanner`'s). Callbacks run in the order records come;
+    a callback that raises stops the run, flushes ``sinks`` and raises its
+    exception here. Raises ``TypeError`` when ``targets`` is one string.
+    """
+    _check_lines(targets)
+    return _records(
+        probe,
+        targets,
+        config or ScanConfig(),
+        sinks,
+        keep,
+        stats if stats is not None else Stats(),
+        _Callbacks(on_record, on_error, on_progress, progress_every),
+        started,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Callbacks:
+    on_record: OnRecord | None
+    on_error: OnRecord | None
+    on_progress: OnProgress | None
+    progress_every: float
+
+
+async def _records(
+    probe: Any,
+    targets: Lines,
+    config: ScanConfig,
+    sinks: Sequence[Sink],
+    keep: Callable[[Record], bool] | None,
+    stats: Stats,
+    callbacks: _Callbacks,
+    started: bool,
+) -> AsyncGenerator[Record, None]:
+    on_record, on_error, on_progress = (
+        callbacks.on_record,
+        callbacks.on_error,
+        callbacks.on_progress,
+    )
+    handoff = _Handoff()
+
+    async def run() -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                ticker = None
+                if on_progress is not None:
+                    every = callbacks.progress_every
+                    ticker = tg.create_task(_report_progress(on_progress, stats, every))
+                try:
+                    await run_scan(
+                        probe,
+                        targets,
+                        [*sinks, handoff],
+                        config,
+                        keep=keep,
+                        stats=stats,
+                        started=started,
+                    )
+                finally:
+                    if ticker is not None:
+                        ticker.cancel()
+            if on_progress is not None:
+                await _call(on_progress, stats)
+        finally:
+            await handoff.queue.put(None)
+
+    # The run lives exactly as long as this generator: cancelled and awaited in
+    # ``finally`` if the caller stops early, awaited (errors raised) at the end.
+    task = asyncio.ensure_future(run())
+    try:
+        try:
+            while (batch := await handoff.queue.get()) is not None:
+                for record in batch:
+                    if on_record is not None:
+                        await _call(on_record, record)
+                    if on_error is not None and record.error is not None:
+                        await _call(on_error, record)
+                    yield record
+            await task
+        except BaseExceptionGroup as group:
+            raise _leaf(group) from None
+    except Exception:
+        await _stop(task, handoff)
+        for sink in sinks:  # what the run wrote before it stopped is kept
+            with contextlib.suppress(Exception):
+                await sink.flush()
+        raise
+    finally:
+        await _stop(task, handoff)
+
+
+async def _stop(task: asyncio.Future[None], handoff: _Handoff) -> None:
+    if task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        while not task.done():  # drain so the run is never stuck on a full handoff
+            with contextlib.suppress(asyncio.QueueEmpty):
+                handoff.queue.get_nowait()
+            await asyncio.sleep(0)
+        await task
+
+
 def scan(
     factory: Callable[[ScanConfig], Any],
     targets: Lines,
@@ -75,49 +251,28 @@ def scan(
     sinks: Sequence[Sink] = (),
     keep: Callable[[Record], bool] | None = None,
     stats: Stats | None = None,
+    on_record: OnRecord | None = None,
+    on_error: OnRecord | None = None,
+    on_progress: OnProgress | None = None,
 ) -> AsyncGenerator[Record, None]:
     """Run any probe (a picklable ``factory(config)``) over ``targets``; yield its records.
 
-    Raises ``TypeError`` at once when ``targets`` is one string (or bytes), not an
-    iterable of lines: ``["example.com"]``, not ``"example.com"``.
+    ``on_record`` is called with every record, ``on_error`` with every error
+    record, ``on_progress`` with the :class:`Stats` every second and at the end;
+    see :data:`OnRecord`. A callback that raises stops the run (the sinks are
+    flushed first) and the exception comes out of the iteration.
     """
-    _check_lines(targets)
-    return _records(factory, targets, config or ScanConfig(), sinks, keep, stats)
-
-
-async def _records(
-    factory: Callable[[ScanConfig], Any],
-    targets: Lines,
-    config: ScanConfig,
-    sinks: Sequence[Sink],
-    keep: Callable[[Record], bool] | None,
-    stats: Stats | None,
-) -> AsyncGenerator[Record, None]:
-    handoff = _Handoff()
-
-    async def run() -> None:
-        try:
-            await run_scan(factory, targets, [*sinks, handoff], config, keep=keep, stats=stats)
-        finally:
-            await handoff.queue.put(None)
-
-    # The run lives exactly as long as this generator: cancelled and awaited in
-    # ``finally`` if the caller stops early, awaited (errors raised) at the end.
-    task = asyncio.ensure_future(run())
-    try:
-        while (batch := await handoff.queue.get()) is not None:
-            for record in batch:
-                yield record
-        await task
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                while not task.done():  # drain so the run is never stuck on a full handoff
-                    with contextlib.suppress(asyncio.QueueEmpty):
-                        handoff.queue.get_nowait()
-                    await asyncio.sleep(0)
-                await task
+    return stream(
+        factory,
+        targets,
+        config=config,
+        sinks=sinks,
+        keep=keep,
+        stats=stats,
+        on_record=on_record,
+        on_error=on_error,
+        on_progress=on_progress,
+    )
 
 
 def scan_http(
@@ -129,10 +284,26 @@ def scan_http(
     sinks: Sequence[Sink] = (),
     keep: Callable[[Record], bool] | None = None,
     stats: Stats | None = None,
-) -> AsyncGenerator[Record, None]:
+    on_record: OnRecord | None = None,
+    on_error: OnRecord | None = None,
+    on_progress: OnProgress | None = None,
+) -> AsyncGenerator[HttpResult, None]:
     """``aioscout http``: one :class:`HttpResult` per target (per address with ``all_ips``)."""
     factory = registry.factory("http", options or HttpOptions(), limits or Limits())
-    return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+    return cast(
+        AsyncGenerator[HttpResult, None],
+        scan(
+            factory,
+            targets,
+            config=config,
+            sinks=sinks,
+            keep=keep,
+            stats=stats,
+            on_record=on_record,
+            on_error=on_error,
+            on_progress=on_progress,
+        ),
+    )
 
 
 def scan_dns(
@@ -143,7 +314,10 @@ def scan_dns(
     config: ScanConfig | None = None,
     sinks: Sequence[Sink] = (),
     stats: Stats | None = None,
-) -> AsyncGenerator[Record, None]:
+    on_record: OnRecord | None = None,
+    on_error: OnRecord | None = None,
+    on_progress: OnProgress | None = None,
+) -> AsyncGenerator[DnsResult, None]:
     """``aioscout dns``: names to resolve, or words to try under each of ``domains``.
 
     With ``options.only_found`` (the default, as for a brute force) only names
@@ -153,7 +327,19 @@ def scan_dns(
 
     opts = share_resolver_rate(options or DnsOptions(), (config or ScanConfig()).workers)
     factory = registry.factory("dns", opts, tuple(domains))
-    return scan(factory, targets, config=config, sinks=sinks, stats=stats)
+    return cast(
+        AsyncGenerator[DnsResult, None],
+        scan(
+            factory,
+            targets,
+            config=config,
+            sinks=sinks,
+            stats=stats,
+            on_record=on_record,
+            on_error=on_error,
+            on_progress=on_progress,
+        ),
+    )
 
 
 def fetch(
@@ -165,12 +351,27 @@ def fetch(
     config: ScanConfig | None = None,
     sinks: Sequence[Sink] = (),
     stats: Stats | None = None,
-) -> AsyncGenerator[Record, None]:
+    on_record: OnRecord | None = None,
+    on_error: OnRecord | None = None,
+    on_progress: OnProgress | None = None,
+) -> AsyncGenerator[FetchResult, None]:
     """``aioscout fetch``: download each URL to ``options.directory``; a record per URL."""
     factory = registry.factory(
         "fetch", options or FetchOptions(), http or HttpOptions(), limits or Limits()
     )
-    return scan(factory, urls, config=config, sinks=sinks, stats=stats)
+    return cast(
+        AsyncGenerator[FetchResult, None],
+        scan(
+            factory,
+            urls,
+            config=config,
+            sinks=sinks,
+            stats=stats,
+            on_record=on_record,
+            on_error=on_error,
+            on_progress=on_progress,
+        ),
+    )
 
 
 def scan_ports(
@@ -180,7 +381,10 @@ def scan_ports(
     config: ScanConfig | None = None,
     sinks: Sequence[Sink] = (),
     stats: Stats | None = None,
-) -> AsyncGenerator[Record, None]:
+    on_record: OnRecord | None = None,
+    on_error: OnRecord | None = None,
+    on_progress: OnProgress | None = None,
+) -> AsyncGenerator[PortResult, None]:
     """``aioscout ports``: a :class:`PortResult` per open port of each host (one record
     for a host with none); ``config.concurrency`` is the hosts in flight,
     ``options.connections`` the sockets, split between ``config.workers``.
@@ -195,7 +399,47 @@ def scan_ports(
 
     cfg = config or ScanConfig()
     factory = registry.factory("ports", share_budget(options or PortOptions(), cfg.workers))
-    return scan(factory, targets, config=cfg, sinks=sinks, stats=stats)
+    return cast(
+        AsyncGenerator[PortResult, None],
+        scan(
+            factory,
+            targets,
+            config=cfg,
+            sinks=sinks,
+            stats=stats,
+            on_record=on_record,
+            on_error=on_error,
+            on_progress=on_progress,
+        ),
+    )
+
+
+def scan_ssh(
+    targets: Lines,
+    *,
+    options: SshOptions,
+    config: ScanConfig | None = None,
+    sinks: Sequence[Sink] = (),
+    keep: Callable[[Record], bool] | None = None,
+    stats: Stats | None = None,
+) -> AsyncGenerator[Record, None]:
+    """``aioscout ssh``: one :class:`SshResult` per host (``user@host:port`` lines or records).
+
+    Without ``config``: 50 hosts at a time, no retries (a retry runs the
+    command again), and a total per host that the phases' time-outs add up to.
+
+    For instance, with ``opts = aioscout.SshOptions(command="uname -r",
+    username="admin", keys=("/home/me/.ssh/id_ed25519",))``, ``async for rec in
+    aioscout.scan_ssh(["127.0.0.1:2222"], options=opts)`` gives each host's
+    ``exit_status`` and ``stdout``.
+    """
+    if config is None:
+        total = options.connect_timeout + options.auth_timeout
+        if not options.scan:
+            total += options.command_timeout + 1.0
+        config = ScanConfig(concurrency=50, per_host=50, retries=0, timeouts=Timeouts(total=total))
+    factory = registry.factory("ssh", options)
+    return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
 
 
 def library_function(name: str) -> Callable[..., AsyncGenerator[Record, None]] | None:
@@ -225,10 +469,23 @@ def _generated_function(
         sinks: Sequence[Sink] = (),
         keep: Callable[[Record], bool] | None = None,
         stats: Stats | None = None,
+        on_record: OnRecord | None = None,
+        on_error: OnRecord | None = None,
+        on_progress: OnProgress | None = None,
     ) -> AsyncGenerator[Record, None]:
         opts = registry.load(spec.options)() if options is None else options
         factory = registry.ProbeFactory(spec, (opts,))
-        return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+        return scan(
+            factory,
+            targets,
+            config=config,
+            sinks=sinks,
+            keep=keep,
+            stats=stats,
+            on_record=on_record,
+            on_error=on_error,
+            on_progress=on_progress,
+        )
 
     scan_probe.__name__ = scan_probe.__qualname__ = spec.library_name
     kind = spec.options.partition(":")[2]

@@ -138,6 +138,17 @@ BUILTIN: tuple[ProbeSpec, ...] = (
         summary="Find open TCP ports and name the service on each.",
         worker_imports=("aioscout.probes._sweep", "aioscout.sinks.jsonl"),
     ),
+    ProbeSpec(
+        name="ssh",
+        factory="aioscout.probes.ssh:make_ssh_probe",
+        options="aioscout._config:SshOptions",
+        record="aioscout._models:SshResult",
+        target="aioscout.targets.ssh:SshTarget",
+        command="aioscout.cli.ssh_cmd:ssh",
+        function="aioscout.api:scan_ssh",
+        summary="Run a command on many hosts over SSH, or audit their SSH servers.",
+        worker_imports=("aioscout.sinks.jsonl",),
+    ),
 )
 
 _SPECS: dict[str, ProbeSpec] = {spec.name: spec for spec in BUILTIN}

@@ -69,7 +69,7 @@ async def test_scan_writes_jsonl_with_every_open_port_and_service(
 ) -> None:
     spec = _common_spec(farm)
     out = tmp_path / "ports.jsonl"
-    code, _, err = await _run(*farm.addresses, "-p", spec, "-o", str(out), "-w", "1")
+    code, _, err = await _run(*farm.addresses, "-p", spec, "-o", str(out), "--workers", "1")
     assert code == 0, err
     recs = records(out)
     assert _open_ports(recs) == _want(farm, spec)
@@ -84,7 +84,7 @@ async def test_scan_writes_jsonl_with_every_open_port_and_service(
 async def test_two_workers_find_the_same(farm: PortFarm, tmp_path: Path) -> None:
     spec = _common_spec(farm)
     out = tmp_path / "ports.jsonl"
-    code, _, err = await _run(*farm.addresses, "-p", spec, "-o", str(out), "-w", "2")
+    code, _, err = await _run(*farm.addresses, "-p", spec, "-o", str(out), "--workers", "2")
     assert code == 0, err
     assert _open_ports(records(out)) == _want(farm, spec)
 
@@ -105,7 +105,9 @@ async def test_json_records_on_stdin(farm: PortFarm) -> None:
 
 async def test_a_low_descriptor_limit_caps_connections_with_one_notice(farm: PortFarm) -> None:
     spec = _common_spec(farm)
-    code, out, err = await _run(*farm.addresses, "-p", spec, "-c", "5000", "-w", "1", nofile=128)
+    code, out, err = await _run(
+        *farm.addresses, "-p", spec, "-c", "5000", "--workers", "1", nofile=128
+    )
     assert code == 0, err
     notices = [line for line in err.splitlines() if "connections capped at" in line]
     assert len(notices) == 1
@@ -118,7 +120,7 @@ async def test_probe_http_probes_the_web_ports_found(farm: PortFarm) -> None:
     ip = farm.addresses[1]
     web = [p for p in farm.ports if p.ip == ip and p.kind in ("http", "tls", "ssh")]
     spec = ",".join(str(p.port) for p in web)
-    code, out, err = await _run(ip, "-p", spec, "--probe-http", "-w", "1")
+    code, out, err = await _run(ip, "-p", spec, "--probe-http", "--workers", "1")
     assert code == 0, err
     recs = [json.loads(line) for line in out.splitlines()]
     got = {(r["url"], r["status"], r["title"]) for r in recs}

@@ -49,7 +49,7 @@ def test_ports_command_in_process(farm: PortFarm, tmp_path: Path) -> None:
     out = tmp_path / "ports.jsonl"
     result = CliRunner().invoke(
         cli,
-        ["ports", ip, "-p", spec, "-o", str(out), "-w", "1", "--per-host", "4"],
+        ["ports", ip, "-p", spec, "-o", str(out), "--workers", "1", "--per-host", "4"],
     )
     assert result.exit_code == 0, result.output
     recs = [json.loads(line) for line in out.read_text().splitlines()]

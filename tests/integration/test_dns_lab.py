@@ -10,7 +10,7 @@ import dns.message
 import dns.rcode
 import pytest
 
-from aioscout.lab.dns import DnsServer, HostileMode, build_lab_zone
+from aioscout.lab.dns import DnsServer, HostileMode, build_lab_zone, poisoned
 
 
 async def _ask(
@@ -88,6 +88,25 @@ async def test_poison_and_drop_every() -> None:
                 timeout=0.05,
             )
         assert server.queries == 2
+
+
+async def test_partial_poison_lies_for_a_fixed_fraction_of_names_both_ways() -> None:
+    zone = build_lab_zone(bulk_names=400, seed=3)
+    names = [f"{w}.{zone.bulk_domain}" for w in zone.wordlist(missing=400)]
+    liars = {n for n in names if poisoned(n, 0.25)}
+    assert 0.15 * len(names) < len(liars) < 0.35 * len(names)
+    assert any(zone.exists(n) for n in liars) and any(not zone.exists(n) for n in liars)
+    async with DnsServer(zone, poison=0.25) as server:
+        assert server.poison == 0.25
+        for name in names[:120]:
+            got = _addresses(await _ask(server.port, name))
+            fake = {a for a in got if a.startswith("127.66.")}
+            if name in liars:
+                assert len(got) == 1 and fake == got
+            else:
+                assert not fake and bool(got) == zone.exists(name)
+    with pytest.raises(ValueError, match="fraction"):
+        DnsServer(zone, poison=1.5)
 
 
 @pytest.mark.parametrize(

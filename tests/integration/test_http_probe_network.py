@@ -137,12 +137,12 @@ async def test_resolver_option_uses_the_given_server() -> None:
 
 def test_resolver_spec_parsing() -> None:
     from aioscout._exceptions import ConfigError
-    from aioscout.probes.resolver import parse_nameserver
+    from aioscout.dnsproto.servers import parse_resolver
 
-    assert parse_nameserver("127.0.0.1") == ("127.0.0.1", 53)
-    assert parse_nameserver("127.0.0.1:5353") == ("127.0.0.1", 5353)
-    assert parse_nameserver("[::1]:5300") == ("::1", 5300)
-    assert parse_nameserver("::1") == ("::1", 53)
+    assert parse_resolver("127.0.0.1") == ("127.0.0.1", 53)
+    assert parse_resolver("127.0.0.1:5353") == ("127.0.0.1", 5353)
+    assert parse_resolver("[::1]:5300") == ("::1", 5300)
+    assert parse_resolver("::1") == ("::1", 53)
     for bad in ("dns.example", "127.0.0.1:x", "[::1", "127.0.0.1:70000"):
         with pytest.raises(ConfigError):
-            parse_nameserver(bad)
+            parse_resolver(bad)

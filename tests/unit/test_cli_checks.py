@@ -36,7 +36,7 @@ def test_checkpoint_only_beside_a_regular_file(tmp_path: Path) -> None:
     [
         ("", False, False, "empty output"),
         ("sqlite:///x.db", True, False, "--csv writes a file"),
-        ("redis://127.0.0.1:1/0", False, True, "database output keeps no checkpoint"),
+        ("redis://127.0.0.1:1/0", False, True, "Redis output keeps no checkpoint"),
         (None, False, True, "--resume needs -o FILE"),
         ("/dev/null", False, True, "not a regular file"),
         ("nodir/out.jsonl", False, False, "does not exist"),

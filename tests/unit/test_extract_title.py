@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aioscout.extract.text import clean_text
 from aioscout.extract.title import decode_html, extract_title, normalize_charset
 
 # (python codec used to write the page, label a server would declare, real text)
@@ -171,8 +172,7 @@ def test_random_bytes_never_raise(raw: bytes, content_type: str | None) -> None:
     assert title == " ".join(title.split())
 
 
-# NUL is left out: HTML parsers (and the extractor) turn it into U+FFFD.
-_ANY_CHAR = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
+_ANY_CHAR = st.characters(exclude_categories=["Cs"])
 _ALPHABETS: dict[str, st.SearchStrategy[str]] = {
     "utf-8": _ANY_CHAR,
     "gb18030": _ANY_CHAR,
@@ -202,7 +202,73 @@ def test_title_round_trips_through_escape_and_declared_encoding(
     raw = _page(html.escape(text), head_extra=head).encode(codec)
     content_type = f"text/html; charset={codec}" if where == "header" else "text/html"
     got = extract_title(raw, content_type, max_len=max_len)
-    assert got == " ".join(text.split())[:max_len].rstrip()
+    assert got == " ".join(clean_text(text).split())[:max_len].rstrip()
     assert got is not None
     assert "  " not in got
     assert len(got) <= max_len
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # quoted ">" in attributes of the title tag and of tags before it
+        (b'<title data-x="a>b">Real</title>', "Real"),
+        (b"<meta content='x>y'><title>After meta</title>", "After meta"),
+        (b'<meta content="<title>fake</title>"><title>Real</title>', "Real"),
+        (b"<a title=<title>x</a><title>Real</title>", "Real"),
+        (b'<div data-x="unclosed><title>never</title>', None),
+        # comments, bogus comments and CDATA outside foreign content
+        (b"<!--><title>a</title>", "a"),
+        (b"<!---><title>b</title>", "b"),
+        (b"<!-- x --!><title>c</title>", "c"),
+        (b"<!-- <title>no</title> -- ><title>no2</title> --><title>yes</title>", "yes"),
+        (b"<?php echo '<title>x</title>'; ?><title>y</title>", "y"),
+        (b"<![CDATA[<title>cdata</title>]]><title>z</title>", "z"),
+        (b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN"><title>Doc</title>', "Doc"),
+        # raw-text elements
+        (b"<style>/* <title>css</title> */</style><title>ok</title>", "ok"),
+        (b"<textarea><title>ta</title></textarea><title>ok</title>", "ok"),
+        (b"<noscript><title>ns</title></noscript><title>ok</title>", "ok"),
+        (b"<xmp><title>xmp</title></xmp><title>ok</title>", "ok"),
+        (b"<iframe><title>if</title></iframe><title>ok</title>", "ok"),
+        (b"<noembed><title>ne</title></noembed><title>ok</title>", "ok"),
+        (b"<script><!--<script></script><title>x</title>--></script><title>ok</title>", "ok"),
+        (b"<script>a='</scripts><title>x</title>'</script ><title>ok</title>", "ok"),
+        (b"<plaintext><title>pt</title>", None),
+        (b"<template><title>tpl</title></template><title>doc</title>", "doc"),
+        # foreign content
+        (b"<math><title>m</title></math><title>ok</title>", "ok"),
+        (b"<svg><![CDATA[</svg><title>no</title>]]></svg><title>ok</title>", "ok"),
+        (b"<svg><p><title>breakout</title>", "breakout"),
+        # end tags, case, placement
+        (b"<TITLE>Upper</TITLE>", "Upper"),
+        (b"<title>Spaced</title >", "Spaced"),
+        (b"<title>Slash</title/>", "Slash"),
+        (b"<title/>Self closed</title>", "Self closed"),
+        (b"<title>a</titles>b</title>", "a</titles>b"),
+        (b"<html><body><p>x</p><title>In body</title>", "In body"),
+        (b"<head><title>Head</title></head><body><title>Body</title>", "Head"),
+        (b"</html><title>After html</title>", "After html"),
+        (b"< title>no</title><title>yes</title>", "yes"),
+        # control characters, entities and whitespace
+        (b"<title>a\x1b[2Jb</title>", "a[2Jb"),
+        (b"<title>a\x00b</title>", "ab"),
+        (b"<title>a\x07\x08\x7fb</title>", "ab"),
+        ("<title>a\u0085\u009bb</title>".encode(), "ab"),
+        ("<title>a\u202eb\u2066c</title>".encode(), "abc"),
+        (b"<title>a&#27;b&#x80;c&#0;d&#x9b;e</title>", "ab\u20acc\ufffdd\u203ae"),
+        (b"<title>a&ampb &lt;c&gt; &copy 2024</title>", "a&b <c> \xa9 2024"),
+        (b"<title>\r\n\t a \x0c b \r\n</title>", "a b"),
+    ],
+)
+def test_title_found_as_an_html_tokenizer_finds_it(raw: bytes, expected: str | None) -> None:
+    assert extract_title(raw, "text/html; charset=utf-8") == expected
+
+
+def test_title_bytes_c1_and_boms() -> None:
+    # windows-1252: 0x80 is the euro sign; 0x81 is the C1 control U+0081 (dropped).
+    latin = "text/html; charset=windows-1252"
+    assert extract_title(b"<title>\x80\x81x</title>", latin) == "\u20acx"
+    assert extract_title(b"\xef\xbb\xbf<title>BOM</title>", None) == "BOM"
+    utf16 = "\ufeff<title>Wide</title>".encode("utf-16-le")
+    assert extract_title(utf16, "text/html; charset=iso-8859-1") == "Wide"

@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aioscout.extract import title as title_mod
+from aioscout.extract.text import clean_text
 from aioscout.extract.title import extract_title
 
 from ._fuzz import fuzz, quick
@@ -25,6 +27,27 @@ _tags = st.sampled_from(
         b"<title>",
         b"</title>",
         b"<TITLE lang=x>",
+        b"<title a='>'>",
+        b"</title >",
+        b'<meta content="<title>">',
+        b"<a b=c>",
+        b"<br/>",
+        b"<!DOCTYPE html>",
+        b"<!-->",
+        b"<?x?>",
+        b"<![CDATA[",
+        b"]]>",
+        b"<textarea>",
+        b"</textarea>",
+        b"<noscript>",
+        b"</noscript>",
+        b"<template>",
+        b"</template>",
+        b"<math>",
+        b"<p>",
+        b"'",
+        b'"',
+        b"=",
         b"<title",
         b"</title",
         b"<!--",
@@ -92,7 +115,7 @@ def test_what_follows_the_title_does_not_change_it(text: str, tail: bytes) -> No
     head = f"<html><head><title>{escaped}</title>".encode()
     want = extract_title(head, "text/html; charset=utf-8")
     assert extract_title(head + tail, "text/html; charset=utf-8") == want
-    assert want == " ".join(text.replace("\x00", "\ufffd").split())[:1024].rstrip()
+    assert want == " ".join(clean_text(text).split())[:1024].rstrip()
 
 
 def test_a_stray_byte_after_the_title_keeps_the_declared_utf8() -> None:
@@ -123,3 +146,15 @@ def test_repeated_fragments_stay_fast(tag: bytes, size: int) -> None:
     _check(extract_title(raw, None), 1024)
     elapsed = time.perf_counter() - started
     assert elapsed < 1.0, f"{elapsed:.2f}s on {tag!r} x {size // len(tag)}"
+
+
+@fuzz
+@quick
+@given(_document)
+def test_the_fast_head_check_agrees_with_the_tokenizer(raw: bytes) -> None:
+    text = raw.decode("utf-8", "replace")
+    assert title_mod._find_title(text) == title_mod._scan(text)
+
+
+def test_module_exports_extract_title() -> None:
+    assert title_mod.extract_title is extract_title

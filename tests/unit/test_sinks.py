@@ -33,6 +33,7 @@ from aioscout.sinks import (
     truncate_torn_tail,
 )
 from aioscout.sinks._retry import retry_call
+from aioscout.sinks.csv import neutralise
 
 
 class FakeClock:
@@ -372,7 +373,7 @@ async def test_sqlite_batches_columns_and_wal(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         rows = conn.execute(
             "SELECT input, status, title, http2, error_kind, error_detail, record FROM http "
-            "ORDER BY id"
+            "ORDER BY item"
         ).fetchall()
     finally:
         conn.close()
@@ -391,8 +392,10 @@ async def test_sqlite_appends_to_an_existing_table_and_refuses_a_foreign_one(
         await sink.write([http(1)])
     async with SqliteSink(path) as sink:
         await sink.write([http(2)])
-        assert await sink.count() == 2
+        assert await sink.count() == 1  # this run's rows
     conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*), count(DISTINCT run_id) FROM http").fetchone() == (2, 2)
+    assert conn.execute("SELECT count(*), sum(row_count) FROM run").fetchone() == (2, 2)
     conn.execute("CREATE TABLE other (x INTEGER)")
     conn.commit()
     conn.close()
@@ -443,7 +446,11 @@ async def test_open_sink_chooses_by_spec(tmp_path: Path, monkeypatch: pytest.Mon
     ("spec", "message"),
     [
         ("", "empty output"),
-        ("mysql://root:s3cret@127.0.0.1/db", "unsupported output mysql"),
+        ("mysql://root:s3cret@127.0.0.1/", "name the database"),
+        ("postgresql://root:s3cret@127.0.0.1/db?tabel=x", "unknown PostgreSQL output parameter"),
+        ("postgres://root:s3cret@127.0.0.1:99999/db", "bad PostgreSQL output"),
+        ("mariadb://root:s3cret@127.0.0.1/db?table=x;y", "table name"),
+        ("oracle://root:s3cret@127.0.0.1/db", "unsupported output oracle"),
         ("sqlite://x.db", "use sqlite:///file.db"),
         ("sqlite:///x.db?tabel=t", "unknown SQLite output parameter"),
         ("sqlite:///x.db?table=1bad", "table name"),
@@ -455,3 +462,34 @@ def test_open_sink_errors_never_show_credentials(spec: str, message: str) -> Non
     with pytest.raises(ConfigError, match=message) as info:
         open_sink(spec)
     assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("title", "cell"),
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("  =1+1", "'  =1+1"),
+        ("\uff1d1+1", "'\uff1d1+1"),
+        ("Home - Site", "Home - Site"),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+async def test_csv_neutralises_formulas(tmp_path: Path, title: str, cell: str) -> None:
+    path = tmp_path / "f.csv"
+    record = http(1)
+    record.title = title
+    record.error = ErrorInfo(ErrorKind.PROTOCOL, "=bad")
+    async with CsvSink(path) as sink:
+        await sink.write([record])
+    with path.open(newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["title"] == cell
+    assert row["error_detail"] == "'=bad"
+    assert row["status"] == str(record.status)
+    assert neutralise("\r=1") == "'\r=1"
+    assert neutralise("\n@x") == "'\n@x"

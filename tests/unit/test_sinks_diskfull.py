@@ -124,7 +124,7 @@ async def test_sqlite_disk_full_rolls_back_the_batch(tiny_fs: Path) -> None:
     conn = sqlite3.connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        got = [r[0] for r in conn.execute("SELECT input FROM results ORDER BY id")]
+        got = [r[0] for r in conn.execute("SELECT input FROM http ORDER BY item")]
     finally:
         conn.close()
     assert got == [f"host{i}.test" for i in range(7)]

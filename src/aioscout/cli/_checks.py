@@ -78,8 +78,8 @@ def check_resolvers(flag: str, specs: Sequence[str]) -> None:
             fail(f"{flag}: empty resolver (give IP or IP:PORT)")
         try:
             parse_resolver(spec)
-        except ValueError:
-            fail(f"{flag} {spec!r}: expected an IP address with an optional :PORT")
+        except ValueError as exc:  # ConfigError: its message names the spec and the fault
+            fail(f"{flag}: {exc}")
 
 
 def check_ports(specs: Sequence[str]) -> None:
@@ -103,6 +103,9 @@ def check_source(targets: Sequence[str], list_file: str | None, *, flag: str = "
     stdin = sys.stdin
     if stdin is None or stdin.isatty():
         fail("no targets: give them as arguments, with -l FILE, or on stdin")
+
+
+_SQL_SCHEMES = ("sqlite://", "mysql://", "mariadb://", "postgresql://", "postgres://")
 
 
 def _is_database(output: str) -> bool:
@@ -137,8 +140,8 @@ def check_output(output: str | None, *, as_csv: bool, resume: bool, fingerprint:
     if _is_database(output):
         if as_csv:
             fail(f"--csv writes a file, not {output.split('://', 1)[0]}://: drop one of them")
-        if resume:
-            fail("--resume needs -o FILE: a database output keeps no checkpoint")
+        if resume and not output.lower().startswith(_SQL_SCHEMES):
+            fail("--resume needs -o FILE or a SQL database: a Redis output keeps no checkpoint")
         if output.lower().startswith("sqlite:///"):
             db = output[len("sqlite:///") :].partition("?")[0]
             folder = os.path.dirname(os.path.abspath(db))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shlex
 import signal
 import stat
 import sys
@@ -30,6 +31,7 @@ from ._checks import NothingToResume, check_output, checkpoint_path, fail
 from ._config_file import config_option
 from ._human import COLUMNS, RENDERERS, TerminalSink, View, color_wanted, render_any
 from ._progress import Estimate, StatusLine, show_progress, start_count, summary_line
+from ._schedule_opts import schedule_of, schedule_options
 
 __all__ = [
     "Estimate",
@@ -50,6 +52,16 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R")
+
+
+def resolver_specs(values: Sequence[str], path: str | None = None) -> tuple[str, ...]:
+    """``--resolver`` values (plus a file of them), checked now: one line and status 2 if bad."""
+    from ..dnsproto.servers import check_resolvers, read_resolver_file
+
+    try:
+        return check_resolvers([*values, *(read_resolver_file(path) if path else ())])
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def parse_pairs(values: tuple[str, ...], sep: str, what: str) -> tuple[tuple[str, str], ...]:
@@ -102,6 +114,7 @@ _GROUP_ORDER = (
     "Matchers and filters",
     "Output",
     "Engine",
+    "Schedule",
     "Other",
 )
 _GROUPS = {
@@ -116,8 +129,9 @@ _GROUPS = {
     "shot_dir shot_tabs shot_timeout shot_viewport shot_full_page shot_memory",
     "Matchers and filters": "mc fc ml fl ms fs mr fe mfav ffav mt ft",
     "Output": "output json_out as_csv col_sc col_cl col_ct col_rt col_title col_server col_ip "
-    "silent no_progress stats no_color dns_output directory",
+    "silent no_progress stats no_color dns_output directory sink_timeout",
     "Engine": "resume concurrency rate per_host timeout_spec retries no_dedup workers loop_name",
+    "Schedule": "every at_time runs notify notify_format",
     "Other": "config version",
 }
 _GROUP_OF = {name: group for group, names in _GROUPS.items() for name in names.split()}
@@ -205,6 +219,14 @@ def common_options(default_concurrency: int = 256) -> Callable[[F], F]:
         ),
         click.option("--csv", "as_csv", is_flag=True, help="Write CSV instead of JSON Lines."),
         click.option(
+            "--sink-timeout",
+            type=click.FloatRange(0),
+            default=SINK_TIMEOUT,
+            show_default=True,
+            help="Seconds the output may stay unwritable (a database away, a full disk)"
+            " before the run stops with status 1 and a resumable checkpoint.",
+        ),
+        click.option(
             "-resume",
             "--resume",
             is_flag=True,
@@ -288,9 +310,13 @@ def common_options(default_concurrency: int = 256) -> Callable[[F], F]:
             is_flag=True,
             help="No colour on the terminal (also when NO_COLOR is set).",
         ),
+        *schedule_options(),
         click.version_option(None, "-V", "--version", package_name="aioscout"),
         config_option(),
     )
+
+
+SINK_TIMEOUT = 60.0  # a database restart takes seconds; a minute covers a slow one
 
 
 def all_targets(params: dict[str, Any]) -> tuple[str, ...]:
@@ -370,6 +396,11 @@ class OutputSpec:
     max_cidr: int = 65536
     stats_every: float = 0.0
     not_found: bool = False
+    every: float | None = None
+    at: tuple[int, int] | None = None
+    runs: int | None = None
+    notify: str | None = None
+    notify_format: str = "json"
 
 
 def terminal_mode(params: dict[str, Any]) -> str | None:
@@ -419,6 +450,7 @@ def output_spec(
         max_cidr=params.get("max_cidr") or 65536,
         stats_every=float(params.get("stats") or 0),
         not_found=not_found,
+        **schedule_of(params),
     )
 
 
@@ -444,18 +476,80 @@ def input_identity(path: str | None) -> object:
     return (os.path.abspath(path), st.st_size, st.st_mtime_ns)
 
 
+_SECRET_FLAGS = ("--proxy-auth", "--cookie", "-H", "--header", "--data", "--json", "--form")
+
+
+def safe_command(argv: Sequence[str]) -> str:
+    """The command line with credentials masked (URL userinfo, secret-bearing flag values)."""
+    from ..sinks import redact_url
+
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        flag, eq, _ = arg.partition("=")
+        if arg in _SECRET_FLAGS:
+            hide_next = True
+        elif eq and flag in _SECRET_FLAGS:
+            arg = f"{flag}=***"
+        elif "://" in arg or "@" in arg:
+            arg = redact_url(arg)
+        out.append(shlex.quote(arg))
+    return " ".join(out)
+
+
+def _sink_timeout() -> float:
+    ctx = click.get_current_context(silent=True)
+    value = None if ctx is None else ctx.params.get("sink_timeout")
+    return SINK_TIMEOUT if value is None else float(value)
+
+
+def _open_database(spec: OutputSpec, out: str) -> tuple[list[Sink], Checkpoint]:
+    """A SQL output and its checkpoint (in the current directory, named after the output)."""
+    from ..sinks import RetryPolicy, RunInfo, open_sink, redact_url
+
+    safe = redact_url(out)
+    name = hashlib.sha256(safe.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    checkpoint = Checkpoint.open(
+        f"aioscout-{name}.ckpt", resume=spec.resume, fingerprint=spec.fingerprint
+    )
+    run = RunInfo(
+        fingerprint=fingerprint("sink", spec.fingerprint, safe),
+        command=safe_command(["aioscout", *sys.argv[1:]]),
+        resume=spec.resume,
+    )
+    deadline = _sink_timeout()
+
+    def paused(attempt: int, message: str, delay: float) -> None:
+        if attempt == 1:  # once per outage: the output waits, the run holds still
+            click.echo(f"aioscout: {message}; retrying for up to {deadline:g}s", err=True)
+
+    try:
+        sink = open_sink(out, run=run, retry=RetryPolicy(deadline=deadline, on_retry=paused))
+    except BaseException:
+        checkpoint.close()
+        raise
+    return [sink], checkpoint
+
+
 def _open_sinks(spec: OutputSpec) -> tuple[list[Sink], Checkpoint | None]:
-    from ..sinks import CsvSink, JsonlSink, open_sink
+    from ..sinks import SQL_SCHEMES, CsvSink, JsonlSink, RetryPolicy, open_sink
 
     out = spec.output
+    if out is not None and out.lower().startswith(SQL_SCHEMES):
+        return _open_database(spec, out)
     if out is not None and (out == "-" or "://" in out):
-        return [open_sink(out)], None
+        return [open_sink(out, retry=RetryPolicy(deadline=_sink_timeout()))], None
     sink_type = CsvSink if spec.as_csv else JsonlSink
     if out is None and spec.terminal is not None:
         return [], None  # the terminal sink shows them
     ckpt = checkpoint_path(out)
+    retry = RetryPolicy(deadline=_sink_timeout())
     if out is None or ckpt is None:  # stdout, /dev/null, a pipe: nothing to resume into
-        return [sink_type(out)], None
+        return [sink_type(out, retry=retry)], None
     # A file: checkpointed next to it, so the same command line can be resumed.
     checkpoint = Checkpoint.open(ckpt, resume=spec.resume, fingerprint=spec.fingerprint)
     resuming = spec.resume and checkpoint.position is not None
@@ -464,7 +558,7 @@ def _open_sinks(spec: OutputSpec) -> tuple[list[Sink], Checkpoint | None]:
         raise ConfigError(f"cannot resume: {out} is gone; delete {ckpt} to start over")
     # Resuming cuts what the checkpoint does not vouch for, a torn last line included.
     cut = checkpoint.position if resuming else None
-    return [sink_type(out, append=resuming, truncate_at=cut)], checkpoint
+    return [sink_type(out, append=resuming, truncate_at=cut, retry=retry)], checkpoint
 
 
 def _all_sinks(
@@ -623,6 +717,9 @@ def run_command(
             probe(config)
         except AioscoutError as exc:
             fail(str(exc))
+    if spec.every is not None or spec.at is not None:
+        _run_scheduled(probe, lines, config, spec, keep=keep)
+        return
     if config.workers > 1 and not hasattr(probe, "expand"):
         # Before the loop starts: the workers are copies of this process made now,
         # with their modules imported, not interpreters started once the scan is
@@ -639,4 +736,22 @@ def run_command(
         resumable = checkpoint_path(spec.output) is not None
         click.echo(summary_line(stats, not_found=spec.not_found, resumable=resumable), err=True)
     if stats.interrupted:
+        sys.exit(130)
+
+
+def _run_scheduled(
+    probe: Probe[Any] | Callable[[ScanConfig], Probe[Any]],
+    lines: Callable[[], AsyncIterable[str]],
+    config: ScanConfig,
+    spec: OutputSpec,
+    *,
+    keep: Callable[[Record], bool] | None = None,
+) -> None:
+    from ._scheduled import run_scheduled
+
+    try:
+        stats = run_loop(run_scheduled(probe, lines, config, spec, execute, keep=keep), config.loop)
+    except* AioscoutError as group:
+        exit_for(group)
+    if stats is not None and stats.interrupted:
         sys.exit(130)

@@ -180,6 +180,9 @@ def mask(name: str, value: Any) -> Any:
     if name in ("cookie", "param", "form") or any(w in name for w in _SECRET_WORDS):
         key, sep, _ = text.partition("=")
         return f"{key}=***" if sep and name != "proxy_auth" else "***"
+    if name == "notify":  # a webhook's path is its token
+        scheme, _, rest = text.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0].rpartition('@')[2]}/***"
     if "://" in text:
         return redact_url(text)
     return value

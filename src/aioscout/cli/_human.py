@@ -187,6 +187,46 @@ def render_fetch(record: Mapping[str, Any], view: View) -> str:
     return " ".join(parts)
 
 
+def _ssh_where(record: Mapping[str, Any]) -> str:
+    host = record.get("host")
+    if host is None:
+        return clean(record.get("input", ""), 300)
+    user = record.get("user")
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    return clean(f"{user + '@' if user else ''}{shown}:{record.get('port')}", 300)
+
+
+def render_ssh(record: Mapping[str, Any], view: View) -> str:
+    """``user@host:port [exit 0] first line of stdout``; with ``--scan`` the banner, the host
+    key and the auth methods offered; or where and the error."""
+    where = view.paint("name", _ssh_where(record))
+    if record.get("error"):
+        return f"{where} {_error(record, view)}"
+    methods = record.get("auth_methods")
+    if methods is not None:
+        key = f"{record.get('host_key_type') or ''} {record.get('host_key_fingerprint') or ''}"
+        return " ".join(
+            [
+                where,
+                clean(record.get("server_version") or "", 120),
+                view.paint("dim", clean(key, 120)),
+                "[" + clean(",".join(map(str, methods)), 120) + "]",
+            ]
+        )
+    status = record.get("exit_status")
+    if status is None:
+        shown = view.box("bad", clean(f"signal {record.get('exit_signal') or '?'}"))
+    else:
+        shown = view.box("ok" if status == 0 else "bad", f"exit {status}")
+    if record.get("stdout_base64"):
+        return f"{where} {shown} " + view.paint("dim", "[binary output]")
+    lines = str(record.get("stdout") or "").strip().splitlines()
+    text = clean(lines[0], 200) if lines else ""
+    if len(lines) > 1:
+        text += view.paint("dim", f" (+{fmt_int(len(lines) - 1)} lines)")
+    return f"{where} {shown} {text}".rstrip()
+
+
 def render_any(record: Mapping[str, Any], view: View) -> str:
     """A command without a renderer of its own: its input, and its error if any."""
     line = clean(record.get("input", ""), 300)
@@ -199,6 +239,7 @@ RENDERERS: dict[str, Renderer] = {
     "http": render_http,
     "dns": render_dns,
     "fetch": render_fetch,
+    "ssh": render_ssh,
 }
 """The line renderer of each command, by command name: a new command adds its own."""
 

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import os
+import sys
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from .._config import DnsOptions, HttpOptions, Limits, ScanConfig
 from .._exceptions import AioscoutError
 from .._loop import run_loop
 from .._models import DnsResult, Record
+from ..dnsproto.servers import read_resolver_file
 from ..engine import Probe, Stats, Stopper
 from ..probes.factories import share_resolver_rate
 from ._checks import check_file_arg, check_resolvers, check_source
@@ -31,6 +33,7 @@ from ._common import (
     fingerprint,
     input_identity,
     output_spec,
+    resolver_specs,
     run_command,
     scan_config_from,
 )
@@ -39,14 +42,6 @@ from ._progress import summary_line
 __all__ = ["dns"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _read_resolvers(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
-    except OSError as exc:
-        fail(f"--resolvers {path}: {exc.strerror}")
 
 
 class _NameFeed:
@@ -183,9 +178,7 @@ def dns(**p: Any) -> None:
     check_file_arg("--resolvers", p["resolvers_file"])
     resolvers = _resolver_args(p["resolver"])
     check_resolvers("-r", resolvers)
-    check_resolvers("--trusted-resolver", p["trusted_resolver"])
-    if p["resolvers_file"]:
-        resolvers += _read_resolvers(p["resolvers_file"])
+    resolvers = list(resolver_specs(resolvers, p["resolvers_file"]))
     domains: tuple[str, ...] = (*targets, *p["domain"]) if brute else ()
     if brute and not domains:
         fail("brute force needs at least one DOMAIN (an argument or -d) with -w WORDLIST")
@@ -202,6 +195,14 @@ def dns(**p: Any) -> None:
         factory(config)  # checks the record types and domains before anything is opened
     except AioscoutError as exc:
         fail(str(exc))
+    if config.workers > 1:  # before the workers: a dead resolver list is one clear error
+        from ..probes.dns import check_resolvers_answer
+
+        try:
+            run_loop(check_resolvers_answer(options, domains), config.loop)
+        except AioscoutError as exc:
+            click.echo(f"aioscout: {exc}", err=True)
+            sys.exit(1)
     if brute:
         lines = functools.partial(open_source, (), p["wordlist"], want=None)
         list_path = p["wordlist"]
@@ -251,7 +252,7 @@ def _dns_options(p: dict[str, Any], resolvers: list[str], only_found: bool) -> D
     return DnsOptions(
         types=tuple(types or ["A"]),
         resolvers=tuple(resolvers),
-        trusted_resolvers=tuple(p["trusted_resolver"]),
+        trusted_resolvers=resolver_specs(p["trusted_resolver"]),
         only_found=only_found,
         keep_wildcards=p["keep_wildcards"],
         wildcard_checks=p["wildcard_checks"],
@@ -266,7 +267,7 @@ def _resolver_args(values: tuple[str, ...]) -> list[str]:
     out: list[str] = []
     for value in values:
         if os.path.isfile(value):
-            out += _read_resolvers(value)
+            out += read_resolver_file(value)
         elif not value.strip(" ,"):
             fail("-r: empty resolver (give IP or IP:PORT)")
         else:

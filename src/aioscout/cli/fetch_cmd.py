@@ -19,6 +19,7 @@ from ._common import (
     input_identity,
     output_spec,
     parse_pairs,
+    resolver_specs,
     run_command,
     scan_config_from,
 )
@@ -37,7 +38,7 @@ def fetch_http_options_from(p: dict[str, Any]) -> HttpOptions:
         sni=p["sni"],
         proxy=p["proxy"],
         proxy_auth=p["proxy_auth"],
-        resolvers=tuple(p["resolver"]),
+        resolvers=resolver_specs(p["resolver"]),
         keep_headers_cross_origin=bool(p.get("keep_headers_cross_origin", False)),
     )
 

@@ -30,6 +30,7 @@ from ._common import (
     input_identity,
     output_spec,
     parse_pairs,
+    resolver_specs,
     run_command,
     scan_config_from,
 )
@@ -124,7 +125,7 @@ def http_options_from(p: dict[str, Any]) -> HttpOptions:
         sni=p["sni"],
         proxy=p["proxy"],
         proxy_auth=p["proxy_auth"],
-        resolvers=tuple(p["resolver"]),
+        resolvers=resolver_specs(p["resolver"]),
         ports=tuple(x for spec in p["ports"] for x in spec.split(",") if x),
         paths=_paths(p["path"]),
         all_ips=p["all_ips"],

@@ -165,9 +165,14 @@ def up(**p: Any) -> None:
 @_VERSION
 def down(state_file: str | None) -> None:
     """Stop the background lab."""
+    from ..lab.control import LabError
     from ..lab.control import down as lab_down
 
-    if not lab_down(state_file):
+    try:
+        stopped = lab_down(state_file)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not stopped:
         click.echo("no lab is running", err=True)
 
 
@@ -177,9 +182,13 @@ def down(state_file: str | None) -> None:
 @_VERSION
 def status(state_file: str | None, as_json: bool) -> None:
     """Print the running lab's services and commands (exit 1 when none runs)."""
+    from ..lab.control import LabError
     from ..lab.control import status as lab_status
 
-    state = lab_status(state_file)
+    try:
+        state = lab_status(state_file)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from None
     if state is None:
         click.echo("no lab is running", err=True)
         raise SystemExit(1)

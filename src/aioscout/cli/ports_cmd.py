@@ -152,7 +152,7 @@ def ports(**p: Any) -> None:
       aioscout ports 127.0.0.1 -p 22,80,8000-8100
       aioscout ports -l hosts.txt --top-ports 1000 -o ports.jsonl
       aioscout dns example.com -w words.txt -r 127.0.0.1:5353 | aioscout ports -p 80,443
-      aioscout ports 10.0.0.0/24 -p 80,443,8080 | aioscout http
+      aioscout ports 127.0.0.0/28 -p 80,443,8080 | aioscout http
     """
     from ..probes.ports import fd_budget, port_list, share_budget
     from ..targets.sources import open_source
@@ -192,7 +192,8 @@ def ports(**p: Any) -> None:
     list_path = p["list_file"]
     if list_path not in (None, "-") and not os.access(list_path, os.R_OK):
         fail(f"cannot read {list_path}")
-    lines = functools.partial(open_source, p["targets"], list_path)
+    # JSON records stay whole: the probe takes host, ip and port from them.
+    lines = functools.partial(open_source, p["targets"], list_path, want=None)
     factory = registry.factory("ports", options)
     spec = OutputSpec(
         output=p["ports_output"] if p["probe_http"] else p["output"],

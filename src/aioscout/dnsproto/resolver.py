@@ -13,7 +13,8 @@ Resolvers are health-checked (:meth:`FastResolver.check`): one that answers
 NXDOMAIN for a name known to exist, or answers a name that cannot exist, is
 dropped with a warning; one that keeps timing out is backed off. A random
 canary name is also sent to each resolver every few thousand queries, so a
-resolver that starts hijacking NXDOMAIN mid-run is dropped too.
+resolver that starts hijacking NXDOMAIN mid-run is dropped too. The brute
+force's hot path, many queries in one lane, is :mod:`aioscout.dnsproto.lane`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ipaddress
 import logging
 import random
 import socket
@@ -29,17 +29,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from .servers import parse_resolver
 from .wire import (
-    _LENGTH_BYTE,
-    _OPT,
-    _RD_EDNS_HEAD,
+    RCODES,
     Message,
     TooLarge,
     WireError,
     build_query,
     build_question,
-    encode_name,
-    is_plain_nxdomain,
     parse_header,
     parse_response,
     query_for,
@@ -48,11 +45,12 @@ from .wire import (
 
 __all__ = [
     "NX_REPLY",
+    "RECV_SIZE",
     "FastResolver",
-    "LaneReply",
-    "QueryLane",
     "Reply",
     "ResolveError",
+    "Upstream",
+    "match_reply",
     "parse_resolver",
 ]
 
@@ -63,27 +61,7 @@ _CANARY_EVERY = 5000
 _DEAD_AFTER = 25  # timeouts in a row with no answer in between
 _SOCKET_BUFFER = 8 << 20
 _CONNECTED_MAX = 16  # up to this many resolvers, each gets its own connected sockets
-_RECV_SIZE = 4096  # more than the EDNS payload size queries advertise (1,232)
-
-
-def parse_resolver(spec: str) -> tuple[str, int]:
-    """``"ip"``, ``"ip:port"``, ``"[v6]:port"`` or a bare IPv6 address → (ip, port)."""
-    spec = spec.strip()
-    host, port = spec, 53
-    if spec.startswith("["):
-        host, _, rest = spec[1:].partition("]")
-        if rest:
-            port = int(rest.lstrip(":"))
-    elif spec.count(":") == 1:
-        host, _, p = spec.partition(":")
-        port = int(p)
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError as exc:
-        raise ValueError(f"resolver must be an IP address[:port], got {spec!r}") from exc
-    if not 0 < port < 65536:
-        raise ValueError(f"bad resolver port in {spec!r}")
-    return addr.compressed, port
+RECV_SIZE = 4096  # more than the EDNS payload size queries advertise (1,232)
 
 
 class ResolveError(Exception):
@@ -124,6 +102,10 @@ class Upstream:
     sent: int = 0
     answered: int = 0
     timeouts: int = 0
+    why: str = ""  # why it was dropped
+    warned: bool = False  # backed off once already (warned then)
+    strikes: int = 0  # disagreements with answers other resolvers confirmed
+    invented: int = 0  # names it alone answered in disputes no trial settled
     socks: list[_Socket] = field(default_factory=list)  # connected to this resolver
     sock_rr: int = 0
 
@@ -146,7 +128,7 @@ class Upstream:
 
 
 # A lane's reply for a plain NXDOMAIN when it does not only count it (always this object).
-NX_REPLY = _NX = Message(0, 0x8183, NXDOMAIN, "", 0, [])
+NX_REPLY = Message(0, 0x8183, NXDOMAIN, "", 0, [])
 
 
 class _Pending:
@@ -171,9 +153,10 @@ class _Pending:
         self.deadline = deadline
 
 
-def _reply_to(data: bytes, qname: str, qtype: int) -> Message | str | None:
+def match_reply(data: bytes, qname: str, qtype: int) -> Message | str | None:
     """The reply in ``data`` if it answers (``qname``, ``qtype``): parsed, or an error
-    string for a broken one; ``None`` when it answers another question."""
+    string for a broken one; ``None`` when it answers another question (shared with the
+    query lane)."""
     try:
         msg = parse_response(data)
     except TooLarge as exc:
@@ -207,7 +190,7 @@ class _Socket(asyncio.DatagramProtocol):
         if p is None or (not self.connected and (addr[0] != p.up.host or addr[1] != p.up.port)):
             self.ignored += 1  # unknown ID or spoofed source: keep waiting for the real one
             return
-        result = _reply_to(data, p.qname, p.qtype)
+        result = match_reply(data, p.qname, p.qtype)
         if result is None:
             self.ignored += 1  # an answer to another question: keep waiting
             return
@@ -270,6 +253,10 @@ class FastResolver:
         self._rng = random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._canary_lock = asyncio.Lock()
+        self.dropped: set[str] = set()  # the labels of the resolvers dropped
+        self.drops = 0  # resolvers dropped so far (a change tells waiting checks to look again)
+        self.drop_listeners: list[Callable[[], None]] = []  # called after each drop
+        self.canary_every = _CANARY_EVERY  # queries to a resolver between two canaries
         self.stats = _Stats()
 
     # -- lifecycle --------------------------------------------------------
@@ -339,44 +326,99 @@ class FastResolver:
         """Stop using a resolver, with a warning."""
         if not up.dropped:
             up.dropped = True
+            up.why = why
+            self.drops += 1
+            self.dropped.add(up.label)
             log.warning("dropping resolver %s: %s", up.label, why)
+            for listener in self.drop_listeners:
+                listener()
+
+    def upstream(self, label: str) -> Upstream | None:
+        """The resolver of a reply's ``resolver`` label (``None`` for another's)."""
+        for up in self.upstreams:
+            if up.label == label:
+                return up
+        return None
 
     async def check(self, existing: Sequence[tuple[str, int]] = ()) -> None:
         """Check every resolver before a run.
 
         ``existing`` lists questions known to have an answer (the domain's SOA
         or NS, a name the user gives). A resolver is dropped when it answers
-        NXDOMAIN to one of those, or answers a random name under ``.invalid``
-        (which cannot exist). A resolver that does not answer at all is backed off.
-        If every resolver would be dropped, an error says so.
+        NXDOMAIN to one of those, answers a random name under ``.invalid``
+        (which cannot exist), or gives no usable answer at all (silent, or only
+        REFUSED/SERVFAIL). When none is left, :class:`ValueError` says why for each.
         """
+        unusable: dict[Upstream, str] = {}
         async with asyncio.TaskGroup() as tg:
             for up in self.upstreams:
-                tg.create_task(self._check_one(up, existing))
-        if not self.active:
-            raise ValueError("no usable resolver: every resolver failed its health check")
+                tg.create_task(self._check_one(up, existing, unusable))
+        if len(unusable) < len(self.active):
+            for up, why in unusable.items():
+                self.drop(up, why)
+        else:
+            whys = [f"{u.label} {u.why or unusable.get(u, '')}" for u in self.upstreams]
+            raise ValueError("no usable resolver: " + "; ".join(whys))
 
-    async def _check_one(self, up: Upstream, existing: Sequence[tuple[str, int]]) -> None:
+    async def _check_one(
+        self, up: Upstream, existing: Sequence[tuple[str, int]], unusable: dict[Upstream, str]
+    ) -> None:
+        replies: list[Message | str | None] = []
         for name, qtype in existing:
             res = await self._attempt_on(up, name, qtype, tries=3)
+            replies.append(res)
             if isinstance(res, Message) and res.rcode == NXDOMAIN:
                 self.drop(up, f"NXDOMAIN for {name}, which exists")
                 return
-        await self._canary(up)
+        replies.append(await self.canary(up))
+        if up.dropped or any(
+            isinstance(r, str) or (r is not None and r.rcode in (NOERROR, NXDOMAIN))
+            for r in replies
+        ):
+            return  # it answers (broken replies become the names' error records)
+        codes = sorted(
+            {RCODES.get(r.rcode, str(r.rcode)) for r in replies if isinstance(r, Message)}
+        )
+        unusable[up] = (
+            f"refuses every query ({', '.join(codes)})"
+            if codes
+            else f"no answer to {3 * len(replies)} queries"
+        )
 
-    async def _canary(self, up: Upstream) -> None:
+    async def canary(self, up: Upstream) -> Message | str | None:
+        """Ask ``up`` a name that cannot exist: one that answers it is dropped."""
         name = f"{random_label(14)}.{random_label(6)}.invalid"
         res = await self._attempt_on(up, name, 1, tries=3)
         if isinstance(res, Message) and res.rcode == NOERROR and res.answers:
             self.drop(up, f"answers {name}, which cannot exist (hijacked NXDOMAIN)")
         elif res is None:
             self._on_timeout(up)
+        return res
 
-    async def _attempt_on(self, up: Upstream, name: str, qtype: int, tries: int) -> Message | None:
+    async def _attempt_on(
+        self, up: Upstream, name: str, qtype: int, tries: int
+    ) -> Message | str | None:
+        """A reply, else the last broken reply's error string, else ``None`` (silence)."""
+        broken: str | None = None
         for _ in range(tries):
             res = await self._send(up, name, qtype)
             if isinstance(res, Message):
                 return res
+            broken = res or broken
+        return broken
+
+    async def ask(self, up: Upstream, name: str, qtype: int, *, tries: int = 3) -> Message | None:
+        """Ask one given resolver (up to ``tries`` UDP attempts, TCP after a truncated
+        reply): its reply, or ``None`` when it gave no usable one."""
+        name = name.rstrip(".").lower()
+        for _ in range(tries):
+            res = await self._send(up, name, qtype)
+            if isinstance(res, Message) and res.truncated:
+                res = await self._tcp(up, name, qtype)
+            if isinstance(res, Message):
+                return res
+            if res is None:
+                self._on_timeout(up)
         return None
 
     def _on_timeout(self, up: Upstream) -> None:
@@ -384,6 +426,13 @@ class FastResolver:
         up.timeouts_in_row += 1
         self.stats.timeouts += 1
         if up.timeouts_in_row >= _DEAD_AFTER and self._loop is not None:
+            if up.backoff == 0.5 and not up.warned:
+                up.warned = True
+                log.warning(
+                    "resolver %s: %d time-outs in a row; backing off (asked again later)",
+                    up.label,
+                    up.timeouts_in_row,
+                )
             up.backoff_until = self._loop.time() + up.backoff
             up.backoff = min(up.backoff * 2, 30.0)
             up.timeouts_in_row = 0
@@ -525,9 +574,9 @@ class FastResolver:
         while attempt < budget:
             attempt += 1
             up = self._pick(up)
-            if up.sent % _CANARY_EVERY == _CANARY_EVERY - 1:
+            if up.sent % self.canary_every == self.canary_every - 1:
                 async with self._canary_lock:
-                    await self._canary(up)
+                    await self.canary(up)
                 if up.dropped:
                     continue
             res = await self._send(up, name, qtype)
@@ -553,256 +602,3 @@ class FastResolver:
             return last_servfail
         kind, _, detail = error.partition(": ")
         raise ResolveError(kind, detail, attempt, up.label if up else None)
-
-
-# One query of a lane in flight: (item, question, resolver, socket, ID, its run), where the
-# run of queries sent together is [queries not settled yet, time sent].
-_Entry = tuple[object, bytes, Upstream, "_LaneSocket", int, list[float]]
-# What a lane reports for an item that was not a plain NXDOMAIN:
-# (item, reply or error string or None for a time-out, resolver label, seconds taken).
-LaneReply = tuple[object, Message | str | None, str, float]
-LaneBatch = Callable[[list[object], list[LaneReply]], None]
-_LANE_READS = 512  # datagrams read per wake-up before other callbacks get a turn
-
-
-class _LaneSocket:
-    __slots__ = ("connected", "pending", "raw")
-
-    def __init__(self, raw: socket.socket, connected: bool) -> None:
-        self.raw = raw
-        self.connected = connected
-        self.pending: dict[int, _Entry] = {}
-
-
-class QueryLane:
-    """Many queries of one type, sent and settled in batches: the brute-force hot path.
-
-    Why: a future, a callback object and a transport hop per query cost more
-    than the query itself once thousands are in flight. A lane owns its own
-    non-blocking UDP sockets, reads them itself (every datagram waiting, per
-    wake-up) and reports what settled in one call: ``on_batch(nxdomain,
-    replies)``, where ``nxdomain`` lists the items answered by a plain
-    NXDOMAIN (the bulk of a brute force; with ``count_nxdomain=False`` those
-    come as replies, :data:`NX_REPLY`, instead) and ``replies`` holds ``(item,
-    outcome, resolver label, seconds taken)`` for everything else: a parsed
-    reply, an error string (``"protocol: ..."``, ``"too_large: ..."``) or
-    ``None`` when the attempt timed out.
-
-    Every item :meth:`start` accepts is reported exactly once, at the latest
-    when its attempt times out (one sweep of a FIFO of sent batches, no timer
-    per query). Replies are matched by ID, source (a connected socket, or the
-    address checked) and question, as on :class:`FastResolver`'s own sockets;
-    resolver health (answers, time-outs, back-off, the periodic canary) is
-    kept on the same :class:`Upstream` objects.
-    """
-
-    def __init__(
-        self,
-        resolver: FastResolver,
-        qtype: int,
-        on_batch: LaneBatch,
-        *,
-        count_nxdomain: bool = True,
-    ) -> None:
-        self._resolver = resolver
-        self._count_nx = count_nxdomain
-        self._qtype = qtype
-        self._on_batch = on_batch
-        self._socks: list[_LaneSocket] = []
-        self._by_up: dict[Upstream, list[_LaneSocket]] = {}
-        self._rr: dict[Upstream, int] = {}
-        self._sent: collections.deque[tuple[float, list[float], list[_Entry]]] = collections.deque()
-        self._sweeper: asyncio.TimerHandle | None = None
-        self._canaries: set[asyncio.Task[None]] = set()
-        self._loop = asyncio.get_running_loop()
-        self._rng = random.Random()
-        self._tail = build_question("x", qtype)[3:]  # the type and class after the name
-        for up, raw in resolver.open_sockets():
-            s = _LaneSocket(raw, up is not None)
-            self._loop.add_reader(raw.fileno(), self._readable, s)
-            self._socks.append(s)
-            if up is not None:
-                self._by_up.setdefault(up, []).append(s)
-                self._rr[up] = 0
-        self._shared = [] if self._by_up else self._socks
-        self._shared_rr = 0
-
-    def start(self, items: Sequence[tuple[object, object, str]]) -> tuple[int, float]:
-        """Send one query for the name (third field) of each item, in order.
-
-        Returns how many were sent and, when fewer than all, the seconds to wait
-        before the rest can go (a resolver's rate limit or a full send buffer),
-        or 0.0 when the rest cannot take the lane (no usable resolver, a name
-        that cannot be encoded): the caller resolves those another way.
-        """
-        res = self._resolver
-        loop = self._loop
-        now = loop.time()
-        ups = res.upstreams
-        single = ups[0] if len(ups) == 1 else None
-        entries: list[_Entry] = []
-        run = [0.0, now]
-        tail = self._tail
-        rng = self._rng
-        sent = 0
-        wait = 0.0
-        last: tuple[str | None, bytes] = (None, b"")  # the last parent, its wire form + tail
-        for item in items:
-            up = single
-            if up is None or up.dropped or up.backoff_until > now:
-                try:
-                    up = res._pick(None)
-                except ResolveError:
-                    break
-            if up.rate > 0:
-                wait = up.take(now)
-                if wait:
-                    break
-            socks = self._by_up.get(up)
-            if socks is not None:
-                rr = self._rr[up]
-                s = socks[rr]
-                self._rr[up] = (rr + 1) % len(socks)
-            else:
-                s = self._shared[self._shared_rr]
-                self._shared_rr = (self._shared_rr + 1) % len(self._shared)
-            pending = s.pending
-            qid = rng.getrandbits(16)
-            while qid in pending:
-                qid = rng.getrandbits(16)
-            name = item[2]
-            # A brute force asks word after word under the same parent: only the
-            # first label is new (encode_name's own checks otherwise).
-            label, _, parent = name.partition(".")
-            n = len(label)
-            if parent == last[0] and 0 < n < 64 and n + len(last[1]) <= 258 and label.isascii():
-                question = _LENGTH_BYTE[n] + label.encode() + last[1]
-            else:
-                try:
-                    question = encode_name(name) + tail
-                except ValueError:
-                    break
-                ok = 0 < n < 64 and label.isascii()
-                last = (parent, question[n + 1 :]) if ok else (None, b"")
-            entry = (item, question, up, s, qid, run)
-            try:
-                if s.connected:
-                    s.raw.send(qid.to_bytes(2, "big") + _RD_EDNS_HEAD + question + _OPT)
-                else:
-                    s.raw.sendto(
-                        qid.to_bytes(2, "big") + _RD_EDNS_HEAD + question + _OPT, (up.host, up.port)
-                    )
-            except (BlockingIOError, InterruptedError):
-                wait = 0.002  # the send buffer is full: let the kernel drain it
-                break
-            except OSError:
-                pass  # as a transport does: the attempt times out and is reported so
-            pending[qid] = entry
-            entries.append(entry)
-            sent += 1
-            up.sent += 1
-            if up.sent % _CANARY_EVERY == 0:
-                self._canary(up)
-        if entries:
-            res.stats.sent += sent
-            run[0] = sent
-            self._sent.append((now + res.timeout, run, entries))
-            if self._sweeper is None:
-                self._sweeper = loop.call_later(min(0.05, res.timeout / 4), self._sweep)
-        return sent, wait
-
-    def _canary(self, up: Upstream) -> None:
-        """Ask a name that cannot exist now and then: a resolver that starts lying is dropped."""
-        task = self._loop.create_task(self._resolver._canary(up))
-        self._canaries.add(task)
-        task.add_done_callback(self._canaries.discard)
-
-    def _readable(self, s: _LaneSocket) -> None:
-        recv = s.raw.recv if s.connected else None
-        recvfrom = s.raw.recvfrom
-        pending = s.pending
-        nx: list[object] = []
-        replies: list[LaneReply] = []
-        now = self._loop.time()
-        answered: dict[Upstream, int] = {}
-        count_nx = self._count_nx
-        for _ in range(_LANE_READS):
-            try:
-                if recv is not None:
-                    data = recv(_RECV_SIZE)
-                else:
-                    data, addr = recvfrom(_RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                continue  # an ICMP error on a connected socket: the query times out
-            if len(data) < 12:
-                continue
-            entry = pending.get((data[0] << 8) | data[1])
-            if entry is None:
-                continue
-            up = entry[2]
-            if recv is None and (addr[0] != up.host or addr[1] != up.port):
-                continue  # spoofed source: keep waiting for the real one
-            if is_plain_nxdomain(data, entry[1]):
-                del pending[entry[4]]
-                entry[5][0] -= 1
-                if count_nx:
-                    nx.append(entry[0])
-                else:
-                    replies.append((entry[0], _NX, up.label, now - entry[5][1]))
-                answered[up] = answered.get(up, 0) + 1
-                continue
-            name = cast(tuple[object, object, str], entry[0])[2].rstrip(".").lower()
-            outcome = _reply_to(data, name, self._qtype)
-            if outcome is None:
-                continue  # an answer to another question: keep waiting
-            if isinstance(outcome, Message):
-                answered[up] = answered.get(up, 0) + 1
-            del pending[entry[4]]
-            entry[5][0] -= 1
-            replies.append((entry[0], outcome, up.label, now - entry[5][1]))
-        for up, n in answered.items():
-            up.answered += n
-            up.timeouts_in_row = 0
-            up.backoff = 0.5
-        if nx or replies:
-            self._on_batch(nx, replies)
-
-    def _sweep(self) -> None:
-        res = self._resolver
-        now = self._loop.time()
-        q = self._sent
-        timed_out: list[LaneReply] = []
-        while q:
-            deadline, run, entries = q[0]
-            if run[0] and deadline > now:
-                break
-            q.popleft()  # all settled, or its queries' time is up
-            if not run[0]:
-                continue
-            for entry in entries:
-                item, _question, up, s, qid, _run = entry
-                if s.pending.get(qid) is entry:
-                    del s.pending[qid]
-                    res._on_timeout(up)
-                    timed_out.append((item, None, up.label, now - run[1]))
-        self._sweeper = (
-            self._loop.call_later(min(0.05, res.timeout / 4), self._sweep) if q else None
-        )
-        if timed_out:
-            self._on_batch([], timed_out)
-
-    def close(self) -> None:
-        """Stop reading and close the sockets (what is in flight is forgotten)."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
-        for task in self._canaries:
-            task.cancel()
-        for s in self._socks:
-            self._loop.remove_reader(s.raw.fileno())
-            s.raw.close()
-            s.pending.clear()
-        self._socks.clear()
-        self._sent.clear()

@@ -21,6 +21,7 @@ Memory: one bit per item number.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 
 from .._exceptions import ConfigError, SinkError
@@ -62,16 +63,25 @@ class Checkpoint:
 
     @classmethod
     def open(cls, path: str, *, resume: bool, fingerprint: str = "") -> Checkpoint:
-        """Load ``path`` when resuming and it exists; otherwise start a new one."""
+        """Load ``path`` when resuming and it exists; otherwise start a new one.
+
+        The file is never opened through a symlink, and one with a second hard
+        link is refused (truncating or appending to it would change another file).
+        """
         done = bytearray()
         position: int | None = None
         try:
-            if resume and os.path.exists(path):
-                position = cls._load(path, fingerprint, done)
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-            else:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            if resume and os.path.lexists(path):
+                fd = cls._open_own(path, os.O_RDWR | os.O_APPEND)
                 try:
+                    position = cls._load(fd, path, fingerprint, done)
+                except BaseException:
+                    os.close(fd)
+                    raise
+            else:
+                fd = cls._open_own(path, os.O_WRONLY | os.O_CREAT)
+                try:
+                    os.ftruncate(fd, 0)
                     os.write(fd, f"{_MAGIC} {fingerprint}\n".encode())
                 except OSError:
                     os.close(fd)
@@ -81,9 +91,20 @@ class Checkpoint:
         return cls(path, fd, done, position)
 
     @staticmethod
-    def _load(path: str, fingerprint: str, done: bytearray) -> int:
+    def _open_own(path: str, flags: int) -> int:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            os.close(fd)
+            what = "is not a regular file" if not stat.S_ISREG(info.st_mode) else "has hard links"
+            raise SinkError(f"refusing checkpoint {path}: it {what}")
+        return fd
+
+    @staticmethod
+    def _load(fd: int, path: str, fingerprint: str, done: bytearray) -> int:
         position = 0
-        with open(path, "rb") as f:
+        with os.fdopen(os.dup(fd), "rb") as f:
+            f.seek(0)
             header = f.readline().decode("utf-8", "replace").rstrip("\n")
             if not header.startswith(_MAGIC):
                 raise ConfigError(f"{path} is not an aioscout checkpoint")
@@ -106,7 +127,7 @@ class Checkpoint:
                     for seq in range(int(lo), int(hi or lo) + 1):
                         Checkpoint._set(done, seq)
                 valid_end = f.tell()
-        os.truncate(path, valid_end)
+        os.ftruncate(fd, valid_end)
         return position
 
     @staticmethod

@@ -47,6 +47,7 @@ __all__ = [
     "Settle",
     "Sink",
     "TakesEncoded",
+    "TakesItems",
     "keeps_deadline",
     "own_filter",
 ]
@@ -181,6 +182,18 @@ class Positioned(Protocol):
     """A sink that knows how many bytes of complete records it has written."""
 
     def position(self) -> int: ...
+
+
+@runtime_checkable
+class TakesItems(Protocol):
+    """A sink that stores each record under its item number (idempotent upserts).
+
+    ``write_items(records, items)`` gets the item number of each record beside
+    it (the records of one item, an ``--all-ips`` group, are consecutive and
+    share it), so writing the same batch twice stores it once.
+    """
+
+    async def write_items(self, records: Sequence[Record], items: Sequence[int]) -> None: ...
 
 
 @runtime_checkable

@@ -43,6 +43,7 @@ from .protocols import (
     Probe,
     Sink,
     TakesEncoded,
+    TakesItems,
     keeps_deadline,
 )
 from .stats import Stats
@@ -146,6 +147,7 @@ class Run(Generic[T]):
         self.work: asyncio.Queue[Any] = LoopQueue(self.loop, 4 if self.blocks else qsize)
         self.results: asyncio.Queue[Result | list[Result] | None] = LoopQueue(self.loop, qsize)
         self.positioned = next((s for s in sinks if isinstance(s, Positioned)), None)
+        self.keyed = any(isinstance(s, TakesItems) for s in sinks)
 
     async def run(self, lines: AsyncIterator[list[str]]) -> None:
         async with asyncio.TaskGroup() as outer:
@@ -364,6 +366,7 @@ class Run(Generic[T]):
     async def _commit(self, batch: list[Written]) -> None:
         stats, keep = self.stats, self.keep
         out: list[Record] = []
+        items: list[int] = []  # the item number of each record of ``out``
         seqs: list[int] = []
         encoded: list[bytes] = []
         n_encoded = 0
@@ -400,11 +403,15 @@ class Run(Generic[T]):
                     stats.errors[str(err.kind)] += 1
                 if keep is None or keep(rec):
                     out.append(rec)
+                    items.append(seq)
                 else:
                     stats.filtered += 1
         if out:
             for sink in self.sinks:
-                await sink.write(out)
+                if self.keyed and isinstance(sink, TakesItems):
+                    await sink.write_items(out, items)
+                else:
+                    await sink.write(out)
             stats.written += len(out)
         if encoded:
             data = b"".join(encoded)

@@ -42,6 +42,7 @@ async def run_scan(
     stats: Stats | None = None,
     clock: Clock | None = None,
     retry_on: Collection[ErrorKind] = DEFAULT_RETRY_ON,
+    started: bool = False,
 ) -> Stats:
     """Probe every target of ``lines`` and write one record per item to ``sinks``.
 
@@ -53,6 +54,9 @@ async def run_scan(
     (``protocols.OwnFilter``) applies as well, wherever the probe runs.
     Returns the run's statistics. Raises :class:`aioscout.SinkError` when a
     sink gives up (the checkpoint then holds exactly what was written).
+
+    ``started``: ``probe`` is a probe its owner already started and will close
+    (one probe shared by several runs): this run neither starts nor closes it.
 
     Example::
 
@@ -89,13 +93,14 @@ async def run_scan(
         retry_on=retry_on,
         executor=executor,
     )
-    if executor is None:
+    owned = executor is None and not started
+    if owned:
         await instance.start()
     try:
         await run.run(batches(lines))
     finally:
         run.stats.finished = time.monotonic()
-        if executor is None:
+        if owned:
             await instance.aclose()
     return run.stats
 

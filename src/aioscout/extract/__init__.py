@@ -5,7 +5,7 @@
 - :mod:`~aioscout.extract.favicon`: Shodan favicon hash and icon links.
 - :mod:`~aioscout.extract.tech`: technology fingerprints (Wappalyzer data, MIT).
 - :mod:`~aioscout.extract.cdn`: CDN/WAF hint from headers.
-- :mod:`~aioscout.extract.text`: word/line counts and body preview.
+- :mod:`~aioscout.extract.text`: word/line counts, body preview, control-character cleaner.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from aioscout.extract.cdn import cdn_hint
     from aioscout.extract.favicon import favicon_hash, icon_links
     from aioscout.extract.tech import detect
-    from aioscout.extract.text import count_words_lines, preview
+    from aioscout.extract.text import clean_text, count_words_lines, preview
     from aioscout.extract.title import decode_html, extract_title, normalize_charset
     from aioscout.extract.tls import tls_info
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # tenth of a second to load, and a plain probe needs neither.
 _HOMES = {
     "cdn_hint": "cdn",
+    "clean_text": "text",
     "count_words_lines": "text",
     "decode_html": "title",
     "detect": "tech",
@@ -47,6 +48,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "cdn_hint",
+    "clean_text",
     "count_words_lines",
     "decode_html",
     "detect",

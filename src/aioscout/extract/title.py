@@ -7,8 +7,10 @@ windows-1252, ...), so a title reads the way a person sees it in a browser.
 One deliberate exception: a header that says UTF-8 for a body that is not
 valid UTF-8 is plainly wrong (a server default), so the meta/guess steps win.
 
-The title scan is linear: one tag-name regex with no attribute part, and every
-jump (past ``>``, a comment, a script) moves strictly forward.
+The title scan is linear: every regex is possessive, and every jump (past a
+tag, a comment, a script) moves strictly forward. A page whose head before the
+first ``<title`` holds only text, a doctype and ordinary tags is checked with
+one regex; anything else goes through the tokenizer.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import contextlib
 import functools
 import html
 import re
+
+from .text import clean_text
 
 __all__ = ["decode_html", "extract_title", "normalize_charset"]
 
@@ -83,10 +87,6 @@ _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([^\s"';,]+)""", re.IGNOR
 _META_TAG = re.compile(rb"<meta(?=[\s/])", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"""charset\s*=\s*["']?\s*([^\s"'/>;,]+)""", re.IGNORECASE)
 _CHARSET_WORD = re.compile(rb"charset", re.IGNORECASE)
-_TAG = re.compile(r"<(?:(!--)|(/?)(title|svg|script|style)(?=[\s/>]))", re.IGNORECASE)
-_END_TITLE = re.compile(r"</title[\s/>]", re.IGNORECASE)
-_END_SCRIPT = re.compile(r"</script[\s/>]", re.IGNORECASE)
-_END_STYLE = re.compile(r"</style[\s/>]", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=512)
@@ -302,6 +302,18 @@ def _choose_encoding(body: bytes, content_type: str | None) -> tuple[str, int]:
     return _detect(body), 0
 
 
+def _windows_1252_gaps(exc: UnicodeError) -> tuple[str, int]:
+    """WHATWG windows-1252 decodes the five bytes Python's cp1252 leaves out as U+0081 etc."""
+    if isinstance(exc, UnicodeDecodeError):
+        byte = exc.object[exc.start]
+        return ("\ufffd" if not 0x80 <= byte <= 0x9F else chr(byte)), exc.start + 1
+    raise exc
+
+
+_C1_ERRORS = "aioscout-windows-1252"
+codecs.register_error(_C1_ERRORS, _windows_1252_gaps)
+
+
 def decode_html(body: bytes, content_type: str | None) -> str:
     """Decode an HTML body the way a browser would pick its encoding.
 
@@ -314,50 +326,183 @@ def decode_html(body: bytes, content_type: str | None) -> str:
     '<title>中文</title>'
     """
     encoding, skip = _choose_encoding(body, content_type)
+    errors = _C1_ERRORS if encoding == "cp1252" else "replace"
     try:
-        return body[skip:].decode(encoding, errors="replace")
+        return body[skip:].decode(encoding, errors=errors)
     except LookupError:
         return body[skip:].decode("utf-8", errors="replace")
 
 
+# -- finding the title the way the HTML tokenizer does ------------------------------------
+
+_WS = "\t\n\f\r "
+_ASCII_CASE = re.IGNORECASE | re.ASCII  # tag names fold ASCII letters only ("ſcript" is no script)
+# Attributes of a tag up to (not including) its ">": names, "=" and a value
+# (quoted values may hold ">" and "<"). Possessive throughout: linear, and it
+# stops before an attribute whose quoted value is never closed.
+_ATTRS = re.compile(
+    rf"""(?:[{_WS}/]++|[^{_WS}/>][^{_WS}/=>]*+(?:[{_WS}]*+=[{_WS}]*+"""
+    rf"""(?:"[^"]*+"|'[^']*+'|[^{_WS}>"'][^{_WS}>]*+|(?=>)|\Z)|(?![{_WS}]*+=)))*+"""
+)
+_MARKUP = re.compile(r"<(?:(!--)|([!?])|(/?)([A-Za-z][^\t\n\f\r />]*+))")
+_COMMENT_END = re.compile(r"--!?>")
+_SCRIPT_TOKENS = re.compile(r"<!--|-->|<(/?)script[\t\n\f\r />]", _ASCII_CASE)
+_CDATA_END = "]]>"
+_RAWTEXT = frozenset(
+    {"style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title"}
+)
+_FOREIGN = frozenset({"svg", "math"})
+# Start tags that end SVG/MathML content (the HTML standard's "breakout" list).
+_BREAKOUT = frozenset(
+    {
+        *("b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt"),
+        *("em", "embed", "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li"),
+        *("listing", "menu", "meta", "nobr", "ol", "p", "pre", "ruby", "s", "small", "span"),
+        *("strong", "strike", "sub", "sup", "table", "tt", "u", "ul", "var"),
+    }
+)
+_SPECIAL = (
+    "script|style|svg|math|template|textarea|xmp|iframe|noembed|noframes|noscript|plaintext|title"
+)
+# A prefix made only of text, a doctype and ordinary tags whose attribute values
+# hold no "<" or ">": where it ends, the tokenizer is in its data state.
+_PLAIN = re.compile(
+    rf"""(?:[^<]++|<!doctype[^<>]*+>|</?(?!(?:{_SPECIAL})[{_WS}/>])[a-z][^<>"'=`]*+"""
+    rf"""(?:=[{_WS}]*+(?:"[^"<>]*+"|'[^'<>]*+'|[^{_WS}<>"'=`]++)[^<>"'=`]*+)*+>)*+""",
+    _ASCII_CASE,
+)
+_FIRST_TITLE = re.compile(r"<title[\t\n\f\r />]", _ASCII_CASE)
+_END_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _end_tag(name: str) -> re.Pattern[str]:
+    """The "appropriate end tag" of a raw-text element: ``</name`` then space, ``/`` or ``>``."""
+    pattern = _END_CACHE.get(name)
+    if pattern is None:
+        pattern = _END_CACHE[name] = re.compile(rf"</{re.escape(name)}[\t\n\f\r />]", _ASCII_CASE)
+    return pattern
+
+
+def _tag_end(text: str, pos: int) -> int:
+    """Index after the ``>`` ending the tag whose attributes start at ``pos``; -1 at EOF."""
+    m = _ATTRS.match(text, pos)
+    end = pos if m is None else m.end()
+    if end < len(text) and text[end] == ">":
+        return end + 1
+    return -1
+
+
+def _script_end(text: str, pos: int) -> int:
+    """Where the ``</script`` closing a script starts (escaped states included); -1 at EOF."""
+    escaped = double = False
+    while True:
+        m = _SCRIPT_TOKENS.search(text, pos)
+        if m is None:
+            return -1
+        token = m.group()
+        if token == "<!--":
+            escaped = escaped or not double
+            pos = m.start() + 2  # "<!-->" opens and closes
+        elif token == "-->":
+            escaped = double = False
+            pos = m.end()
+        elif m.group(1):  # </script
+            if not double:
+                return m.start()
+            double = False
+            pos = m.end() - 1
+        else:  # <script
+            double = double or escaped
+            pos = m.end() - 1
+
+
+def _comment_end(text: str, pos: int) -> int:
+    """Index after a comment whose ``<!--`` ends at ``pos``; -1 when it never ends."""
+    if text.startswith(">", pos):
+        return pos + 1
+    if text.startswith("->", pos):
+        return pos + 2
+    m = _COMMENT_END.search(text, pos)
+    return -1 if m is None else m.end()
+
+
 def _find_title(text: str) -> tuple[int, int] | None:
-    """Return (start, end) of the raw text of the first HTML <title>, outside svg/comments."""
-    pos = 0
-    svg_depth = 0
+    """(start, end) of the raw text of the document's first HTML ``<title>``.
+
+    A tokenizer in the HTML standard's terms: comments, bogus comments
+    (``<!...>``, ``<?...>``, ``<![CDATA[`` outside SVG/MathML), quoted attribute
+    values, the contents of script (with its escaped states), style, textarea,
+    xmp, iframe, noembed, noframes and noscript, titles inside SVG/MathML or a
+    ``<template>``, and everything after ``<plaintext>`` hide a ``<title>``.
+    """
+    first = _FIRST_TITLE.search(text)
+    if first is None:
+        return None
+    plain = _PLAIN.match(text, 0, first.start())
+    if plain is not None and plain.end() == first.start():
+        gt = _tag_end(text, first.start() + 6)
+        return None if gt < 0 else _title_span(text, gt)
+    return _scan(text)
+
+
+def _title_span(text: str, pos: int) -> tuple[int, int]:
     n = len(text)
-    while pos < n:
-        m = _TAG.search(text, pos)
+    em = _end_tag("title").search(text, pos, min(n, pos + _TITLE_RAW_CAP + 8))
+    return pos, (em.start() if em is not None else min(n, pos + _TITLE_RAW_CAP))
+
+
+def _scan(text: str) -> tuple[int, int] | None:
+    pos = 0
+    foreign = 0  # depth of svg/math elements
+    template = 0  # depth of template elements
+    while True:
+        m = _MARKUP.search(text, pos)
         if m is None:
             return None
-        if m.group(1):  # comment
-            end = text.find("-->", m.end())
-            if end < 0:
+        if m.group(1):  # <!--
+            pos = _comment_end(text, m.end())
+        elif m.group(2):  # <! or <?: a bogus comment, or CDATA in SVG/MathML
+            if foreign and text.startswith("[CDATA[", m.end()):
+                end = text.find(_CDATA_END, m.end() + 7)
+                pos = -1 if end < 0 else end + 3
+            else:
+                gt = text.find(">", m.end())
+                pos = -1 if gt < 0 else gt + 1
+        else:
+            name = m.group(4).lower()
+            closing = bool(m.group(3))
+            gt = _tag_end(text, m.end())
+            if gt < 0:
                 return None
-            pos = end + 3
-            continue
-        gt = text.find(">", m.end())
-        if gt < 0:
-            return None
-        closing = bool(m.group(2))
-        name = m.group(3).lower()
-        pos = gt + 1
-        if name == "svg":
+            pos = gt
             if closing:
-                svg_depth = max(0, svg_depth - 1)
-            elif text[gt - 1] != "/":
-                svg_depth += 1
-        elif closing:
-            continue
-        elif name == "script" or name == "style":
-            end_re = _END_SCRIPT if name == "script" else _END_STYLE
-            em = end_re.search(text, pos)
-            if em is None:
+                if name in _FOREIGN and foreign:
+                    foreign -= 1
+                elif name == "template" and template and not foreign:
+                    template -= 1
+                continue
+            self_closing = text[gt - 2] == "/"
+            if foreign:
+                if name in _FOREIGN and not self_closing:
+                    foreign += 1
+                elif name in _BREAKOUT:
+                    foreign = 0
+                continue
+            if name in _FOREIGN:
+                foreign += 0 if self_closing else 1
+            elif name == "template":
+                template += 1
+            elif name == "plaintext":
                 return None
-            pos = em.end()
-        elif svg_depth == 0:  # title
-            em = _END_TITLE.search(text, pos, min(n, pos + _TITLE_RAW_CAP))
-            return pos, (em.start() if em is not None else min(n, pos + _TITLE_RAW_CAP))
-    return None
+            elif name == "title" and not template:
+                return _title_span(text, gt)
+            elif name == "script":
+                pos = _script_end(text, gt)
+            elif name in _RAWTEXT:
+                em = _end_tag(name).search(text, gt)
+                pos = -1 if em is None else em.start()
+        if pos < 0:
+            return None
 
 
 def extract_title(body: bytes, content_type: str | None, max_len: int = 1024) -> str | None:
@@ -366,8 +511,12 @@ def extract_title(body: bytes, content_type: str | None, max_len: int = 1024) ->
     The body is decoded with :func:`decode_html`; entities are unescaped,
     every run of whitespace (newlines and no-break spaces included) becomes one
     space, the ends are stripped and the result is cut to *max_len* characters.
-    ``None`` when there is no title element, ``""`` for an empty one. Titles
-    inside ``<svg>``, comments, scripts and styles are skipped.
+    ``None`` when there is no title element, ``""`` for an empty one. The
+    element is found the way an HTML tokenizer finds it (see :func:`_find_title`):
+    titles inside comments, attribute values, scripts, styles, textareas,
+    ``<svg>``/``<math>`` and ``<template>`` are skipped. Control characters
+    (NUL and the other C0 controls but whitespace, DEL, C1) and bidi controls
+    are dropped (:func:`aioscout.extract.text.clean_text`).
 
     >>> extract_title(b"<html><TITLE lang=en> A &amp; B\\n</title>", None)
     'A & B'
@@ -378,8 +527,7 @@ def extract_title(body: bytes, content_type: str | None, max_len: int = 1024) ->
     span = _find_title(text)
     if span is None:
         return None
-    raw = html.unescape(text[span[0] : span[1]]).replace("\x00", "\ufffd")
-    title = " ".join(raw.split())
+    title = " ".join(clean_text(html.unescape(text[span[0] : span[1]])).split())
     if len(title) > max_len:
         title = title[:max_len].rstrip()
     return title

@@ -6,13 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from aioscout.lab.control import default_state_file, serve
+from aioscout.lab.control import LabError, serve
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options, run the lab, return the exit status."""
     parser = argparse.ArgumentParser(prog="python -m aioscout.lab", description=__doc__)
-    parser.add_argument("--state-file", default=str(default_state_file()))
+    parser.add_argument("--state-file", default=None)
     parser.add_argument("--http-port", type=int, default=0)
     parser.add_argument("--https-port", type=int, default=0)
     parser.add_argument("--dns-port", type=int, default=0)
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             dns_names=args.dns_names,
             addresses=[a for a in args.addresses.split(",") if a],
         )
-    except ValueError as exc:
+    except (ValueError, LabError) as exc:
         print(f"aioscout lab: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -38,6 +38,7 @@ SSH_BANNER = b"SSH-2.0-OpenSSH_9.6\r\n"
 PLAIN_ON_TLS_TITLE = "400 The plain HTTP request was sent to HTTPS port"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 DRIP_AFTER_TITLE = 0.2  # seconds between two body bytes after the title
+BACKTRACK_TITLE = "Backtrack"
 
 
 def page(title: str, body: str = "") -> bytes:
@@ -156,6 +157,7 @@ class Behaviours:
             "header_control_byte": self._header_control_byte,
             "close_mid_body": self._close_mid_body,
             "huge_status_line": self._huge_status_line,
+            "backtrack_page": self._backtrack_page,
         }
         for name in self.scheme_redirects():
             table[name] = self._redirect_to_forbidden
@@ -479,6 +481,32 @@ class Behaviours:
             b"Content-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
         ) % len(body)
         await _send(w, [head + body])
+
+    async def _backtrack_page(
+        self, name: str, r: asyncio.StreamReader, w: asyncio.StreamWriter
+    ) -> None:
+        await self._read_request(name, r)
+        await _send(w, [_response(200, "OK", backtrack_page())])
+
+
+def backtrack_page() -> bytes:
+    """About 150 KB built to make fingerprint regexes backtrack.
+
+    The words many ``html`` fingerprints require sit in a paragraph where no
+    pattern can match them, followed by a hundred ``<script `` tags of 1,500
+    ``<`` each: a backtracking search for ``<[^>]+data-react`` restarts at
+    every ``<`` and runs to the end of the text each time.
+    """
+    words = (
+        "data-react wp-content x-data phabricator- ng-app= data-bem livefyre "
+        "gravatar.com/avatar/ //assets.ctfassets.net wire: data-controller"
+    )
+    head = (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{BACKTRACK_TITLE}</title>'
+        f"</head><body><p>{words}</p>"
+    )
+    tags = ("<script " + "<" * 1500 + ">") * 100
+    return (head + tags + "</body></html>\n").encode()
 
 
 class _BioTls:

@@ -5,6 +5,15 @@ has written its JSON state file (pid, ports, DNS address, certificate paths),
 which it does only once every server listens. ``down`` sends SIGTERM, waits
 (bounded), then SIGKILL. ``status`` reads the state file and checks that the
 recorded process is alive and is the lab (stale files are removed).
+
+Files: without ``XDG_RUNTIME_DIR`` the state file and log live in a private
+directory ``aioscout-lab-UID`` of the temporary directory, created with mode
+0700 and refused when it exists as anything else (a symlink, another owner,
+other permissions). The files themselves are never opened through a symlink
+(``O_NOFOLLOW``), the state is replaced atomically from a file made with
+``O_EXCL``, and a file with a second hard link or another owner is refused: a
+local user cannot make the lab overwrite a file or choose which process
+``down`` signals.
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,15 +44,69 @@ class LabError(AioscoutError):
     """The lab could not be started or stopped; the message says why."""
 
 
+def _private_dir(base: Path) -> Path:
+    """``base/aioscout-lab-UID``, made with mode 0700; LabError unless it is ours alone."""
+    path = base / f"aioscout-lab-{os.getuid()}"
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise LabError(f"cannot create {path}: {exc.strerror}") from exc
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise LabError(
+            f"{path} is not a private directory of this user (a directory with mode 0700): "
+            "remove it, or set XDG_RUNTIME_DIR, or pass --state-file"
+        )
+    return path
+
+
 def default_state_file() -> Path:
-    """``$XDG_RUNTIME_DIR/aioscout-lab.json``, or ``/tmp/aioscout-lab.json``."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    return Path(base) / _STATE_NAME
+    """``$XDG_RUNTIME_DIR/aioscout-lab.json``, else ``aioscout-lab.json`` in a private
+    directory ``aioscout-lab-UID`` (mode 0700) of the temporary directory.
+
+    Raises :class:`LabError` when that directory exists but is not private.
+    """
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / _STATE_NAME
+    return _private_dir(Path(tempfile.gettempdir())) / _STATE_NAME
+
+
+def _check_file(fd: int, path: Path) -> None:
+    """LabError (``fd`` closed) unless ``fd`` is a regular file of ours with one link."""
+    info = os.fstat(fd)
+    problem = None
+    if not stat.S_ISREG(info.st_mode):
+        problem = "is not a regular file"
+    elif info.st_nlink != 1:
+        problem = f"has {info.st_nlink} hard links"
+    elif info.st_uid != os.getuid():
+        problem = "belongs to another user"
+    if problem is not None:
+        os.close(fd)
+        raise LabError(f"refusing {path}: it {problem}")
+
+
+def _open_private(path: Path, flags: int) -> int:
+    """Open ``path`` never through a symlink, as a file of ours with one link (else LabError)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise LabError(f"cannot open {path}: {exc.strerror}") from exc
+    _check_file(fd, path)
+    return fd
 
 
 def _read(state_file: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(state_file.read_text())
+        fd = _open_private(state_file, os.O_RDONLY | os.O_NONBLOCK)
+    except LabError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            data = json.loads(f.read(1 << 20))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
@@ -175,14 +240,19 @@ def _spawn(cmd: list[str], log_path: Path) -> int:
 
     posix_spawn rather than Popen: the lab outlives this call, and nothing
     here waits for it (``down`` and ``status`` reap it if it is our child).
+    The log is opened here (never through a symlink, refused with a second
+    hard link) and handed to the child as its stdout and stderr.
     """
-    append = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-    actions = [
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, str(log_path), append, 0o600),
-        (os.POSIX_SPAWN_DUP2, 1, 2),
-    ]
-    return os.posix_spawn(cmd[0], cmd, dict(os.environ), file_actions=actions, setsid=True)
+    log = _open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, log, 1),
+            (os.POSIX_SPAWN_DUP2, log, 2),
+        ]
+        return os.posix_spawn(cmd[0], cmd, dict(os.environ), file_actions=actions, setsid=True)
+    finally:
+        os.close(log)
 
 
 def down(state_file: Path | str | None = None, *, timeout: float = 10.0) -> bool:
@@ -212,8 +282,12 @@ def down(state_file: Path | str | None = None, *, timeout: float = 10.0) -> bool
 
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write a new file (``O_EXCL``, never through a symlink) and rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tmp.unlink(missing_ok=True)
+    fd = _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(data, indent=2, sort_keys=True))
     os.replace(tmp, path)
 
 

@@ -3,7 +3,8 @@
 It frames answers from a :class:`~aioscout.lab.dnszone.Zone` by hand (the zone
 keeps rdata in wire form), so one process serves tens of thousands of queries
 a second. It can misbehave on purpose: drop every n-th query (a lossy
-resolver), poison every answer, or run one hostile mode (wrong query ID, cut
+resolver), poison the A answers of every name or of a fixed fraction of them,
+or run one hostile mode (wrong query ID, cut
 packets, garbage, oversized answers, SERVFAIL for all, silence).
 """
 
@@ -15,6 +16,7 @@ import functools
 import hashlib
 import socket
 import struct
+from collections.abc import Iterable
 from typing import Literal, cast
 
 from .dnszone import (
@@ -38,6 +40,7 @@ __all__ = [
     "Zone",
     "build_lab_zone",
     "lab_wordlist",
+    "poisoned",
 ]
 
 HostileMode = Literal[
@@ -90,12 +93,29 @@ def _poison_ip(name: str) -> bytes:
     return bytes([127, 66, h[0], h[1]])
 
 
+def poisoned(name: str, fraction: float) -> bool:
+    """Whether a server poisoning ``fraction`` of the names lies about ``name``.
+
+    The choice depends on the name alone (the same name is always lied about
+    or never), so a test knows which answers a partial liar rewrites.
+    """
+    if fraction >= 1.0:
+        return True
+    if fraction <= 0.0:
+        return False
+    h = hashlib.blake2s(name.lower().encode(), digest_size=4, person=b"poison").digest()
+    return int.from_bytes(h, "big") < fraction * (1 << 32)
+
+
 class _Responder:
     """Builds responses for a zone; shared by the UDP and TCP sides."""
 
-    def __init__(self, zone: Zone, poison: bool, mode: str | None) -> None:
+    def __init__(
+        self, zone: Zone, poison: float, mode: str | None, only: frozenset[str] | None = None
+    ) -> None:
         self.zone = zone
-        self.poison = poison
+        self.poison = poison  # the fraction of names whose A answers are fake (1.0: all)
+        self.only = only  # when set, poison only these names
         self.mode = mode
 
     def _frame(
@@ -148,7 +168,12 @@ class _Responder:
             look = self.zone.lookup(qname, qtype)
             if look.rcode is None:
                 return None
-            if self.poison and qtype == 1:
+            if (
+                self.poison
+                and qtype == 1
+                and (self.only is None or qname in self.only)
+                and poisoned(qname, self.poison)
+            ):
                 fake = [(qname, 1, 60, _poison_ip(qname))]
                 look = Lookup(RCODE_NOERROR, fake, [])
         msg = self._frame(data, qid, flags, qname, qend, look, size if udp else None, edns)
@@ -194,7 +219,11 @@ class DnsServer:
 
     ``drop_every=n`` silently drops every n-th UDP query; ``poison=True``
     answers every A question (existing or not) with a fake 127.66.x.x
-    address; ``mode`` picks one hostile behaviour (see :data:`HostileMode`).
+    address, and ``poison=0.2`` does so for a fixed fifth of the names
+    (:func:`poisoned`): their addresses rewritten, or an address invented
+    where the name does not exist; ``poison_only`` restricts the lies to the
+    names it lists (a liar that random names never catch); ``mode`` picks one
+    hostile behaviour (see :data:`HostileMode`).
     UDP answers larger than 512 bytes (or the client's EDNS size) are sent
     truncated (TC bit); TCP answers are always complete.
     """
@@ -206,19 +235,23 @@ class DnsServer:
         port: int = 0,
         *,
         drop_every: int = 0,
-        poison: bool = False,
+        poison: bool | float = False,
+        poison_only: Iterable[str] | None = None,
         mode: HostileMode | None = None,
     ) -> None:
         if mode is not None and mode not in _MODES:
             raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(_MODES)}")
         if drop_every < 0:
             raise ValueError("drop_every must not be negative")
+        if not 0.0 <= float(poison) <= 1.0:
+            raise ValueError("poison is a fraction of the names, from 0 to 1")
         self.zone = zone
         self.host = host
         self._want_port = port
         self.port = 0
         self.drop_every = drop_every
-        self._responder = _Responder(zone, poison, mode)
+        only = None if poison_only is None else frozenset(n.lower() for n in poison_only)
+        self._responder = _Responder(zone, float(poison), mode, only)
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_proto: _UdpProtocol | None = None
         self._tcp: asyncio.Server | None = None
@@ -229,13 +262,14 @@ class DnsServer:
         return f"{self.host}:{self.port}"
 
     @property
-    def poison(self) -> bool:
-        """Whether every A answer is a fake address; set it to start (or stop) lying mid-run."""
+    def poison(self) -> float:
+        """The fraction of names whose A answers are fake (0: none, 1.0: all); set it
+        (``True``/``False`` or a fraction) to start or stop lying mid-run."""
         return self._responder.poison
 
     @poison.setter
-    def poison(self, value: bool) -> None:
-        self._responder.poison = value
+    def poison(self, value: bool | float) -> None:
+        self._responder.poison = float(value)
 
     @property
     def queries(self) -> int:

@@ -33,6 +33,7 @@ from cryptography.x509.oid import NameOID
 
 from .._models import ErrorKind
 from ._hostile_handlers import (
+    BACKTRACK_TITLE,
     DRIP_AFTER_TITLE,
     PLAIN_ON_TLS_TITLE,
     REDIRECT_HOPS,
@@ -211,6 +212,11 @@ def _catalogue(
         ),
     }
     table.update(_second_round(behaviours))
+    table["backtrack_page"] = _http(
+        "150 KB of <script tags full of '<' after words fingerprints look for",
+        status=200,
+        title=BACKTRACK_TITLE,
+    )
     for name, location in behaviours.scheme_redirects().items():
         table[name] = _http(
             f"302 'Moved' to {location}",

@@ -27,6 +27,7 @@ import hashlib
 import itertools
 import os
 import ssl
+import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
@@ -93,12 +94,26 @@ _CDN_SEEN_MAX = 4096
 
 
 async def tech_hook(response: ResponseView, result: HttpResult, fetch: Fetch) -> None:
-    """Fill ``tech`` from headers, cookies and the decoded head of the body."""
-    from ..extract.tech import detect  # its data loads only when asked for
+    """Fill ``tech`` from headers, cookies and the decoded head of the body.
+
+    The fingerprints compile in a worker thread on first use, and the search
+    runs in bounded steps with the loop given back after each, so other
+    targets, the deadline and Ctrl-C are served while a page is matched.
+    """
+    from ..extract.tech import detect_steps, is_loaded, load  # loaded only when asked for
     from ..extract.title import decode_html
 
+    if not is_loaded():
+        await asyncio.to_thread(load)  # compiling the fingerprints must not stall the loop
     text = decode_html(response.body, response.headers.get("Content-Type"))
-    result.tech = detect(_header_pairs(response), text)
+    steps = detect_steps(_header_pairs(response), text)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result.tech = done.value
+            return
+        await asyncio.sleep(0)
 
 
 def _is_icon(view: ResponseView | None) -> bool:
@@ -162,6 +177,10 @@ def extra_hooks(options: HttpOptions, redactor: Redactor | None = None) -> tuple
     """The hooks ``options`` asks for, storage last (the CDN hint is no hook: see cdn_of)."""
     hooks: list[ResponseHook] = []
     if options.tech:
+        from ..extract import tech
+
+        if not tech.is_loaded():  # compile the fingerprints while the run starts
+            threading.Thread(target=tech.load, name="aioscout-tech-load", daemon=True).start()
         hooks.append(tech_hook)
     if options.favicon:
         hooks.append(favicon_hook)

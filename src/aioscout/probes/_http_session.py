@@ -81,8 +81,11 @@ def make_connector(
         base = {"socks5h": "socks5", "socks4a": "socks4"}.get(socks_url.scheme.lower())
         url_text = str(socks_url.with_scheme(base or socks_url.scheme.lower()))
         connector: aiohttp.TCPConnector = ProxyConnector.from_url(url_text, rdns=rdns, **common)
-        return connector
-    return aiohttp.TCPConnector(**common)  # type: ignore[arg-type]
+    else:
+        connector = aiohttp.TCPConnector(**common)  # type: ignore[arg-type]
+    if resolver is not None:
+        connector._resolver_owner = True  # it closes the resolver made here, with its sockets
+    return connector
 
 
 _NUMERIC = socket.AI_NUMERICHOST

@@ -3,13 +3,17 @@
 It resolves through :class:`aioscout.dnsproto.resolver.FastResolver` when
 resolvers are given (health-checked before the run), through dnspython's
 async resolver otherwise; filters wildcard matches with
-:class:`aioscout.dnsproto.wildcard.WildcardFilter`; and, with trusted
-resolvers, re-resolves every found name there before reporting it.
+:class:`aioscout.dnsproto.wildcard.WildcardFilter`. With several resolvers,
+a found name is reported only once a second resolver confirms its answer
+(:class:`aioscout.dnsproto.consensus.Verifier`, which also drops resolvers
+caught lying); with trusted resolvers, every found name is re-resolved there
+before it is reported (the strict mode).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,14 +22,17 @@ from typing import TYPE_CHECKING, Protocol, cast
 from .._config import DnsOptions
 from .._exceptions import ConfigError, InvalidTarget
 from .._models import DnsAnswer, DnsResult, ErrorInfo, ErrorKind, Record
-from ..dnsproto.resolver import FastResolver, LaneReply, QueryLane, Reply, ResolveError
+from ..dnsproto.consensus import Verifier, agree, records_of
+from ..dnsproto.lane import LaneReply, QueryLane
+from ..dnsproto.resolver import FastResolver, Reply, ResolveError, Upstream
+from ..dnsproto.servers import check_resolvers
 from ..dnsproto.wildcard import WildcardFilter
 from ..dnsproto.wire import RCODES, Message, type_code, type_name
 
 if TYPE_CHECKING:
     from ..engine.protocols import Settle
 
-__all__ = ["DnsProbe"]
+__all__ = ["DnsProbe", "check_resolvers_answer"]
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _NAME = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9_-]{1,63}(?<!-))*")
@@ -40,6 +47,9 @@ _KINDS = {
 _Answer = tuple[str, int, int, str]
 _PREFETCH_MAX = 65_536  # replies held for probe() after a fast attempt found answers
 _NXDOMAIN_ERROR = ErrorInfo(ErrorKind.DNS, "NXDOMAIN")
+# What _settled returns for a found name held for a second resolver's opinion.
+_HELD = DnsResult(input="", name="")
+log = logging.getLogger("aioscout")
 
 
 class _Resolver(Protocol):
@@ -120,11 +130,16 @@ class DnsProbe:
             self.domains = [_normalise(d, "domain") for d in domains]
         except InvalidTarget as exc:
             raise ConfigError(str(exc)) from exc
+        check_resolvers(options.resolvers)
+        check_resolvers(options.trusted_resolvers)
         self._resolver: _Resolver | None = None
         self._fast: FastResolver | None = None
         self._trusted: FastResolver | None = None
         self._wildcards: WildcardFilter | None = None
+        self._verifier: Verifier | None = None
         self._prefetched: dict[str, Reply] = {}
+        self._second: QueryLane | None = None  # asks found names of the lane a second resolver
+        self._asking: list[tuple[tuple[int, str, str], Reply, float]] = []
 
     # -- the Probe protocol ---------------------------------------------------
 
@@ -198,10 +213,21 @@ class DnsProbe:
         if fast is None or self._trusted is not None or len(self.qtypes) != 1:
             return None
         batch = functools.partial(self._lane_batch, settle)
+        if self._verifier is not None and self._verifier.applies:
+            if self._second is not None:
+                self._second.close()
+            second = functools.partial(self._second_batch, settle)
+            self._second = QueryLane(
+                fast, self.qtypes[0], second, count_nxdomain=False, second_opinion=True
+            )
         return QueryLane(fast, self.qtypes[0], batch, count_nxdomain=self.options.only_found)
 
     def _lane_batch(self, settle: Settle, nxdomain: list[object], replies: list[LaneReply]) -> None:
-        """One batch from the lane: the records (or ``None`` for :meth:`probe`) to settle."""
+        """One batch from the lane: the records (or ``None`` for :meth:`probe`) to settle.
+
+        A found name waiting for a second opinion is not settled yet: its
+        question goes to another resolver through the second lane.
+        """
         items = cast(list[tuple[int, str, str]], nxdomain)
         done: list[tuple[tuple[int, str, str], Record | None]] = []
         counted: tuple[str | None, list[int]] | None = None
@@ -209,13 +235,67 @@ class DnsProbe:
             counted = (str(ErrorKind.DNS), [item[0] for item in items])
         for raw, res, label, took in replies:
             item = cast(tuple[int, str, str], raw)
-            done.append((item, self._settled(item, res, label, took)))
+            record = self._settled(item, res, label, took)
+            if record is not _HELD:
+                done.append((item, record))
+        if self._asking:
+            self._ask_second(done)
         settle(done, counted)
+
+    def _ask_second(self, done: list[tuple[tuple[int, str, str], Record | None]]) -> None:
+        """Send the found names of a batch to a second resolver (the second lane); those
+        it cannot take go to :meth:`probe`, which confirms them its own way."""
+        asking, self._asking = self._asking, []
+        assert self._fast is not None
+        by_label = {u.label: u for u in self._fast.upstreams}
+        sent = 0
+        if self._second is not None:
+            sent, _wait = self._second.start(
+                [(*item, by_label.get(reply.resolver), reply, took) for item, reply, took in asking]
+            )
+        for item, reply, _took in asking[sent:]:
+            self._hold(item[2], reply)
+            done.append((item, None))
+
+    def _second_batch(
+        self, settle: Settle, _nxdomain: list[object], replies: list[LaneReply]
+    ) -> None:
+        """Second opinions from the second lane: a found name whose answer another resolver
+        agrees with is settled with the records both gave; any other goes to :meth:`probe`."""
+        done: list[tuple[tuple[int, str, str], Record | None]] = []
+        qtype = self.qtypes[0]
+        for raw, res, _label, took in replies:
+            seq, line, name, _up, first, took_first = cast(
+                tuple[int, str, str, Upstream, Reply, float], raw
+            )
+            item = (seq, line, name)
+            if isinstance(res, Message) and res.rcode == 0 and res.answers and not res.truncated:
+                mine, theirs = records_of(first.answers), records_of(res.answers)
+                if agree(mine, theirs, qtype):
+                    both = mine & theirs
+                    kept = [a for a in first.answers if (a[1], a[3].lower()) in both]
+                    result, _ = self._build(name, [(qtype, Reply(0, kept, first.resolver, 2))])
+                    result.input = line
+                    result.time_ms = round((took_first + took) * 1000, 3)
+                    if self._verifier is not None:
+                        self._verifier.confirmed += 1
+                    done.append((item, result))
+                    continue
+            self._hold(name, first)
+            done.append((item, None))
+        settle(done, None)
+
+    def _hold(self, target: str, reply: Reply) -> None:
+        """Keep a reply for :meth:`probe`, which then does not ask again."""
+        if len(self._prefetched) >= _PREFETCH_MAX:
+            self._prefetched.clear()
+        self._prefetched[target] = reply
 
     def _settled(
         self, item: tuple[int, str, str], res: Message | str | None, label: str, took: float
     ) -> DnsResult | None:
-        """The record one lane reply settles, or ``None`` when :meth:`probe` must finish it."""
+        """The record one lane reply settles, ``None`` when :meth:`probe` must finish it, or
+        :data:`_HELD` when a second resolver is to be asked first."""
         if not isinstance(res, Message) or res.truncated:
             return None
         target = item[2]
@@ -240,10 +320,16 @@ class DnsProbe:
             else wildcards.decided(target, res.answers, qtype, self._apex(target))
         )
         if verdict is None:  # a wildcard level to sample first: probe() does it
-            if len(self._prefetched) >= _PREFETCH_MAX:
-                self._prefetched.clear()
-            self._prefetched[target] = reply
+            self._hold(target, reply)
             return None
+        verifier = self._verifier
+        if not verdict and verifier is not None and verifier.applies:
+            if verifier.has_second:
+                self._asking.append((item, reply, took))  # found: a second resolver must agree
+                return _HELD
+            if self._fast is not None and label in self._fast.dropped:
+                self._hold(target, reply)  # from a resolver dropped since: probe() asks again
+                return None
         result, _ = self._build(target, [(qtype, reply)])
         result.input = item[1]
         result.wildcard = verdict and result.error is None
@@ -263,7 +349,14 @@ class DnsProbe:
                     sockets=o.sockets,
                 )
                 await self._fast.start()
-                await self._fast.check([(d, 6) for d in self.domains])
+                try:
+                    await self._fast.check([(d, 6) for d in self.domains])
+                except ValueError as exc:
+                    if not o.trusted_resolvers:
+                        raise
+                    for up in self._fast.active:
+                        self._fast.drop(up, "no usable answer in the health check")
+                    log.warning("%s; the trusted resolvers answer alone", exc)
                 self._resolver = self._fast
             else:
                 self._resolver = _SystemResolver(o.query_timeout)
@@ -272,14 +365,24 @@ class DnsProbe:
                     o.trusted_resolvers, timeout=o.query_timeout, retries=o.query_retries, sockets=1
                 )
                 await self._trusted.start()
+                try:
+                    await self._trusted.check([(d, 6) for d in self.domains])
+                except ValueError as exc:
+                    raise ValueError(f"--trusted-resolver: {exc}") from exc
         except ValueError as exc:
             await self.aclose()
             raise ConfigError(str(exc)) from exc
+        if self._fast is not None:
+            self._verifier = Verifier(self._fast, referee=self._trusted)
+            await self._verifier.screen(self.domains, self.qtypes[0])
         if o.wildcard_checks > 0:
             self._wildcards = WildcardFilter(self._resolve_pair, checks=o.wildcard_checks)
 
     async def aclose(self) -> None:
         """Close the resolver sockets."""
+        if self._second is not None:
+            self._second.close()
+            self._second = None
         for res in (self._fast, self._trusted):
             if res is not None:
                 await res.aclose()
@@ -290,9 +393,26 @@ class DnsProbe:
     async def _resolve_pair(
         self, name: str, qtype: int
     ) -> tuple[int, list[tuple[str, int, int, str]]]:
-        assert self._resolver is not None
-        reply = await self._resolver.resolve(name, qtype)
+        """A wildcard check's question: through the trusted resolvers when given, else
+        confirmed by a second resolver when there are several (a liar's invented
+        answers would otherwise make a level look like a wildcard)."""
+        resolver = self._trusted or self._primary()
+        reply = await resolver.resolve(name, qtype)
+        verifier = self._verifier
+        if reply.answers and resolver is self._fast and verifier is not None and verifier.applies:
+            confirmed = await verifier.confirm(name, qtype, reply, sample=True)
+            if confirmed is None:
+                return 3, []
+            reply = confirmed
         return reply.rcode, reply.answers
+
+    def _primary(self) -> _Resolver:
+        """The resolvers names go to: the trusted ones once every other one is dropped."""
+        assert self._resolver is not None
+        fast = self._fast
+        if fast is not None and self._trusted is not None and not fast.active:
+            return self._trusted
+        return self._resolver
 
     def _apex(self, name: str) -> str:
         for d in self.domains:
@@ -301,8 +421,10 @@ class DnsProbe:
         labels = name.split(".")
         return ".".join(labels[-2:]) if len(labels) > 2 else name
 
-    async def _lookup(self, resolver: _Resolver, name: str) -> tuple[DnsResult, int]:
-        """Resolve every asked type; returns the record and the first type that answered."""
+    async def _outcomes(
+        self, resolver: _Resolver, name: str
+    ) -> list[tuple[int, Reply | ResolveError]]:
+        """The reply (or failure) for every asked type."""
         outcomes: list[tuple[int, Reply | ResolveError]] = []
         prefetched = self._prefetched.pop(name, None) if resolver is self._fast else None
         for qtype in self.qtypes:
@@ -310,7 +432,27 @@ class DnsProbe:
                 outcomes.append((qtype, prefetched or await resolver.resolve(name, qtype)))
             except ResolveError as exc:
                 outcomes.append((qtype, exc))
-        return self._build(name, outcomes)
+        return outcomes
+
+    async def _lookup(self, resolver: _Resolver, name: str) -> tuple[DnsResult, int]:
+        """Resolve every asked type; returns the record and the first type that answered."""
+        return self._build(name, await self._outcomes(resolver, name))
+
+    async def _confirmed(
+        self, verifier: Verifier, name: str, outcomes: list[tuple[int, Reply | ResolveError]]
+    ) -> list[tuple[int, Reply | ResolveError]]:
+        """Every answer confirmed by a second resolver; an unconfirmed one becomes an error."""
+        out: list[tuple[int, Reply | ResolveError]] = []
+        for qtype, reply in outcomes:
+            if isinstance(reply, Reply) and reply.answers:
+                checked = await verifier.confirm(name, qtype, reply)
+                if checked is None:
+                    detail = "not confirmed: the resolvers disagree on this name"
+                    out.append((qtype, ResolveError("dns", detail, reply.attempts, reply.resolver)))
+                    continue
+                reply = checked
+            out.append((qtype, reply))
+        return out
 
     @staticmethod
     def _build(
@@ -360,22 +502,79 @@ class DnsProbe:
         if self._resolver is None:
             raise RuntimeError("DnsProbe.start() was not awaited")
         t0 = time.perf_counter()
-        result, qtype = await self._lookup(self._resolver, target)
+        resolver = self._primary()
+        outcomes = await self._outcomes(resolver, target)
+        result, qtype = self._build(target, outcomes)
+        await self._mark_wildcard(result, qtype)
+        verifier = self._verifier
+        if result.error is None and not result.wildcard:
+            if self._trusted is not None and resolver is not self._trusted:
+                result = await self._trusted_check(target, result)
+            elif verifier is not None and verifier.applies:
+                checked, qtype = self._build(
+                    target, await self._confirmed(verifier, target, outcomes)
+                )
+                checked.attempts = max(checked.attempts, result.attempts)
+                if checked.error is None and checked.answers != result.answers:
+                    await self._mark_wildcard(checked, qtype)
+                result = checked
         result.input = line
+        result.time_ms = round((time.perf_counter() - t0) * 1000, 3)
+        return result
+
+    async def _mark_wildcard(self, result: DnsResult, qtype: int) -> None:
         if result.error is None and self._wildcards is not None:
             pairs = [(a.name, type_code(a.type), a.ttl, a.data) for a in result.answers]
             result.wildcard = await self._wildcards.is_wildcard(
-                target, pairs, qtype, self._apex(target)
+                result.name, pairs, qtype, self._apex(result.name)
             )
-        if result.error is None and not result.wildcard and self._trusted is not None:
-            checked, _ = await self._lookup(self._trusted, target)
-            checked.input = line
-            checked.attempts += result.attempts
-            if checked.error is not None:
-                checked.error = ErrorInfo(
-                    checked.error.kind,
-                    f"not confirmed by a trusted resolver: {checked.error.detail}",
-                )
-            result = checked
-        result.time_ms = round((time.perf_counter() - t0) * 1000, 3)
-        return result
+
+    async def _trusted_check(self, target: str, result: DnsResult) -> DnsResult:
+        """The strict mode: the trusted resolvers' answer replaces a found one; a resolver
+        whose answers they contradict is struck (and dropped the second time)."""
+        assert self._trusted is not None
+        checked, _ = await self._lookup(self._trusted, target)
+        checked.attempts += result.attempts
+        if checked.error is not None:
+            checked.error = ErrorInfo(
+                checked.error.kind,
+                f"not confirmed by a trusted resolver: {checked.error.detail}",
+            )
+        fast, verifier = self._fast, self._verifier
+        up = fast.upstream(result.resolver or "") if fast is not None else None
+        if up is not None and verifier is not None and checked.rcode in ("NOERROR", "NXDOMAIN"):
+            mine = {(type_code(a.type), a.data.lower()) for a in result.answers}
+            theirs = {(type_code(a.type), a.data.lower()) for a in checked.answers}
+            verifier.judge(up, agree(mine, theirs, self.qtypes[0]), target)
+        return checked
+
+
+async def check_resolvers_answer(options: DnsOptions, domains: Sequence[str] = ()) -> None:
+    """Raise :class:`aioscout.ConfigError` when no resolver of ``options`` is usable.
+
+    The health check a run starts with, done once by a command that hands its
+    run to worker processes (each checks again, quietly when this passed), so
+    that a dead resolver list is one clear error instead of failing workers.
+    """
+    if not options.resolvers:
+        return
+    names = [_normalise(d, "domain") for d in domains]
+    quiet = logging.getLogger("aioscout")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the run's own check names the resolvers it drops
+    try:
+        for specs in (options.resolvers, options.trusted_resolvers):
+            if not specs:
+                continue
+            fast = FastResolver(specs, timeout=options.query_timeout, retries=0, sockets=1)
+            await fast.start()
+            trusted = specs is options.trusted_resolvers
+            try:
+                await fast.check([(d, 6) for d in names])
+            except ValueError as exc:
+                if trusted or not options.trusted_resolvers:
+                    raise ConfigError(f"{'--trusted-resolver: ' if trusted else ''}{exc}") from exc
+            finally:
+                await fast.aclose()
+    finally:
+        quiet.setLevel(level)

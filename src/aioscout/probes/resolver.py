@@ -1,58 +1,28 @@
 """An aiohttp resolver that asks the DNS servers it is given, never the system's.
 
 ``--resolver IP[:port]`` sends every HTTP probe's name lookup to those servers
-with dnspython's asyncio resolver (explicit nameservers, no
-``/etc/resolv.conf``). IP literals never reach a resolver: aiohttp connects to
-them directly.
+through the project's one DNS client,
+:class:`~aioscout.dnsproto.resolver.FastResolver` (the brute force's, with its
+retries on other servers and its health checks), plugged in where aiohttp takes
+a resolver (:class:`aiohttp.abc.AbstractResolver`). IP literals never reach a
+resolver: aiohttp connects to them directly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Sequence
 
-import dns.asyncresolver
-import dns.exception
-import dns.nameserver
-import dns.rdatatype
-import dns.resolver
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from .._exceptions import ConfigError
+from ..dnsproto.resolver import FastResolver, ResolveError
+from ..dnsproto.servers import check_resolvers
 
-__all__ = ["DnsServerResolver", "parse_nameserver"]
+__all__ = ["DnsServerResolver"]
 
-
-def parse_nameserver(spec: str) -> tuple[str, int]:
-    """``"ip"``, ``"ip:port"``, ``"[v6]:port"`` or a bare IPv6 → ``(ip, port)``.
-
-    Raises :class:`aioscout.ConfigError` for anything that is not an IP address.
-    """
-    text = spec.strip()
-    host, port = text, 53
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ConfigError(f"resolver {spec!r}: missing ']'")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
-                raise ConfigError(f"resolver {spec!r}: bad port")
-            port = int(rest[1:])
-    elif text.count(":") == 1:
-        host, _, p = text.partition(":")
-        if not p.isdigit():
-            raise ConfigError(f"resolver {spec!r}: bad port")
-        port = int(p)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ConfigError(f"resolver {spec!r}: give an IP address, not a name") from None
-    if not 0 < port < 65536:
-        raise ConfigError(f"resolver {spec!r}: port out of range")
-    return host, port
+_A, _AAAA = 1, 28
 
 
 class DnsServerResolver(AbstractResolver):
@@ -61,48 +31,69 @@ class DnsServerResolver(AbstractResolver):
     Example::
 
         connector = aiohttp.TCPConnector(resolver=DnsServerResolver(["127.0.0.53:5353"]))
+
+    The sockets are opened by the first lookup (inside the running loop) and
+    closed by :meth:`close`, which the connector calls when it closes if it
+    owns the resolver (see ``_http_session.make_connector``).
+
+    Args:
+        nameservers: ``"ip[:port]"`` of each server (checked now: ConfigError if bad).
+        timeout: seconds a lookup may take in all; one attempt waits at most 1 s.
     """
 
     def __init__(self, nameservers: Sequence[str], *, timeout: float = 3.0) -> None:
         if not nameservers:
             raise ConfigError("at least one resolver is needed")
-        servers = [parse_nameserver(s) for s in nameservers]
-        self._resolver = dns.asyncresolver.Resolver(configure=False)
-        self._resolver.nameservers = [
-            dns.nameserver.Do53Nameserver(ip, port) for ip, port in servers
-        ]
-        self._resolver.lifetime = timeout
-        self._resolver.timeout = min(timeout, 1.0)
-        self._resolver.cache = None
+        self._servers = check_resolvers(nameservers)
+        self._timeout = max(0.05, timeout)
+        self._fast: FastResolver | None = None
+        self._opening = asyncio.Lock()
 
-    async def _query(self, host: str, rdtype: dns.rdatatype.RdataType) -> list[str]:
+    async def _client(self) -> FastResolver:
+        """The client, opened by the first lookup."""
+        if self._fast is not None:
+            return self._fast
+        async with self._opening:
+            if self._fast is None:
+                attempt = min(self._timeout, 1.0)
+                retries = max(0, min(5, int(self._timeout / attempt) - 1))
+                fast = FastResolver(self._servers, timeout=attempt, retries=retries, sockets=1)
+                try:
+                    await fast.start()
+                except BaseException:
+                    await fast.aclose()
+                    raise
+                self._fast = fast
+            return self._fast
+
+    async def _query(self, fast: FastResolver, host: str, qtype: int) -> list[str]:
         try:
-            answer = await self._resolver.resolve(host, rdtype, search=False)
-        except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
-            return []
-        except dns.exception.Timeout as exc:
+            async with asyncio.timeout(self._timeout):
+                reply = await fast.resolve(host, qtype)
+        except TimeoutError as exc:
             raise OSError(f"DNS timeout resolving {host}") from exc
-        except dns.exception.DNSException as exc:
-            raise OSError(f"DNS failure resolving {host}: {exc}") from exc
-        return [rr.to_text() for rr in answer]
+        except ResolveError as exc:
+            if exc.kind == "timeout":
+                raise OSError(f"DNS timeout resolving {host}") from exc
+            raise OSError(f"DNS failure resolving {host}: {exc.detail}") from exc
+        return [data for _owner, rtype, _ttl, data in reply.answers if rtype == qtype]
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         """The addresses of ``host`` for aiohttp's connector (raises OSError if none)."""
-        wanted: list[tuple[socket.AddressFamily, dns.rdatatype.RdataType]] = []
+        wanted: list[tuple[socket.AddressFamily, int]] = []
         if family in (socket.AF_INET, socket.AF_UNSPEC):
-            wanted.append((socket.AF_INET, dns.rdatatype.A))
+            wanted.append((socket.AF_INET, _A))
         if family in (socket.AF_INET6, socket.AF_UNSPEC):
-            wanted.append((socket.AF_INET6, dns.rdatatype.AAAA))
+            wanted.append((socket.AF_INET6, _AAAA))
+        fast = await self._client()
         try:
             async with asyncio.TaskGroup() as tg:
-                tasks = [(fam, tg.create_task(self._query(host, rdt))) for fam, rdt in wanted]
-        except ExceptionGroup as group:
+                tasks = [(fam, tg.create_task(self._query(fast, host, q))) for fam, q in wanted]
+        except* OSError as group:
             first = group.exceptions[0]
-            if isinstance(first, OSError):
-                raise OSError(str(first)) from group
-            raise
+            raise OSError(str(first)) from first
         results: list[ResolveResult] = [
             ResolveResult(
                 hostname=host,
@@ -120,4 +111,7 @@ class DnsServerResolver(AbstractResolver):
         return results
 
     async def close(self) -> None:
-        """Nothing to release: dnspython opens a socket per query."""
+        """Close the DNS sockets (a later lookup opens them again)."""
+        fast, self._fast = self._fast, None
+        if fast is not None:
+            await fast.aclose()

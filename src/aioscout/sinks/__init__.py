@@ -1,11 +1,12 @@
-"""Where records go: JSON Lines (default), CSV, SQLite and Redis sinks.
+"""Where records go: JSON Lines (default), CSV, SQLite, MariaDB/MySQL, PostgreSQL and Redis.
 
 Every sink follows :class:`aioscout.engine.Sink`: ``write`` takes a batch
 and returns only once all of it is stored (or raises
 :class:`aioscout.SinkError` after retrying for a bounded time), ``flush``
 makes it durable, ``aclose`` releases the resource. :func:`open_sink`
 chooses a sink from an output spec such as ``-``, ``out.jsonl``,
-``out.csv``, ``sqlite:///out.db`` or ``redis://127.0.0.1:6379/0?key=k``.
+``out.csv``, ``sqlite:///out.db``, ``mysql://user:pw@host/db``,
+``postgresql://user:pw@host/db`` or ``redis://127.0.0.1:6379/0?key=k``.
 """
 
 from __future__ import annotations
@@ -15,46 +16,76 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._exceptions import ConfigError
 from ._retry import RetryPolicy, redact_url
+from ._sql import RunInfo, SqlSink
 from .csv import CsvSink
 from .jsonl import JsonlSink, encode_batch, encode_record, truncate_torn_tail
 from .sqlite import SqliteSink
 
 if TYPE_CHECKING:
     from ..engine.protocols import Sink
+    from .mysql import MysqlSink
+    from .postgres import PostgresSink
     from .redis import RedisSink, RedisSource
 
 __all__ = [
+    "SQL_SCHEMES",
     "CsvSink",
     "JsonlSink",
+    "MysqlSink",
+    "PostgresSink",
     "RedisSink",
     "RedisSource",
     "RetryPolicy",
+    "RunInfo",
+    "SqlSink",
     "SqliteSink",
     "encode_batch",
     "encode_record",
+    "open_reader",
     "open_sink",
     "redact_url",
     "truncate_torn_tail",
 ]
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_MYSQL_SCHEMES = ("mysql://", "mariadb://")
+_PG_SCHEMES = ("postgresql://", "postgres://")
+SQL_SCHEMES = ("sqlite://", *_MYSQL_SCHEMES, *_PG_SCHEMES)
+"""Outputs that store records keyed by run and item (checkpointed, resumable)."""
 
 
 def __getattr__(name: str) -> object:
-    # redis is an optional extra: import it only when a Redis sink is asked for.
+    # The drivers are optional extras: import one only when its sink is asked for.
     if name in ("RedisSink", "RedisSource"):
         from . import redis as _redis
 
         return getattr(_redis, name)
+    if name == "MysqlSink":
+        from .mysql import MysqlSink
+
+        return MysqlSink
+    if name == "PostgresSink":
+        from .postgres import PostgresSink
+
+        return PostgresSink
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def open_sink(spec: str, *, append: bool = False, retry: RetryPolicy | None = None) -> Sink:
+def open_sink(
+    spec: str,
+    *,
+    append: bool = False,
+    retry: RetryPolicy | None = None,
+    run: RunInfo | None = None,
+) -> Sink:
     """The sink an output spec names.
 
     - ``-``: JSON Lines on standard output
     - ``PATH.csv``: CSV; any other path: JSON Lines
     - ``sqlite:///relative.db`` or ``sqlite:////absolute.db``, optional ``?table=NAME``
+    - ``mysql://user:pass@host:port/db`` (also ``mariadb://``) and
+      ``postgresql://user:pass@host:port/db`` (also ``postgres://``), optional
+      ``?table=NAME`` (default: the record type's table, e.g. ``http``)
     - ``redis://[user:pass@]host:port/db?key=KEY&mode=list|stream`` (also
       ``rediss://``, ``unix://``)
 
@@ -62,6 +93,7 @@ def open_sink(spec: str, *, append: bool = False, retry: RetryPolicy | None = No
         spec: the output spec.
         append: for files, keep existing content (resume).
         retry: the retry policy given to the sink.
+        run: for the SQL sinks, the run's fingerprint and command line.
 
     Raises:
         ConfigError: for an unknown scheme or a bad parameter (credentials in
@@ -77,20 +109,37 @@ def open_sink(spec: str, *, append: bool = False, retry: RetryPolicy | None = No
         return JsonlSink(None, retry=retry)
     lower = spec.lower()
     if lower.startswith("sqlite://"):
-        return _open_sqlite(spec, retry)
+        return _open_sqlite(spec, retry, run)
+    if lower.startswith(_MYSQL_SCHEMES + _PG_SCHEMES):
+        return _open_server_sql(spec, retry, run)
     if lower.startswith(_REDIS_SCHEMES):
         return _open_redis(spec, retry)
     if "://" in spec:
         scheme = spec.split("://", 1)[0]
         raise ConfigError(
-            f"unsupported output {scheme}://...: use a file, '-', sqlite:/// or redis://"
+            f"unsupported output {scheme}://...: use a file, '-', sqlite:///, mysql://,"
+            " postgresql:// or redis://"
         )
     if lower.endswith(".csv"):
         return CsvSink(spec, append=append, retry=retry)
     return JsonlSink(spec, append=append, retry=retry)
 
 
-def _open_sqlite(spec: str, retry: RetryPolicy | None) -> Sink:
+def open_reader(spec: str) -> SqlSink:
+    """A SQL output opened for reading what it holds (``aioscout show``): it creates nothing.
+
+    Raises:
+        ConfigError: for a spec that is not a SQL database, or a bad one.
+    """
+    if not spec.lower().startswith(SQL_SCHEMES):
+        raise ConfigError("only sqlite:///, mysql:// and postgresql:// outputs can be read back")
+    sink = open_sink(spec, retry=RetryPolicy(deadline=10.0))
+    assert isinstance(sink, SqlSink)
+    sink.read_only = True
+    return sink
+
+
+def _open_sqlite(spec: str, retry: RetryPolicy | None, run: RunInfo | None) -> Sink:
     rest = spec[len("sqlite://") :]
     if not rest.startswith("/") or len(rest) < 2:
         raise ConfigError(f"bad SQLite output {spec!r}: use sqlite:///file.db")
@@ -100,9 +149,37 @@ def _open_sqlite(spec: str, retry: RetryPolicy | None) -> Sink:
     if unknown:
         raise ConfigError(f"unknown SQLite output parameter(s): {', '.join(sorted(unknown))}")
     try:
-        return SqliteSink(path, table=params.get("table", "results"), retry=retry)
+        return SqliteSink(path, table=params.get("table"), retry=retry, run=run)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def _open_server_sql(spec: str, retry: RetryPolicy | None, run: RunInfo | None) -> Sink:
+    safe = redact_url(spec)
+    mysql = spec.lower().startswith(_MYSQL_SCHEMES)
+    what = "MariaDB/MySQL" if mysql else "PostgreSQL"
+    try:
+        parts = urlsplit(spec)
+    except ValueError as exc:
+        raise ConfigError(f"bad {what} output {safe}") from exc
+    params = dict(parse_qsl(parts.query))
+    unknown = set(params) - {"table"}
+    if unknown:
+        raise ConfigError(f"unknown {what} output parameter(s): {', '.join(sorted(unknown))}")
+    url = urlunsplit(parts._replace(query=""))
+    try:
+        # Each raises ConfigError with the pip command when its driver is missing.
+        if mysql:
+            from .mysql import MysqlSink
+
+            return MysqlSink(url, table=params.get("table"), retry=retry, run=run)
+        from .postgres import PostgresSink
+
+        return PostgresSink(url, table=params.get("table"), retry=retry, run=run)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"bad {what} output {safe}: {exc}") from exc
 
 
 def _open_redis(spec: str, retry: RetryPolicy | None) -> Sink:

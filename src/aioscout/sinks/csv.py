@@ -5,6 +5,12 @@ split into ``error_kind`` and ``error_detail``. Nested values (redirect
 chain, TLS facts, DNS answers, headers, lists) are JSON-encoded in their
 cell. Rows are written a batch at a time with the same whole-batch
 guarantee as JSON Lines (see :mod:`._file`).
+
+Formula injection: a text cell that a spreadsheet would read as a formula
+(its first character, after any leading whitespace, is ``=``, ``+``, ``-``,
+``@``, a tab, CR or LF, or a full-width ``＝ ＋ － ＠``) is written with a single
+quote in front, as OWASP's CSV Injection page recommends, so ``=HYPERLINK(...)``
+in a title stays text.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from .._models import ErrorInfo, Record
 from ._file import OutputFile
 from ._retry import RetryPolicy
 
-__all__ = ["CsvSink", "csv_columns", "csv_row"]
+__all__ = ["CsvSink", "csv_columns", "csv_row", "neutralise"]
 
 
 def csv_columns(record_type: type) -> list[str]:
@@ -39,11 +45,32 @@ def csv_columns(record_type: type) -> list[str]:
     return columns
 
 
+_FORMULA_LEADS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
+
+
+def neutralise(text: str) -> str:
+    """``text`` prefixed with ``'`` when a spreadsheet would run it as a formula.
+
+    >>> neutralise("=HYPERLINK(\"http://x\")")
+    '\'=HYPERLINK("http://x")'
+    >>> neutralise("Home")
+    'Home'
+    """
+    if not text:
+        return text
+    if text[0] in _FORMULA_LEADS:
+        return "'" + text
+    stripped = text.lstrip()
+    if stripped and stripped[0] in _FORMULA_LEADS:
+        return "'" + text
+    return text
+
+
 def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return neutralise(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -58,7 +85,7 @@ def csv_row(record: Record) -> list[str]:
         value = getattr(record, f.name)
         if f.name == "error":
             if isinstance(value, ErrorInfo):
-                row += [str(value.kind), value.detail]
+                row += [str(value.kind), neutralise(value.detail)]
             else:
                 row += ["", ""]
         else:
