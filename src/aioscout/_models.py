@@ -150,6 +150,7 @@ class HttpResult:
     body_preview: str | None = None
     stored: str | None = None
     error: ErrorInfo | None = None
+    screenshot: str | None = None  # the PNG's path (--screenshot)
 
 
 @dataclass(slots=True, frozen=True)

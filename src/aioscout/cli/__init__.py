@@ -23,6 +23,8 @@ _COMMANDS = {
     "demo": ("aioscout.cli.demo_cmd", "demo"),
     "show": ("aioscout.cli.show_cmd", "show"),
     "config": ("aioscout.cli.config_cmd", "config"),
+    "report": ("aioscout.cli.report_cmd", "report"),
+    "screenshot": ("aioscout.cli.screenshot_cmd", "screenshot"),
     "diff": ("aioscout.cli.diff_cmd", "diff"),
 }
 

@@ -125,7 +125,8 @@ _GROUPS = {
     "max_time restart_partial max_size keep_headers_cross_origin",
     "Probes": "include_headers favicon tech http2 websocket body_preview store_responses types "
     "qt_a qt_aaaa qt_cname qt_mx qt_ns qt_txt qt_ptr qt_soa only_found keep_wildcards "
-    "wildcard_checks probe_http http_ports",
+    "wildcard_checks probe_http http_ports "
+    "shot_dir shot_tabs shot_timeout shot_viewport shot_full_page shot_memory",
     "Matchers and filters": "mc fc ml fl ms fs mr fe mfav ffav mt ft",
     "Output": "output json_out as_csv col_sc col_cl col_ct col_rt col_title col_server col_ip "
     "silent no_progress stats no_color dns_output directory sink_timeout",

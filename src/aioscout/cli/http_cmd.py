@@ -34,6 +34,7 @@ from ._common import (
     run_command,
     scan_config_from,
 )
+from .screenshot_cmd import screenshot_options, shot_options_from
 
 __all__ = ["http", "http_options_from"]
 
@@ -274,6 +275,10 @@ _METHODS = click.Choice(
 @click.option("--filter-favicon", "ffav", multiple=True, type=int, help="Drop these hashes.")
 @click.option("--match-time", "mt", metavar="EXPR", help="Keep by response time: '<500' (ms).")
 @click.option("--filter-time", "ft", metavar="EXPR", help="Drop by response time: '>=2000'.")
+@click.option(
+    "--screenshot", "shot_dir", metavar="DIR", help="Capture each page (chromium) into DIR."
+)
+@screenshot_options()
 def http(**p: Any) -> None:
     """Probe hosts and URLs over HTTP(S): status, title, redirects, TLS and more.
 
@@ -329,8 +334,13 @@ def http(**p: Any) -> None:
         ),
         estimate=None if has_stdin else estimate,
     )
+    factory: Any = registry.factory("http", options, limits)
+    if p["shot_dir"]:
+        from ..browser.stage import ScreenshotProbeFactory
+
+        factory = ScreenshotProbeFactory(factory, shot_options_from(p, p["shot_dir"]))
     run_command(
-        registry.factory("http", options, limits),
+        factory,
         lambda: open_source(targets, p["list_file"]),
         config,
         spec,
