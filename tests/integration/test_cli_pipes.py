@@ -70,7 +70,7 @@ async def test_dns_output_piped_into_http_probes_the_names_found(lab: Lab, tmp_p
 async def test_http_reads_httpx_dnsx_and_its_own_records(lab: Lab, tmp_path: Path) -> None:
     port = lab.http_port
     lines = [
-        json.dumps({"url": f"http://127.0.0.1:{port}/httpx", "input": "x", "host": "10.9.9.9"}),
+        json.dumps({"url": f"http://127.0.0.1:{port}/httpx", "input": "x", "host": "127.9.9.9"}),
         json.dumps({"host": "127.0.0.1", "a": ["127.0.0.1"], "status_code": "NOERROR"}),
         json.dumps({"input": "127.0.0.1", "url": None, "host": "127.0.0.1", "port": port}),
         json.dumps({"name": "127.0.0.1", "port": str(port)}),

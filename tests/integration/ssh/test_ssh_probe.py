@@ -232,16 +232,16 @@ def test_unusable_options(changes: dict[str, object], total: float, message: str
 
 async def test_engine_side_records(tmp_path: Path) -> None:
     probe = SshProbe(SshOptions(command="true", username="u", password="s3cr3t-pw"), total=5)
-    target = probe.expand("10.0.0.1:2200")[0]
-    assert (probe.host_of(target), probe.identity(target)) == ("10.0.0.1", "u@10.0.0.1:2200")
+    target = probe.expand("127.0.0.1:2200")[0]
+    assert (probe.host_of(target), probe.identity(target)) == ("127.0.0.1", "u@127.0.0.1:2200")
     rec = probe.failed("u:s3cr3t-pw@x", None, ErrorInfo(ErrorKind.TIMEOUT, "s3cr3t-pw late"))
     assert "s3cr3t-pw" not in repr(rec)
     rec = probe.failed("u:other-pw@x", None, ErrorInfo(ErrorKind.INVALID_INPUT, "credentials"))
     assert rec.input == "***@x"
-    rec = probe.failed("10.0.0.1:2200", target, ErrorInfo(ErrorKind.DUPLICATE, "seen"))
-    assert (rec.host, rec.port, rec.user) == ("10.0.0.1", 2200, "u")
+    rec = probe.failed("127.0.0.1:2200", target, ErrorInfo(ErrorKind.DUPLICATE, "seen"))
+    assert (rec.host, rec.port, rec.user) == ("127.0.0.1", 2200, "u")
     with pytest.raises(RuntimeError, match="start"):
-        await probe.probe("10.0.0.1:2200", target)
+        await probe.probe("127.0.0.1:2200", target)
 
 
 async def test_known_hosts_that_cannot_be_written(ssh_farm: SshFarm, tmp_path: Path) -> None:
