@@ -171,9 +171,11 @@ async def test_hostile_server_gives_the_right_error_kind(
 ) -> None:
     async with DnsServer(build_lab_zone(bulk_names=0), mode=mode) as hostile:
         probe = DnsProbe(
-            DnsOptions(resolvers=(hostile.address,), query_timeout=0.05, query_retries=1)
+            # every mode answers: a deadline a loaded machine cannot miss keeps the
+            # answer's kind, not a timeout, under test
+            DnsOptions(resolvers=(hostile.address,), query_timeout=1.0, query_retries=1)
         )
-        async with asyncio.timeout(2):
+        async with asyncio.timeout(5):
             (result,) = await _run(probe, ["www.lab.test"])
     assert result.error is not None and result.error.kind == kind
     assert not probe.is_found(result)

@@ -182,8 +182,12 @@ class _Responder:
         if mode == "truncated_packet":
             return msg[: max(14, len(msg) - 7)]
         if mode == "malformed":
+            # the right ID and question, then five answers that are garbage: a reply
+            # that is surely to this query and surely unreadable (garbage in the
+            # question could read as another name, and such a reply is rightly ignored)
             garbage = hashlib.sha256(data).digest() * 2
-            return msg[:2] + b"\x81\x80\x00\x01\x00\x05\x00\x00\x00\x00" + garbage
+            head = msg[:2] + b"\x81\x80\x00\x01\x00\x05\x00\x00\x00\x00"
+            return head + data[12:qend] + b"\xff" + garbage
         return msg
 
 
