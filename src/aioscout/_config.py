@@ -135,8 +135,9 @@ class PortOptions:
     ``filtered``. An open port is identified (``banners``) within
     ``read_timeout`` seconds: it is listened to for ``banner_wait`` seconds,
     then asked (HTTP, Redis ``PING``, TLS ClientHello) for the rest, and at
-    most ``banner_bytes`` are read. ``report_all`` gives a record per closed
-    and filtered port too.
+    most ``banner_bytes`` are read. A distant host gets three of its connect
+    round trips more (a question on a new connection costs two). ``report_all``
+    gives a record per closed and filtered port too.
     """
 
     ports: tuple[str, ...] = ()
@@ -148,7 +149,7 @@ class PortOptions:
     retries: int = 1
     banners: bool = True
     banner_wait: float = 0.25
-    read_timeout: float = 1.5
+    read_timeout: float = 1.0
     banner_bytes: int = 1024
     report_all: bool = False
     resolvers: tuple[str, ...] = ()  # "ip[:port]"; empty: the system's

@@ -36,7 +36,7 @@ from ._common import (
 __all__ = ["ports"]
 
 _PER_HOST = 256  # --per-host when not given: sockets to one host at once
-_CONNECT, _READ = 1.0, 1.5  # --timeout when not given: connect, and identifying a port
+_CONNECT, _READ = 1.0, 1.0  # --timeout when not given: connect, and identifying a port
 _WORKER_PAIRS = 50_000  # host×port pairs from which a second process pays for itself
 _ALL_RECORDS = 500_000  # with --all: port records held at once (hosts in flight × ports)
 
@@ -145,7 +145,7 @@ def ports(**p: Any) -> None:
 
     -c is the connections open at once (across workers), --per-host those to
     one host (default 256), --rate connection attempts per second; --timeout
-    is connect=N,read=N (default connect=1,read=1.5); --retries re-tries ports
+    is connect=N,read=N (default connect=1,read=1); --retries re-tries ports
     that did not answer before they count as filtered.
 
     \b

@@ -384,7 +384,9 @@ class PortsProbe:
         opts = self.options
         sock = opened.sock
         loop = asyncio.get_running_loop()
-        until = loop.time() + max(opts.read_timeout, opts.banner_wait)
+        # Three round trips more for a distant host: a question on a new connection
+        # (TLS, PING) costs two before its answer can arrive.
+        until = loop.time() + max(opts.read_timeout, opts.banner_wait) + opened.connect_ms * 0.003
         greeting = await self._read(sock, min(opts.banner_wait, opts.read_timeout))
         if greeting is None:
             return Identity("tcpwrapped", None)
