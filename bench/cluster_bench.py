@@ -64,6 +64,7 @@ print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).
 
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     work = Path(tempfile.mkdtemp(prefix="aioscout-cb-", dir="/tmp"))
     marker = uuid.uuid4().hex
     env = {**os.environ, **_ENV, "AIOSCOUT_BENCH_RAY": marker}
@@ -81,7 +82,7 @@ def main() -> int:
         print(f"{n:,} refused targets, ray://127.0.0.1:{client} (head on loopback, 2 CPUs)")
         print("| tasks (--workers) | wall s | targets/s | driver peak RSS MB |")
         print("|---|---|---|---|")
-        for tasks in (1, 2):
+        for tasks in (1, 2) * rounds:
             out = work / f"out{tasks}.jsonl"
             args = [*aioscout, "http", "-l", str(work / "targets.txt"), "-o", str(out), "-s"]
             args += ["--cluster", f"ray://127.0.0.1:{client}", "--workers", str(tasks)]

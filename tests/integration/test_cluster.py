@@ -3,8 +3,9 @@
 One Ray head for the module, started like a user would (``ray start --head``)
 on loopback only, without usage statistics, in a temp dir of its own; every
 process it starts carries a marker in its environment, so the tests find (and
-stop) only those. The commands reach it through Ray Client (``ray://``); one
-run uses ``--cluster local`` instead.
+stop) only those. The commands name it by its Ray Client address (``ray://``)
+and, running on its node, join it directly; one run is made to go through Ray
+Client (``AIOSCOUT_RAY_CLIENT=1``) and one uses ``--cluster local`` instead.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -69,10 +71,11 @@ def _marked(marker: str) -> list[int]:
 
 
 class RayHead:
-    """A running head node: its Ray Client address and how to find its processes."""
+    """A running head node: its Ray Client and GCS addresses, how to find its processes."""
 
-    def __init__(self, address: str, marker: str) -> None:
+    def __init__(self, address: str, gcs: str, marker: str) -> None:
         self.address = address
+        self.gcs = gcs
         self.marker = marker
 
     def chunk_workers(self) -> list[int]:
@@ -114,7 +117,7 @@ def ray_head() -> Iterator[RayHead]:
             capture_output=True,
             timeout=120,
         )
-        yield RayHead(f"ray://127.0.0.1:{client}", marker)
+        yield RayHead(f"ray://127.0.0.1:{client}", f"127.0.0.1:{gcs}", marker)
     finally:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in _marked(marker):
@@ -152,16 +155,34 @@ async def test_cluster_records_equal_one_process(
     for name, extra in (
         ("plain", ("--workers", "1")),
         ("ray", ("--cluster", ray_head.address)),
+        ("client", ("--cluster", ray_head.address)),
         ("local", ("--cluster", "local", "--workers", "2")),
     ):
         out = tmp_path / f"{name}.jsonl"
-        result = await run_cli(
-            "http", "-l", str(targets), "-o", str(out), "-s", *extra, timeout=180
-        )
+        with pytest.MonkeyPatch.context() as env:
+            if name == "client":
+                env.setenv("AIOSCOUT_RAY_CLIENT", "1")  # through Ray Client, not directly
+            result = await run_cli(
+                "http", "-l", str(targets), "-o", str(out), "-s", *extra, timeout=180
+            )
         assert result.returncode == 0, result.stderr
         outs[name] = assert_one_record_per_line(out, lines)
-    assert _comparable(outs["ray"]) == _comparable(outs["plain"])
-    assert _comparable(outs["local"]) == _comparable(outs["plain"])
+    for name in ("ray", "client", "local"):
+        assert _comparable(outs[name]) == _comparable(outs["plain"]), name
+
+
+def test_a_driver_on_the_heads_node_finds_its_gcs(
+    ray_head: RayHead, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aioscout.engine.ray_backend import local_gcs
+
+    assert local_gcs(ray_head.address) == ray_head.gcs
+    assert local_gcs(ray_head.address.replace("127.0.0.1", "localhost")) == ray_head.gcs
+    port = int(ray_head.address.rpartition(":")[2])
+    assert local_gcs(f"ray://127.0.0.1:{port + 1 if port < 65535 else 1}") is None
+    assert local_gcs(ray_head.address.replace("127.0.0.1", "192.0.2.1")) is None  # not here
+    monkeypatch.setenv("AIOSCOUT_RAY_CLIENT", "1")
+    assert local_gcs(ray_head.address) is None
 
 
 async def _chunk_worker(head: RayHead, proc: asyncio.subprocess.Process) -> int | None:
@@ -220,6 +241,7 @@ def test_a_chunk_task_runs_the_ordinary_engine(encoded: bool) -> None:
     # The task's side without Ray: the function each chunk task runs, in this process.
     from aioscout import registry
     from aioscout._config import HttpOptions, Limits, ScanConfig
+    from aioscout.engine.frames import dumps
     from aioscout.engine.ray_backend import ChunkJob, run_chunk
     from aioscout.sinks.jsonl import encode_lines
 
@@ -229,7 +251,7 @@ def test_a_chunk_task_runs_the_ordinary_engine(encoded: bool) -> None:
     targets = [t for line in lines for t in factory(config).expand(line)]
     job = ChunkJob(factory, config, frozenset(), encode_lines if encoded else None)
     seqs = list(range(100, 140))
-    result = run_chunk(job, seqs, lines, targets)
+    result = pickle.loads(run_chunk(job, dumps((seqs, lines, targets))))
     assert result.pid == os.getpid()
     if encoded:
         assert result.encoded is not None and not result.kept

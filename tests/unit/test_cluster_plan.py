@@ -28,6 +28,25 @@ def test_more_tasks_than_cpus_share_them() -> None:
     assert p.config.concurrency == 2  # rounded down: never more than 10 in all
 
 
+@pytest.mark.parametrize(
+    ("cpus", "node", "tasks", "want"), [(2.0, 1.0, 1, 1.0), (4.0, 2.0, 1, 2.0)]
+)
+def test_a_task_never_asks_more_cpus_than_a_node_has(
+    cpus: float, node: float, tasks: int, want: float
+) -> None:
+    # Head and worker node of one or two CPUs each: one task may not ask for the
+    # cluster's every CPU (it could run nowhere); the driver keeps it to one at once.
+    p = plan(ScanConfig(cluster="local", cluster_tasks=tasks), cpus=cpus, node_cpus=node)
+    assert (p.task_cpus, p.running, p.cap) == (want, 1, 1)
+
+
+def test_whole_cpus_that_let_more_tasks_run_than_asked_are_capped() -> None:
+    p = plan(ScanConfig(cluster="local", cluster_tasks=3), cpus=4.0, node_cpus=4.0)
+    assert (p.task_cpus, p.running, p.cap) == (1.0, 3, 3)
+    p = plan(ScanConfig(cluster="local", cluster_tasks=2), cpus=4.0, node_cpus=2.0)
+    assert (p.task_cpus, p.running, p.cap) == (2.0, 2, 0)  # the reservation keeps it
+
+
 def test_per_host_is_kept_whole() -> None:
     # A host's items all go to one lane, one chunk in flight: the cap holds locally.
     assert plan(ScanConfig(per_host=3, cluster="local"), cpus=8.0).config.per_host == 3

@@ -44,6 +44,8 @@ _MAX_SHOWN = 40
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _DIGITS = re.compile(r"[0-9]+")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")  # dotted quad in canonical form
 # What invalid UTF-8 and lone surrogates decode to, and C0/C1 control characters.
 _BAD_BYTES = re.compile("[\ufffd\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -158,6 +160,8 @@ def normalise_host(host: str) -> str:
     if ":" in host:
         return _ipv6(host)
     if host[:1].isdigit():  # an IPv4 address starts with one; most names do not
+        if _IPV4.fullmatch(host):
+            return host  # already in the one form IPv4Address would print
         try:
             return str(ipaddress.IPv4Address(host))
         except ValueError:
