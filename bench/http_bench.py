@@ -257,12 +257,14 @@ def _farm_table(scheme: str, runs: dict[str, list[Result]]) -> str:
             fmt_rate(r.rate),
             f"{r.run.wall:.2f} s" if r.run else "—",
             fmt_mb(r.run.peak_rss_mb if r.run else None),
+            f"{r.run.cpu:.2f} s" if r.run else "—",
             f"{r.farm_cpu:.2f} s" if r.farm_cpu is not None else "—",
             r.status(),
         ]
         for r in (best["ours"], best["ours.w1"], best["hprobe"], best["plain"])
     ]
-    header = ["tool", "setting", "fed", "hosts/s", "wall", "peak RSS", "farm CPU", "correct"]
+    header = ["tool", "setting", "fed", "hosts/s", "wall", "peak RSS", "CPU", "farm CPU"]
+    header.append("correct")
     port = HTTP_PORT if scheme == "http" else HTTPS_PORT
     lines = [
         f"#### {scheme.upper()} (port {port}, {best['ours'].n:,} hosts)\n",
@@ -334,7 +336,8 @@ def bench_many_hosts(
         "hprobe probes when given the ranges), each with its own generated lab page on "
         "port 80 (HTTP) and 443 (HTTPS, a self-signed certificate, not verified by any "
         f"tool); the lab's HTTP server in {farm_processes} processes of its own, its CPU "
-        "time shown as farm CPU (not charged to the tool). Every tool probes the same "
+        "seconds during each run shown as farm CPU (not charged to the tool; CPU is the "
+        "tool's own, user plus system, all its processes). Every tool probes the same "
         "hosts over the same scheme, follows redirects (at most 10), at concurrency "
         f"{concurrency} (aioscout: its default, 256); names are IP literals, no DNS. "
         "Correct: status and title equal to the farm's catalogue.\n\n" + "\n".join(parts)
