@@ -335,7 +335,7 @@ def bench_many_hosts(
         f"`{farm.cidrs[-1]}`, hosts .1 to .254 of each ({first} to {last}: the addresses "
         "hprobe probes when given the ranges), each with its own generated lab page on "
         "port 80 (HTTP) and 443 (HTTPS, a self-signed certificate, not verified by any "
-        f"tool); the lab's HTTP server in {farm_processes} processes of its own, its CPU "
+        f"tool); the lab's HTTP server in {farm.processes} processes of its own, its CPU "
         "seconds during each run shown as farm CPU (not charged to the tool; CPU is the "
         "tool's own, user plus system, all its processes). Every tool probes the same "
         "hosts over the same scheme, follows redirects (at most 10), at concurrency "

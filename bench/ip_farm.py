@@ -15,8 +15,9 @@ catalogue, never from a prober's code.
 The farm runs in its own processes (``processes`` of them, each holding every
 ``processes``-th address on both ports), so that its CPU time is not charged
 to the tool under test and a client that walks the addresses in order keeps
-every farm process busy. It needs root (ports below 1024) and about two file
-descriptors per address and process; it raises its own descriptor limit.
+every farm process busy. It needs root (ports below 1024) and two file descriptors
+per address it holds; it raises its own descriptor limit as far as the hard
+limit allows, and starts more processes when one cannot hold its share.
 
 Run alone (in the foreground until SIGTERM)::
 
@@ -55,6 +56,8 @@ HOSTS = range(1, 255)
 """Host numbers used in every /24 (.1 to .254)."""
 HOSTS_PER_BLOCK = len(HOSTS)
 MAX_BLOCKS = 256
+_CONNECTION_ROOM = 4096
+"""Descriptors a farm process keeps for connections, beyond its listeners."""
 
 Outcome = tuple[int | None, str | None]
 
@@ -169,7 +172,7 @@ async def _serve(addresses: list[str], blocks: int, state: Path, cert_dir: Path)
 def serve(blocks: int, part: int, parts: int, state: Path) -> None:
     """Serve this process's share of the farm until SIGTERM."""
     addresses = farm_addresses(blocks)[part::parts]
-    _raise_fd_limit(4 * len(addresses) + 8192)
+    _raise_fd_limit(2 * len(addresses) + 2 * _CONNECTION_ROOM)
     with tempfile.TemporaryDirectory(prefix="aioscout-farm-") as cert_dir:
         try:
             import uvloop
@@ -227,9 +230,26 @@ def _stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
+def processes_for(blocks: int, wanted: int) -> int:
+    """``wanted``, or more when one process could not hold its share of the listeners.
+
+    Each process needs two descriptors per address it holds (ports 80 and 443) plus
+    room for connections, within the hard descriptor limit it inherits.
+    """
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        return max(1, wanted)
+    listeners = 2 * blocks * HOSTS_PER_BLOCK
+    return max(1, wanted, -(-listeners // max(1, hard - _CONNECTION_ROOM)))
+
+
 @contextmanager
 def ip_farm(blocks: int, *, processes: int = 2, timeout: float = 180.0) -> Iterator[Farm]:
-    """Start the farm in ``processes`` processes of its own for the block; yield it."""
+    """Start the farm for the block and yield it.
+
+    It runs in ``processes`` processes of its own, or more (:func:`processes_for`).
+    """
+    processes = processes_for(blocks, processes)
     work = Path(tempfile.mkdtemp(prefix="aioscout-farm-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
