@@ -43,10 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aioscout.lab._farm import check_loopback
+from aioscout.lab import Catalogue, HttpServer, Router, check_loopback
 from aioscout.lab.certs import self_signed_certificate, server_context, write_pair
-from aioscout.lab.http import HttpServer, Router, _Prepared
-from aioscout.lab.sites import Catalogue
+from aioscout.lab.http import _Prepared  # what Router.respond returns
 
 FARM_NET = "127.77"
 """The farm's /24s are ``127.77.B.0/24``: off the lab's 127.0.0.x and the scaling part's 127.1+."""
@@ -77,11 +76,9 @@ def farm_addresses(blocks: int) -> list[str]:
 
 def site_number(address: str) -> int:
     """The generated lab site that ``address`` serves (1-based, in farm order)."""
-    ip = ipaddress.ip_address(address)
-    block, host = (int(ip) >> 8) & 255, int(ip) & 255
-    if ipaddress.ip_network(f"{ip}/16", strict=False) != ipaddress.ip_network(f"{FARM_NET}.0.0/16"):
-        raise ValueError(f"{address} is not a farm address")
-    if host not in HOSTS:
+    ip = int(ipaddress.ip_address(address))
+    block, host = (ip >> 8) & 255, ip & 255
+    if ip >> 16 != int(ipaddress.ip_address(f"{FARM_NET}.0.0")) >> 16 or host not in HOSTS:
         raise ValueError(f"{address} is not a farm address")
     return block * HOSTS_PER_BLOCK + host - HOSTS.start + 1
 
