@@ -277,7 +277,8 @@ def _farm_table(scheme: str, runs: dict[str, list[Result]]) -> str:
             ours, theirs = best[key].rate, best[peer].rate
             if ours and theirs:
                 lines.append(f"- {label} / {name}: **{ours / theirs:.2f}x**")
-    names = {"ours": "aioscout (defaults)", "hprobe": "hprobe", "plain": "plain aiohttp script"}
+    names = {"ours": "aioscout (defaults)", "ours.w1": "aioscout -w 1", "hprobe": "hprobe"}
+    names["plain"] = "plain aiohttp script"
     for key, name in names.items():
         if len(runs[key]) > 1:
             shown = ", ".join(fmt_rate(r.rate) for r in runs[key])
@@ -292,11 +293,10 @@ def _farm_scheme(farm: Farm, scheme: str, work: Path, *, concurrency: int, round
     tools = _farm_tools(farm, scheme, work, want, concurrency)
     log(f"{scheme.upper()}: {len(urls):,} hosts on {len(farm.cidrs)} /24s, {rounds} round(s)")
     runs: dict[str, list[Result]] = {k: [] for k in tools}
-    order = ["ours", "hprobe", "plain"]
-    for k in range(rounds):  # each round starts with another tool; -w 1 once, at the end
+    order = list(tools)
+    for k in range(rounds):  # each round starts with another tool
         for key in order[k % len(order) :] + order[: k % len(order)]:
             runs[key].append(tools[key]())
-    runs["ours.w1"].append(tools["ours.w1"]())
     for key, done in runs.items():
         r = _median_run(done)
         if r.rate is not None:
@@ -311,9 +311,9 @@ def bench_many_hosts(
 ) -> str:
     """Every host of ``blocks`` whole loopback /24s, over HTTP and over HTTPS: a CPU-bound race.
 
-    aioscout (defaults), hprobe and the plain script run ``rounds`` times each, the
-    first tool of each round changing; the table shows each one's median run and the
-    text every round, since one run on a shared machine can be 10-20% off. The farm
+    Every tool runs ``rounds`` times, the first tool of each round changing; the table
+    shows each one's median run and the text every round, since one run on a shared
+    machine can be 10-20% off. The farm
     runs in ``farm_processes`` processes (default: one per core).
     """
     farm_processes = farm_processes or os.cpu_count() or 1
@@ -340,7 +340,9 @@ def bench_many_hosts(
         "tool's own, user plus system, all its processes). Every tool probes the same "
         "hosts over the same scheme, follows redirects (at most 10), at concurrency "
         f"{concurrency} (aioscout: its default, 256); names are IP literals, no DNS. "
-        "Correct: status and title equal to the farm's catalogue.\n\n" + "\n".join(parts)
+        f"Correct: status and title equal to the farm's catalogue. Every tool runs {rounds} "
+        "time(s), each round started by another tool; the tables show each one's median "
+        "run.\n\n" + "\n".join(parts)
     )
 
 
