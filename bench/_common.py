@@ -114,6 +114,8 @@ class Run:
     timed_out: bool
     stdout: str
     stderr: str
+    cpu: float = 0.0
+    """User plus system CPU seconds of the process and the children it waited for."""
 
     @property
     def ok(self) -> bool:
@@ -185,11 +187,13 @@ def run_measured(
         peak = 0
         status: int | None = None
         maxrss = 0
+        cpu = 0.0
         timed_out = False
         while True:
             pid, st, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
                 status, maxrss = st, usage.ru_maxrss * 1024
+                cpu = usage.ru_utime + usage.ru_stime
                 break
             peak = max(peak, tree_rss(proc.pid))
             if time.perf_counter() - start > timeout:
@@ -197,6 +201,7 @@ def run_measured(
                 os.killpg(proc.pid, signal.SIGKILL)
                 _, st, usage = os.wait4(proc.pid, 0)
                 status, maxrss = st, usage.ru_maxrss * 1024
+                cpu = usage.ru_utime + usage.ru_stime
                 break
             time.sleep(0.05)
         wall = time.perf_counter() - start
@@ -214,6 +219,7 @@ def run_measured(
             timed_out=timed_out,
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
+            cpu=cpu,
         )
 
 

@@ -18,11 +18,20 @@ timer in C, so the server keeps up with thousands of waiting connections
 where the lab's single Python process does not, and the wall time measures
 the prober. The ideal wall time (targets x latency / concurrency) is printed.
 
+``--server farm`` probes the many-hosts benchmark's address farm instead
+(``bench/ip_farm.py``: whole /24s on 127.77.0.0/16, a generated page per
+address on ports 80 and 443, in processes of its own): ``--scheme`` URLs
+``http://IP/`` or ``https://IP/`` for the first ``-n`` addresses, no DNS.
+Needs root. ``--cprofile FILE`` runs ``aioscout http`` (``-w 1``) under
+cProfile and writes its stats to FILE (``python -m pstats FILE``).
+
 Example::
 
     .venv/bin/python bench/profile_http.py -n 10240 -c 200 -w 1
     .venv/bin/python bench/profile_http.py -n 10240 -c 200 -w 1 --server nginx
     .venv/bin/python bench/profile_http.py -n 20000 -c 1000 -w 2 --server nginx --latency 0.1
+    .venv/bin/python bench/profile_http.py -n 2540 -w 1 --server farm --scheme https \
+        --cprofile /tmp/https.prof
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from aioscout.lab.sites import generated_title
 
@@ -171,18 +181,88 @@ def _stop_nginx(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
+_CPROFILE = """
+import cProfile, sys
+from aioscout.cli import _run  # the command without main()'s os._exit, so the stats get written
+prof = cProfile.Profile()
+code = prof.runcall(_run, sys.argv[2:], "aioscout")
+prof.dump_stats(sys.argv[1])
+sys.exit(code)
+"""
+
+
+def _aioscout_cmd(args: argparse.Namespace, targets: Path, out: Path, *extra: str) -> list[str]:
+    """``aioscout http`` over ``targets``, under py-spy or cProfile when asked."""
+    cmd = [str(BIN / "aioscout"), "http", "-l", str(targets), "-o", str(out), "-s"]
+    cmd += ["-c", str(args.concurrency), "--workers", str(args.workers), *extra, *args.extra]
+    if args.cprofile:
+        return [sys.executable, "-c", _CPROFILE, args.cprofile, *cmd[1:]]
+    if args.py_spy:
+        spy = [str(BIN / "py-spy"), "record", "-r", "200", "-f", "raw"]
+        return [*spy, "-o", args.py_spy, "--subprocesses", "--", *cmd]
+    return cmd
+
+
+def _measured(cmd: list[str], out: Path) -> dict[str, Any]:
+    """Run ``cmd``: its wall and CPU seconds, its peak RSS and the records it wrote."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, timeout=600)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "wall_s": wall,
+        "cpu_s": round(cpu, 2),
+        "peak_rss_mb": round(after.ru_maxrss / 1024, 1),
+        "records": [json.loads(line) for line in out.read_text().splitlines()],
+    }
+
+
+def _farm_main(args: argparse.Namespace) -> int:
+    """``--server farm``: the first ``-n`` addresses of the many-hosts farm, as URLs."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import ip_farm
+
+    blocks = -(-args.targets // ip_farm.HOSTS_PER_BLOCK)
+    with (
+        tempfile.TemporaryDirectory(prefix="aioscout-bench-") as tmp,
+        ip_farm.ip_farm(blocks) as farm,
+    ):
+        urls = farm.urls(args.scheme)[: args.targets]
+        targets, out = Path(tmp, "targets.txt"), Path(tmp, "out.jsonl")
+        targets.write_text("".join(f"{u}\n" for u in urls))
+        cmd = _aioscout_cmd(args, targets, out)
+        cpu_before = farm.cpu_seconds()
+        run = _measured(cmd, out)
+        farm_cpu = farm.cpu_seconds() - cpu_before
+    want = ip_farm.truth(urls, blocks=blocks)
+    records = run.pop("records")
+    exact = sum((r.get("status"), r.get("title")) == want.get(r.get("input")) for r in records)
+    wall = run.pop("wall_s")
+    summary = {"command": " ".join(cmd), "targets": len(urls), "records": len(records)}
+    summary |= {"exact_title": exact, "server": "farm", "wall_s": round(wall, 2)}
+    summary |= {"hosts_per_s": round(len(records) / wall), **run, "farm_cpu_s": round(farm_cpu, 2)}
+    print(json.dumps(summary, indent=2))
+    return 0 if exact == len(urls) else 1
+
+
 def main() -> int:
+    """Parse the options, run one measured probe, print its figures as JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", "--targets", type=int, default=10240)
     ap.add_argument("-c", "--concurrency", type=int, default=200)
     ap.add_argument("-w", "--workers", type=int, default=1)
     ap.add_argument("--scheme", choices=("http", "https"), default="http")
     ap.add_argument("--latency", type=float, default=0.0)
-    ap.add_argument("--server", choices=("lab", "nginx"), default="lab")
+    ap.add_argument("--server", choices=("lab", "nginx", "farm"), default="lab")
     ap.add_argument("--nginx-workers", type=int, default=1)
     ap.add_argument("--py-spy", metavar="FILE", help="record a raw py-spy profile here")
+    ap.add_argument("--cprofile", metavar="FILE", help="write cProfile stats here (-w 1)")
     ap.add_argument("extra", nargs="*", help="more aioscout http options (after --)")
     args = ap.parse_args()
+    if args.server == "farm":
+        return _farm_main(args)
 
     with tempfile.TemporaryDirectory(prefix="aioscout-bench-") as tmp:
         state = Path(tmp, "lab.json")
@@ -208,12 +288,7 @@ def main() -> int:
                 for name in names:
                     f.write(f"{name}:{port}\n")
             out = Path(tmp, "out.jsonl")
-            cmd = [str(BIN / "aioscout"), "http", "-l", str(targets), "-o", str(out), "-s"]
-            cmd += ["-c", str(args.concurrency), "--workers", str(args.workers)]
-            cmd += ["--resolver", lab["dns_address"], *args.extra]
-            if args.py_spy:
-                spy = [str(BIN / "py-spy"), "record", "-r", "200", "-f", "raw"]
-                cmd = [*spy, "-o", args.py_spy, "--subprocesses", "--", *cmd]
+            cmd = _aioscout_cmd(args, targets, out, "--resolver", lab["dns_address"])
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             subprocess.run(cmd, check=True, timeout=600)

@@ -41,7 +41,8 @@ from _common import (
 )
 
 PARTS = ("http", "latency", "dns", "scaling", "tutorial", "ports")
-NEEDS_LAB_DNS = {"http", "latency", "tutorial"}
+NEEDS_LAB_DNS = {"latency", "tutorial"}
+"""Parts whose targets are names (``http`` names its hosts by address: ip_farm.py)."""
 
 
 def _version(cmd: Sequence[str]) -> str:
@@ -102,7 +103,7 @@ def plan(quick: bool) -> dict[str, Callable[[], str]]:
     """The parts with their sizes (``quick``: small sizes for a smoke run)."""
     if quick:
         return {
-            "http": lambda: http_bench.bench_many_hosts(1024, wrk_seconds=2, rounds=1),
+            "http": lambda: http_bench.bench_many_hosts(4, rounds=1),
             "latency": lambda: http_bench.bench_latency(2000, 400, concurrency=100),
             "dns": lambda: dns_part(True),
             "scaling": lambda: http_bench.bench_scaling([2_000, 10_000], [1, 2], budget=60),
@@ -110,7 +111,7 @@ def plan(quick: bool) -> dict[str, Callable[[], str]]:
             "ports": lambda: ports_part(True),
         }
     return {
-        "http": lambda: http_bench.bench_many_hosts(10_240),
+        "http": lambda: http_bench.bench_many_hosts(40),
         "latency": lambda: http_bench.bench_latency(20_000, 4_000, concurrency=1000),
         "dns": lambda: dns_part(False),
         "scaling": lambda: http_bench.bench_scaling(
@@ -130,13 +131,15 @@ def verdicts() -> str:
         verdict = "—" if value is None else ("met" if ok else "**not met**")
         rows.append([what, "not measured" if value is None else shown, target, verdict])
 
-    ours, plain, hp = f.get("many.ours"), f.get("many.plain"), f.get("many.hprobe")
-    r = ours / plain if ours and plain else None
-    check("many hosts: aioscout / plain script", r, f"{r or 0:.2f}x", ">= 3x", (r or 0) >= 3)
-    r = ours / hp if ours and hp else None
-    check("many hosts: aioscout / hprobe", r, f"{r or 0:.2f}x", ">= 0.8x", (r or 0) >= 0.8)
-    right = f.get("many.ours.right")
-    check("many hosts: aioscout right", right, f"{right or 0:.2%}", "100%", right == 1.0)
+    for scheme in ("http", "https"):
+        ours, plain, hp = (f.get(f"many.{scheme}.{k}") for k in ("ours", "plain", "hprobe"))
+        what = f"many hosts, {scheme.upper()}: aioscout"
+        r = ours / hp if ours and hp else None
+        check(f"{what} / hprobe (/24 per call)", r, f"{r or 0:.2f}x", ">= 1.0x", (r or 0) >= 1.0)
+        r = ours / plain if ours and plain else None
+        check(f"{what} / plain script", r, f"{r or 0:.2f}x", ">= 3x", (r or 0) >= 3)
+        right = f.get(f"many.{scheme}.ours.right")
+        check(f"{what} right", right, f"{right or 0:.2%}", "100%", right == 1.0)
     lat = f.get("latency.ours")
     check("latency: aioscout wall / ideal", lat, f"{lat or 0:.2f}x", "<= 1.3x", (lat or 9) <= 1.3)
     by_host = f.get("latency.ours.by_host")
@@ -177,8 +180,9 @@ def verdicts() -> str:
         return ""
     return (
         "## Against the targets of the speed-and-scale issue\n\n"
-        "(The issue's sizes are 10,240 hosts, 20,000 URLs at -c 1000 and 1M targets; "
-        "a quick run uses smaller ones. DNS: see its section.)\n\n"
+        "(The issue's sizes are 10,240 hosts (here 40 whole /24s: 10,160 addresses), "
+        "20,000 URLs at -c 1000 and 1M targets; a quick run uses smaller ones. "
+        "DNS: see its section.)\n\n"
         + table(["check", "this run", "target", "verdict"], rows)
         + "\n"
     )
@@ -204,9 +208,9 @@ def header(argv: Sequence[str], parts: Sequence[str], quick: bool) -> str:
             f"- Commit: {_git()}",
             f"- Machine: {m['cores']} cores, {m['memory']} memory, {m['cpu']}; {m['os']}; "
             f"Python {m['python']}",
-            f"- Tools: {_version(['curl', '--version'])}; {_version(['wrk', '-v'])}; "
-            f"{_version(hp_cmd)}; aiohttp {_version(aiohttp_cmd)}",
-            "- All traffic goes to servers this run started on 127.0.0.0/8. Names resolve only "
+            f"- Tools: {_version(hp_cmd)}; aiohttp {_version(aiohttp_cmd)}",
+            "- All traffic goes to servers this run started on 127.0.0.0/8. The many-hosts part "
+            "names its hosts by address (IP literals, no DNS); elsewhere names resolve only "
             "through the lab DNS server (127.0.0.1:53): see bench/README.md.",
             "- Peak RSS: the largest of wait4's ru_maxrss and the summed RSS of the tool's process "
             "tree sampled every 50 ms (the lab's own memory is not counted).",
