@@ -1,12 +1,14 @@
 """``--cluster``: throughput with one and two chunk tasks, and the driver's peak RSS.
 
-Usage: python bench/cluster_bench.py [N]   (default 100,000 targets)
+Usage: python bench/cluster_bench.py [N] [ROUNDS]   (default 100,000 targets, 1 round)
 
 Starts a Ray head of its own on loopback (2 CPUs, no dashboard, no usage
 statistics), scans N connection-refused targets (``127.x.y.z:1``, nothing
 listens, so the work is the probe's own) through ``--cluster ray://`` with
-``-w 1`` and ``-w 2``, and prints wall time, records per second and the
-driver's peak RSS of each, checking one record per input. Not part of
+``-w 1`` and ``-w 2`` (alternating, ROUNDS times), and prints wall time, records
+per second and the driver's peak RSS of each, checking one record per input.
+The head runs on this machine, so the driver joins it directly; run the script
+with ``AIOSCOUT_RAY_CLIENT=1`` to measure through Ray Client. Not part of
 ``run_all.py``: it needs the ``ray`` extra and a few minutes. The head's
 processes carry a marker in their environment and are stopped by it.
 """
