@@ -33,7 +33,7 @@ import contextlib
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 
 from . import registry
 from ._config import (
@@ -52,6 +52,7 @@ from .engine import Sink, Stats, run_scan
 __all__ = [
     "OnProgress",
     "OnRecord",
+    "RunArgs",
     "fetch",
     "library_function",
     "scan",
@@ -95,6 +96,19 @@ on the loop, a plain function runs in the loop's thread pool (it may block)."""
 OnProgress = Callable[[Stats], object]
 """``on_progress``: a function of the run's :class:`Stats`, called every ``progress_every``
 seconds and once at the end (a plain function runs in the thread pool)."""
+
+
+class RunArgs(TypedDict, total=False):
+    """What every library scan takes besides its targets, options and config: where
+    records also go (``sinks``), which are yielded (``keep``), the counts (``stats``)
+    and the callbacks (see :func:`stream`)."""
+
+    sinks: Sequence[Sink]
+    keep: Callable[[Record], bool] | None
+    stats: Stats | None
+    on_record: OnRecord | None
+    on_error: OnRecord | None
+    on_progress: OnProgress | None
 
 
 async def _call(callback: Callable[[Any], object], arg: object) -> None:
@@ -248,12 +262,7 @@ def scan(
     targets: Lines,
     *,
     config: ScanConfig | None = None,
-    sinks: Sequence[Sink] = (),
-    keep: Callable[[Record], bool] | None = None,
-    stats: Stats | None = None,
-    on_record: OnRecord | None = None,
-    on_error: OnRecord | None = None,
-    on_progress: OnProgress | None = None,
+    **run: Unpack[RunArgs],
 ) -> AsyncGenerator[Record, None]:
     """Run any probe (a picklable ``factory(config)``) over ``targets``; yield its records.
 
@@ -262,17 +271,7 @@ def scan(
     see :data:`OnRecord`. A callback that raises stops the run (the sinks are
     flushed first) and the exception comes out of the iteration.
     """
-    return stream(
-        factory,
-        targets,
-        config=config,
-        sinks=sinks,
-        keep=keep,
-        stats=stats,
-        on_record=on_record,
-        on_error=on_error,
-        on_progress=on_progress,
-    )
+    return stream(factory, targets, config=config, **run)
 
 
 def scan_http(
@@ -281,28 +280,13 @@ def scan_http(
     options: HttpOptions | None = None,
     limits: Limits | None = None,
     config: ScanConfig | None = None,
-    sinks: Sequence[Sink] = (),
-    keep: Callable[[Record], bool] | None = None,
-    stats: Stats | None = None,
-    on_record: OnRecord | None = None,
-    on_error: OnRecord | None = None,
-    on_progress: OnProgress | None = None,
+    **run: Unpack[RunArgs],
 ) -> AsyncGenerator[HttpResult, None]:
     """``aioscout http``: one :class:`HttpResult` per target (per address with ``all_ips``)."""
     factory = registry.factory("http", options or HttpOptions(), limits or Limits())
     return cast(
         AsyncGenerator[HttpResult, None],
-        scan(
-            factory,
-            targets,
-            config=config,
-            sinks=sinks,
-            keep=keep,
-            stats=stats,
-            on_record=on_record,
-            on_error=on_error,
-            on_progress=on_progress,
-        ),
+        scan(factory, targets, config=config, **run),
     )
 
 
@@ -312,11 +296,7 @@ def scan_dns(
     domains: Sequence[str] = (),
     options: DnsOptions | None = None,
     config: ScanConfig | None = None,
-    sinks: Sequence[Sink] = (),
-    stats: Stats | None = None,
-    on_record: OnRecord | None = None,
-    on_error: OnRecord | None = None,
-    on_progress: OnProgress | None = None,
+    **run: Unpack[RunArgs],
 ) -> AsyncGenerator[DnsResult, None]:
     """``aioscout dns``: names to resolve, or words to try under each of ``domains``.
 
@@ -329,16 +309,7 @@ def scan_dns(
     factory = registry.factory("dns", opts, tuple(domains))
     return cast(
         AsyncGenerator[DnsResult, None],
-        scan(
-            factory,
-            targets,
-            config=config,
-            sinks=sinks,
-            stats=stats,
-            on_record=on_record,
-            on_error=on_error,
-            on_progress=on_progress,
-        ),
+        scan(factory, targets, config=config, **run),
     )
 
 
@@ -349,11 +320,7 @@ def fetch(
     http: HttpOptions | None = None,
     limits: Limits | None = None,
     config: ScanConfig | None = None,
-    sinks: Sequence[Sink] = (),
-    stats: Stats | None = None,
-    on_record: OnRecord | None = None,
-    on_error: OnRecord | None = None,
-    on_progress: OnProgress | None = None,
+    **run: Unpack[RunArgs],
 ) -> AsyncGenerator[FetchResult, None]:
     """``aioscout fetch``: download each URL to ``options.directory``; a record per URL."""
     factory = registry.factory(
@@ -361,16 +328,7 @@ def fetch(
     )
     return cast(
         AsyncGenerator[FetchResult, None],
-        scan(
-            factory,
-            urls,
-            config=config,
-            sinks=sinks,
-            stats=stats,
-            on_record=on_record,
-            on_error=on_error,
-            on_progress=on_progress,
-        ),
+        scan(factory, urls, config=config, **run),
     )
 
 
@@ -379,11 +337,7 @@ def scan_ports(
     *,
     options: PortOptions | None = None,
     config: ScanConfig | None = None,
-    sinks: Sequence[Sink] = (),
-    stats: Stats | None = None,
-    on_record: OnRecord | None = None,
-    on_error: OnRecord | None = None,
-    on_progress: OnProgress | None = None,
+    **run: Unpack[RunArgs],
 ) -> AsyncGenerator[PortResult, None]:
     """``aioscout ports``: a :class:`PortResult` per open port of each host (one record
     for a host with none); ``config.concurrency`` is the hosts in flight,
@@ -401,16 +355,7 @@ def scan_ports(
     factory = registry.factory("ports", share_budget(options or PortOptions(), cfg.workers))
     return cast(
         AsyncGenerator[PortResult, None],
-        scan(
-            factory,
-            targets,
-            config=cfg,
-            sinks=sinks,
-            stats=stats,
-            on_record=on_record,
-            on_error=on_error,
-            on_progress=on_progress,
-        ),
+        scan(factory, targets, config=cfg, **run),
     )
 
 
@@ -419,9 +364,7 @@ def scan_ssh(
     *,
     options: SshOptions,
     config: ScanConfig | None = None,
-    sinks: Sequence[Sink] = (),
-    keep: Callable[[Record], bool] | None = None,
-    stats: Stats | None = None,
+    **run: Unpack[RunArgs],
 ) -> AsyncGenerator[Record, None]:
     """``aioscout ssh``: one :class:`SshResult` per host (``user@host:port`` lines or records).
 
@@ -439,7 +382,7 @@ def scan_ssh(
             total += options.command_timeout + 1.0
         config = ScanConfig(concurrency=50, per_host=50, retries=0, timeouts=Timeouts(total=total))
     factory = registry.factory("ssh", options)
-    return scan(factory, targets, config=config, sinks=sinks, keep=keep, stats=stats)
+    return scan(factory, targets, config=config, **run)
 
 
 def library_function(name: str) -> Callable[..., AsyncGenerator[Record, None]] | None:
@@ -466,26 +409,10 @@ def _generated_function(
         *,
         options: object = None,
         config: ScanConfig | None = None,
-        sinks: Sequence[Sink] = (),
-        keep: Callable[[Record], bool] | None = None,
-        stats: Stats | None = None,
-        on_record: OnRecord | None = None,
-        on_error: OnRecord | None = None,
-        on_progress: OnProgress | None = None,
+        **run: Unpack[RunArgs],
     ) -> AsyncGenerator[Record, None]:
         opts = registry.load(spec.options)() if options is None else options
-        factory = registry.ProbeFactory(spec, (opts,))
-        return scan(
-            factory,
-            targets,
-            config=config,
-            sinks=sinks,
-            keep=keep,
-            stats=stats,
-            on_record=on_record,
-            on_error=on_error,
-            on_progress=on_progress,
-        )
+        return scan(registry.ProbeFactory(spec, (opts,)), targets, config=config, **run)
 
     scan_probe.__name__ = scan_probe.__qualname__ = spec.library_name
     kind = spec.options.partition(":")[2]

@@ -33,13 +33,13 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncGenerator, Callable, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, Unpack
 
 from . import registry
 from ._config import DnsOptions, FetchOptions, HttpOptions, Limits, ScanConfig
 from ._models import DnsResult, FetchResult, HttpResult, Record
-from .api import Lines, OnProgress, OnRecord, stream
-from .engine import Probe, Sink, Stats
+from .api import Lines, RunArgs, stream
+from .engine import Probe
 
 __all__ = ["Scanner"]
 
@@ -113,14 +113,10 @@ class Scanner:
         name: str,
         args: tuple[Any, ...],
         targets: Lines,
-        *,
-        keep: Callable[[Record], bool] | None = None,
-        **kwargs: Any,
+        run: RunArgs,
     ) -> AsyncGenerator[Record, None]:
         probe = await self.probe(name, *args)
-        async for record in stream(
-            probe, targets, config=self.config, keep=keep, started=True, **kwargs
-        ):
+        async for record in stream(probe, targets, config=self.config, started=True, **run):
             yield record
 
     def http(
@@ -129,26 +125,11 @@ class Scanner:
         *,
         options: HttpOptions | None = None,
         limits: Limits | None = None,
-        sinks: Sequence[Sink] = (),
-        keep: Callable[[Record], bool] | None = None,
-        stats: Stats | None = None,
-        on_record: OnRecord | None = None,
-        on_error: OnRecord | None = None,
-        on_progress: OnProgress | None = None,
+        **run: Unpack[RunArgs],
     ) -> AsyncGenerator[HttpResult, None]:
         """:func:`aioscout.scan_http` on this scanner's shared HTTP probe."""
         args = (options or self.http_options, limits or self.limits)
-        return self._run(  # type: ignore[return-value]
-            "http",
-            args,
-            targets,
-            sinks=sinks,
-            keep=keep,
-            stats=stats,
-            on_record=on_record,
-            on_error=on_error,
-            on_progress=on_progress,
-        )
+        return self._run("http", args, targets, run)  # type: ignore[return-value]
 
     async def http_one(
         self, url: str, *, options: HttpOptions | None = None, limits: Limits | None = None
@@ -166,24 +147,11 @@ class Scanner:
         *,
         domains: Sequence[str] = (),
         options: DnsOptions | None = None,
-        sinks: Sequence[Sink] = (),
-        stats: Stats | None = None,
-        on_record: OnRecord | None = None,
-        on_error: OnRecord | None = None,
-        on_progress: OnProgress | None = None,
+        **run: Unpack[RunArgs],
     ) -> AsyncGenerator[DnsResult, None]:
         """:func:`aioscout.scan_dns` on a shared DNS probe (one per options and domains)."""
         opts = options or self.dns_options
-        return self._run(  # type: ignore[return-value]
-            "dns",
-            (opts, tuple(domains)),
-            targets,
-            sinks=sinks,
-            stats=stats,
-            on_record=on_record,
-            on_error=on_error,
-            on_progress=on_progress,
-        )
+        return self._run("dns", (opts, tuple(domains)), targets, run)  # type: ignore[return-value]
 
     def fetch(
         self,
@@ -192,24 +160,11 @@ class Scanner:
         options: FetchOptions | None = None,
         http: HttpOptions | None = None,
         limits: Limits | None = None,
-        sinks: Sequence[Sink] = (),
-        stats: Stats | None = None,
-        on_record: OnRecord | None = None,
-        on_error: OnRecord | None = None,
-        on_progress: OnProgress | None = None,
+        **run: Unpack[RunArgs],
     ) -> AsyncGenerator[FetchResult, None]:
         """:func:`aioscout.fetch` on a shared download probe."""
         args = (options or self.fetch_options, http or self.http_options, limits or self.limits)
-        return self._run(  # type: ignore[return-value]
-            "fetch",
-            args,
-            urls,
-            sinks=sinks,
-            stats=stats,
-            on_record=on_record,
-            on_error=on_error,
-            on_progress=on_progress,
-        )
+        return self._run("fetch", args, urls, run)  # type: ignore[return-value]
 
     def scan(
         self,
@@ -217,29 +172,14 @@ class Scanner:
         targets: Lines,
         *,
         options: object = None,
-        sinks: Sequence[Sink] = (),
-        keep: Callable[[Record], bool] | None = None,
-        stats: Stats | None = None,
-        on_record: OnRecord | None = None,
-        on_error: OnRecord | None = None,
-        on_progress: OnProgress | None = None,
+        **run: Unpack[RunArgs],
     ) -> AsyncGenerator[Record, None]:
         """Run registered probe ``name`` (its factory called as ``f(options, config)``)."""
         spec = registry.get(name)
         if spec is None:
             raise KeyError(f"no probe named {name!r} (known: {', '.join(registry.names())})")
         opts = registry.load(spec.options)() if options is None else options
-        return self._run(
-            name,
-            (opts,),
-            targets,
-            sinks=sinks,
-            keep=keep,
-            stats=stats,
-            on_record=on_record,
-            on_error=on_error,
-            on_progress=on_progress,
-        )
+        return self._run(name, (opts,), targets, run)
 
     def __getattr__(self, name: str) -> Callable[..., AsyncGenerator[Record, None]]:
         if name.startswith("_") or registry.get(name) is None:
