@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import cast
 
@@ -27,31 +24,7 @@ from tests._support.http_servers import (
     target,
     web_server,
 )
-
-USER, PASSWORD = "alice", "s3cret-proxy-pw"
-
-
-@pytest.fixture(scope="module")
-def proxy_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """proxy.py on 127.0.0.1 (port 0) with basic auth; skipped when not installed."""
-    pytest.importorskip("proxy")
-    port_file = tmp_path_factory.mktemp("proxy") / "port"
-    cmd = [
-        sys.executable, "-m", "proxy", "--hostname", HOST, "--port", "0",
-        "--port-file", str(port_file), "--basic-auth", f"{USER}:{PASSWORD}",
-        "--num-acceptors", "1", "--num-workers", "1",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("proxy.py did not start")
-            time.sleep(0.05)
-        yield int(port_file.read_text())
-    finally:
-        proc.terminate()
-        proc.wait(5)
+from tests._support.proxies import PASSWORD, USER
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +42,10 @@ def hello_app() -> web.Application:
 
 
 @pytest.mark.slow
-async def test_http_proxy_with_auth(proxy_port: int, cert: CertFiles) -> None:
-    good = HttpOptions(proxy=f"http://{USER}:{PASSWORD}@{HOST}:{proxy_port}")
-    split = HttpOptions(proxy=f"http://{HOST}:{proxy_port}", proxy_auth=f"{USER}:{PASSWORD}")
-    bad = HttpOptions(proxy=f"http://{USER}:wrong-pw-123@{HOST}:{proxy_port}")
+async def test_http_proxy_with_auth(http_proxy_port: int, cert: CertFiles) -> None:
+    good = HttpOptions(proxy=f"http://{USER}:{PASSWORD}@{HOST}:{http_proxy_port}")
+    split = HttpOptions(proxy=f"http://{HOST}:{http_proxy_port}", proxy_auth=f"{USER}:{PASSWORD}")
+    bad = HttpOptions(proxy=f"http://{USER}:wrong-pw-123@{HOST}:{http_proxy_port}")
     async with (
         web_server(hello_app()) as port,
         web_server(hello_app(), cert.server_context()) as tls_port,
