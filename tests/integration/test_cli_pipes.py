@@ -67,6 +67,25 @@ async def test_dns_output_piped_into_http_probes_the_names_found(lab: Lab, tmp_p
     assert all(r["error"] is None for r in recs), recs
 
 
+async def test_dns_probe_http_probes_the_names_found_in_one_process(
+    lab: Lab, tmp_path: Path
+) -> None:
+    assert lab.dns_address is not None
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join([*_FOUND, "nothing-here"]) + "\n")
+    names = tmp_path / "names.jsonl"
+    dns = _cmd(
+        "dns", lab.origin, "-w", str(words), "-r", lab.dns_address, "-s", "--probe-http",
+        "--http-ports", f"http:{lab.http_port}", "--dns-output", str(names),
+    )  # fmt: skip
+    code, out, err = await _shell(dns)
+    assert code == 0, err
+    recs = [json.loads(line) for line in out.splitlines()]
+    assert sorted(r["input"] for r in recs) == sorted(f"{w}.{lab.origin}" for w in _FOUND)
+    assert {r["host"]: r["status"] for r in recs}[f"status-404.{lab.origin}"] == 404
+    assert sorted(r["name"] for r in records(names)) == sorted(f"{w}.{lab.origin}" for w in _FOUND)
+
+
 async def test_http_reads_httpx_dnsx_and_its_own_records(lab: Lab, tmp_path: Path) -> None:
     port = lab.http_port
     lines = [

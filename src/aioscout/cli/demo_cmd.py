@@ -21,8 +21,9 @@ from .._config import DnsOptions, HttpOptions, Limits, ScanConfig
 from .._loop import run_loop
 from ..engine import Stats, Stopper
 from ._common import OutputSpec, execute
+from ._feed import LineFeed
 from ._progress import summary_line
-from .dns_cmd import _NameFeed
+from .dns_cmd import found_name
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -106,7 +107,7 @@ async def _scan(lab: Lab, wordlist: str, output: str, silent: bool) -> tuple[Sta
         resolvers=resolvers, ports=(f"http:{lab.http_port}", f"https:{lab.https_port}")
     )
     http_config = ScanConfig(concurrency=200)
-    feed, stopper = _NameFeed(), Stopper()
+    feed, stopper = LineFeed(found_name), Stopper()
     dns_probe = registry.factory("dns", dns_options, (lab.origin,))
     http_spec = OutputSpec(
         output=output, as_csv=False, resume=False, silent=silent, progress=True, fingerprint="demo"

@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import os
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, Callable
 from typing import Any, TypeVar
 
 import click
@@ -37,33 +37,17 @@ from ._common import (
     run_command,
     scan_config_from,
 )
+from ._feed import LineFeed
 from ._progress import summary_line
 
-__all__ = ["dns"]
+__all__ = ["dns", "found_name"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _NameFeed:
-    """A sink that streams found names into the HTTP prober running beside the DNS scan."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(10_000)
-
-    async def write(self, records: Sequence[Record]) -> None:
-        for r in records:
-            if isinstance(r, DnsResult):
-                await self.queue.put(r.name)
-
-    async def flush(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        await self.queue.put(None)
-
-    async def lines(self) -> AsyncIterator[str]:
-        while (name := await self.queue.get()) is not None:
-            yield name
+def found_name(record: Record) -> str | None:
+    """The name of a DNS record, for the HTTP prober fed beside the scan."""
+    return record.name if isinstance(record, DnsResult) else None
 
 
 _TYPE_FLAGS = ("a", "aaaa", "cname", "mx", "ns", "txt", "ptr", "soa")
@@ -283,7 +267,7 @@ def _run_dns_then_http(
     http_options: HttpOptions,
     http_spec: OutputSpec,
 ) -> None:
-    feed = _NameFeed()
+    feed = LineFeed(found_name)
     stopper = Stopper()
     http_config = ScanConfig(
         concurrency=min(config.concurrency, 500), timeouts=config.timeouts, loop=config.loop

@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import os
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 import click
@@ -32,6 +32,7 @@ from ._common import (
     parse_timeouts,
     run_command,
 )
+from ._feed import LineFeed
 
 __all__ = ["ports"]
 
@@ -41,26 +42,9 @@ _WORKER_PAIRS = 50_000  # host×port pairs from which a second process pays for 
 _ALL_RECORDS = 500_000  # with --all: port records held at once (hosts in flight × ports)
 
 
-class _UrlFeed:
-    """A sink that streams the web ports found into the HTTP prober running beside."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(10_000)
-
-    async def write(self, records: Sequence[Record]) -> None:
-        for r in records:
-            if isinstance(r, PortResult) and r.url is not None:
-                await self.queue.put(r.url)
-
-    async def flush(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        await self.queue.put(None)
-
-    async def lines(self) -> AsyncIterator[str]:
-        while (url := await self.queue.get()) is not None:
-            yield url
+def web_url(record: Record) -> str | None:
+    """The URL of a web port found, for the HTTP prober fed beside the scan."""
+    return record.url if isinstance(record, PortResult) else None
 
 
 def _given(name: str) -> bool:
@@ -235,7 +219,7 @@ def _run_ports_then_http(
     http_options: HttpOptions,
     http_spec: OutputSpec,
 ) -> None:
-    feed = _UrlFeed()
+    feed = LineFeed(web_url)
     http_config = ScanConfig(concurrency=min(config.concurrency, 500), loop=config.loop)
     http_factory = registry.factory("http", http_options, Limits())
     if config.workers > 1:
