@@ -36,8 +36,10 @@ from ._feed import LineFeed
 
 __all__ = ["ports"]
 
-_PER_HOST = 256  # --per-host when not given: sockets to one host at once
-_CONNECT, _READ = 1.0, 1.0  # --timeout when not given: connect, and identifying a port
+# --per-host and --timeout when not given: PortOptions' own (sockets to one host at
+# once; seconds to connect, and to identify a port)
+_DEFAULT = PortOptions()
+_PER_HOST, _CONNECT, _READ = _DEFAULT.per_host, _DEFAULT.connect_timeout, _DEFAULT.read_timeout
 _WORKER_PAIRS = 50_000  # host×port pairs from which a second process pays for itself
 _ALL_RECORDS = 500_000  # with --all: port records held at once (hosts in flight × ports)
 
