@@ -45,6 +45,7 @@ from ._cli import (
 pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
+_TWO_NODES = Path(__file__).resolve().parents[2] / "scripts" / "ray_two_nodes.py"
 _RAY_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # every Ray process binds 127.0.0.1
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -263,3 +264,48 @@ def test_a_chunk_task_runs_the_ordinary_engine(encoded: bool) -> None:
         assert result.encoded is None
         assert sorted(seq for seq, _ in result.kept) == seqs
         assert {r.input for _, r in result.kept} == set(lines)
+
+
+async def test_one_task_on_nodes_smaller_than_the_cluster_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A head and a worker node of one CPU each (scripts/ray_two_nodes.py): a task that
+    # asked for the cluster's two CPUs could run on neither node, and the run hung.
+    marker = f"AIOSCOUT_TEST_RAY2={uuid.uuid4().hex}"
+    key, _, value = marker.partition("=")
+    for name, setting in _RAY_ENV.items():
+        monkeypatch.setenv(name, setting)
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(_TWO_NODES),
+        str(port),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, key: value},
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        async with asyncio.timeout(120):
+            line = await proc.stdout.readline()
+        assert b"two nodes up" in line, line
+        lines = refused_targets(3_000)
+        targets = tmp_path / "targets.txt"
+        targets.write_text("\n".join(lines) + "\n")
+        out = tmp_path / "out.jsonl"
+        result = await run_cli(
+            "http", "-l", str(targets), "-o", str(out), "-s",
+            "--cluster", f"ray://127.0.0.1:{port}", "--workers", "1", timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert_one_record_per_line(out, lines)
+    finally:
+        proc.stdin.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(30):
+                await proc.wait()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in _marked(marker):
+                kill_quietly(pid, sig)
+            await asyncio.sleep(0.5)
