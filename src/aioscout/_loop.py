@@ -52,6 +52,18 @@ def _scan_gc() -> Iterator[None]:
 
 
 def run_loop(main: Coroutine[Any, Any, R], loop_name: str = "auto") -> R:
-    """Run ``main`` to completion on a fresh loop of the chosen kind (collector tuned)."""
+    """Run ``main`` to completion on a fresh loop of the chosen kind (collector tuned).
+
+    The result is handed over outside the task: in the main thread,
+    ``asyncio.Runner`` reads its SIGINT handler back with ``signal.getsignal``,
+    which formats ``repr`` of the handler, so of the finished task and of its
+    whole result (a cluster chunk's records: milliseconds per chunk).
+    """
+    out: list[R] = []
+
+    async def kept() -> None:
+        out.append(await main)
+
     with _scan_gc(), asyncio.Runner(loop_factory=loop_factory(loop_name)) as runner:
-        return runner.run(main)
+        runner.run(kept())
+    return out[0]

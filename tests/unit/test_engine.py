@@ -352,3 +352,24 @@ def test_deduper_is_exact_within_window_and_bounded() -> None:
     for i in range(100):
         d.seen(str(i))
     assert d._current.count + d._previous.count <= 10
+
+
+def test_run_loop_hands_the_result_over_without_formatting_it() -> None:
+    """asyncio.Runner formats repr(task) — result included — when it reads its SIGINT
+    handler back in the main thread; a cluster chunk's records made that milliseconds."""
+    from aioscout._loop import run_loop
+
+    formatted = []
+
+    class Big:
+        def __repr__(self) -> str:
+            formatted.append(1)
+            return "Big()"
+
+    big = Big()
+
+    async def main() -> Big:
+        return big
+
+    assert run_loop(main(), "asyncio") is big
+    assert formatted == []

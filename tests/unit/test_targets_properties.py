@@ -202,3 +202,20 @@ def test_one_pass_parse_of_plain_urls_agrees_with_the_general_parse(line: str) -
     assert _PLAIN_URL.fullmatch(line) is not None  # the line does take the one pass
     # A leading space is stripped by the general parse but never matched by the one pass.
     assert _outcome(line) == _outcome(" " + line)
+
+
+plain_host = st.builds(
+    lambda host, p: f"{host}{'' if p is None else f':{p}'}",
+    st.from_regex(r"[a-z0-9_][a-z0-9_.-]{0,30}", fullmatch=True)
+    | st.from_regex(r"[0-9]{1,4}(\.[0-9]{1,4}){0,4}", fullmatch=True),
+    st.none() | st.integers(0, 99999),
+)
+
+
+@DEEP
+@given(plain_host)
+def test_one_pass_parse_of_bare_hosts_agrees_with_the_general_parse(line: str) -> None:
+    from aioscout.targets.parse import _PLAIN_HOST
+
+    assert _PLAIN_HOST.fullmatch(line) is not None  # the line does take the one pass
+    assert _outcome(line) == _outcome(" " + line)

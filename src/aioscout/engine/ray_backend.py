@@ -345,7 +345,7 @@ class _Lane:
 class RayExecutor:
     """Runs a scan's items as chunk tasks on a Ray cluster (see the module docstring)."""
 
-    takes_blocks = False
+    takes_blocks = True  # the producer's blocks, routed here item by item
 
     def __init__(
         self,
@@ -420,23 +420,24 @@ class RayExecutor:
         tg: asyncio.TaskGroup,
         pool: ThreadPoolExecutor,
     ) -> None:
-        host_of, n = self.probe.host_of, len(lanes)
-        while (item := await work.get()) is not None:
-            if stopper.stopping:
-                continue
-            key = zlib.crc32(host_of(item.target).encode("utf-8", "surrogatepass"))
-            lane = lanes[key % n]
-            while len(lane.buffer.seqs) >= _CHUNK:
-                lane.room.clear()
-                await lane.room.wait()
-            buf = lane.buffer
-            if not buf.seqs:
-                lane.since = time.monotonic()
-            buf.seqs.append(item.seq)
-            buf.lines.append(item.line)
-            buf.targets.append(item.target)
-            if len(buf.seqs) >= _CHUNK and not lane.busy and self._room():
-                self._submit(lane, tg, pool)
+        host_of, crc32, n = self.probe.host_of, zlib.crc32, len(lanes)
+        block: Block
+        while (block := await work.get()) is not None:
+            for seq, line, target in zip(block.seqs, block.lines, block.targets, strict=True):
+                if stopper.stopping:
+                    break
+                lane = lanes[crc32(host_of(target).encode("utf-8", "surrogatepass")) % n]
+                while len(lane.buffer.seqs) >= _CHUNK:
+                    lane.room.clear()
+                    await lane.room.wait()
+                buf = lane.buffer
+                if not buf.seqs:
+                    lane.since = time.monotonic()
+                buf.seqs.append(seq)
+                buf.lines.append(line)
+                buf.targets.append(target)
+                if len(buf.seqs) >= _CHUNK and not lane.busy and self._room():
+                    self._submit(lane, tg, pool)
 
     async def _age(
         self, lanes: list[_Lane], tg: asyncio.TaskGroup, pool: ThreadPoolExecutor

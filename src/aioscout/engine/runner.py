@@ -133,7 +133,6 @@ class Run(Generic[T]):
             if config.rate > 0
             else None
         )
-        self.dedup = Deduper(config.dedup_window) if config.dedup else None
         self.deadline = config.timeouts.total + _DEADLINE_MARGIN
         self.probe_deadline = keeps_deadline(probe)
         qsize = config.queue_size or max(64, config.concurrency * 2)
@@ -225,7 +224,9 @@ class Run(Generic[T]):
         seq = 0
         probe, stats, stopper = self.probe, self.stats, self.stopper
         expand, identity = probe.expand, probe.identity
-        seen = self.dedup.seen if self.dedup is not None else None
+        # Made here, not with the run: a worker process or a cluster chunk runs the
+        # engine without producing, and its 16 MB table would be allocated for nothing.
+        seen = Deduper(self.config.dedup_window).seen if self.config.dedup else None
         # A fresh checkpoint has nothing done yet: no look-up per item.
         ckpt = self.checkpoint if self.checkpoint is not None and self.checkpoint.resumed else None
         blocks = self.blocks

@@ -19,6 +19,7 @@ from contextvars import ContextVar
 
 from .._models import ErrorKind
 from ..dnsproto.resolver import FastResolver, ResolveError
+from ..targets.parse import CANONICAL_IPV4
 from ._errors import ProbeError, no_address, resolve_failure
 
 __all__ = ["PINNED", "AddressBook", "is_ip", "pinned_address"]
@@ -37,6 +38,8 @@ def is_ip(host: str) -> bool:
     """True for an IPv4 or IPv6 literal (once per request: names leave at the first test)."""
     if not (host[-1:].isdigit() or ":" in host):
         return False  # a name (IPv4 literals end in a digit; IPv6 ones hold a colon)
+    if CANONICAL_IPV4.fullmatch(host):
+        return True
     try:
         ipaddress.ip_address(host)
     except ValueError:

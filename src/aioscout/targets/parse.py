@@ -45,7 +45,8 @@ _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _DIGITS = re.compile(r"[0-9]+")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")  # dotted quad in canonical form
+CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+"""A dotted quad in the one form ``ipaddress`` prints (``fullmatch`` it)."""
 # What invalid UTF-8 and lone surrogates decode to, and C0/C1 control characters.
 _BAD_BYTES = re.compile("[\ufffd\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -66,6 +67,9 @@ _NAME = re.compile(rf"(?:{_LABEL.pattern}\.)*{_LABEL.pattern}")
 _PLAIN_URL = re.compile(
     rf"(https?)://([a-z_][a-z0-9_.-]*)(?::([0-9]+))?(/[{_PATH_CHARS.replace('@', '')}]*)?"
 )
+# The other common line: a bare ``host`` or ``host:port`` (a name or an IPv4 address),
+# whose host and port go through the same checks as in the general parse.
+_PLAIN_HOST = re.compile(r"([a-z0-9_][a-z0-9_.-]*)(?::([0-9]{1,5}))?")
 
 
 def _show(text: str) -> str:
@@ -160,7 +164,7 @@ def normalise_host(host: str) -> str:
     if ":" in host:
         return _ipv6(host)
     if host[:1].isdigit():  # an IPv4 address starts with one; most names do not
-        if _IPV4.fullmatch(host):
+        if CANONICAL_IPV4.fullmatch(host):
             return host  # already in the one form IPv4Address would print
         try:
             return str(ipaddress.IPv4Address(host))
@@ -281,6 +285,10 @@ def parse_http_target(
             # The path is already one _path() returns as it is (plain, no fragment).
             target = HttpTarget(scheme, _hostname(host), _port(port) if port else None, path or "/")
             return iter((target,))
+        m = _PLAIN_HOST.fullmatch(line)
+        if m is not None:
+            host, port = m.groups()
+            return iter((HttpTarget(None, normalise_host(host), _port(port) if port else None),))
     text = _clean_line(line, max_line=max_line)
     scheme = None
     head, sep, tail = text.partition("://")
@@ -381,6 +389,8 @@ def expand_http(
         ['https://example.com:8443/x']
     """
     targets = parse_http_target(line, max_cidr_hosts=max_cidr_hosts, max_line=max_line)
+    if not ports and not paths:
+        return targets
     normalised = [_normalise_path(p) for p in paths]
     return _expand(targets, ports, normalised)
 
