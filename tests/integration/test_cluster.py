@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import pickle
 import shutil
 import signal
 import socket
@@ -175,10 +174,15 @@ async def test_cluster_records_equal_one_process(
 def test_a_driver_on_the_heads_node_finds_its_gcs(
     ray_head: RayHead, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aioscout.engine.ray_backend import local_gcs
+    from aioscout.engine.ray_backend import _has_token, local_gcs
 
-    assert local_gcs(ray_head.address) == ray_head.gcs
-    assert local_gcs(ray_head.address.replace("127.0.0.1", "localhost")) == ray_head.gcs
+    found = local_gcs(ray_head.address)
+    assert found is not None and found.gcs == ray_head.gcs
+    # The head's own auth mode, read from its processes (the driver must take the same):
+    # `ray start` turns tokens on when the mode is unset and a token exists.
+    mode = os.environ.get("RAY_AUTH_MODE") or ("token" if _has_token() else "disabled")
+    assert found.auth == mode
+    assert local_gcs(ray_head.address.replace("127.0.0.1", "localhost")) == found
     port = int(ray_head.address.rpartition(":")[2])
     assert local_gcs(f"ray://127.0.0.1:{port + 1 if port < 65535 else 1}") is None
     assert local_gcs(ray_head.address.replace("127.0.0.1", "192.0.2.1")) is None  # not here
@@ -242,8 +246,7 @@ def test_a_chunk_task_runs_the_ordinary_engine(encoded: bool) -> None:
     # The task's side without Ray: the function each chunk task runs, in this process.
     from aioscout import registry
     from aioscout._config import HttpOptions, Limits, ScanConfig
-    from aioscout.engine.frames import dumps
-    from aioscout.engine.ray_backend import ChunkJob, run_chunk
+    from aioscout.engine.ray_backend import ChunkJob, _pack, _unpack, run_chunk
     from aioscout.sinks.jsonl import encode_lines
 
     config = ScanConfig(concurrency=16)
@@ -252,7 +255,7 @@ def test_a_chunk_task_runs_the_ordinary_engine(encoded: bool) -> None:
     targets = [t for line in lines for t in factory(config).expand(line)]
     job = ChunkJob(factory, config, frozenset(), encode_lines if encoded else None)
     seqs = list(range(100, 140))
-    result = pickle.loads(run_chunk(job, dumps((seqs, lines, targets))))
+    result = _unpack(run_chunk(job, _pack((seqs, lines, targets))))
     assert result.pid == os.getpid()
     if encoded:
         assert result.encoded is not None and not result.kept
@@ -271,10 +274,15 @@ async def test_one_task_on_nodes_smaller_than_the_cluster_runs(
 ) -> None:
     # A head and a worker node of one CPU each (scripts/ray_two_nodes.py): a task that
     # asked for the cluster's two CPUs could run on neither node, and the run hung.
+    # The cluster runs without token auth while the driver's user has a token: joined
+    # directly, the driver must take the cluster's mode, or the worker node's calls
+    # to it are refused and the tasks there end in "internal" records.
     marker = f"AIOSCOUT_TEST_RAY2={uuid.uuid4().hex}"
     key, _, value = marker.partition("=")
     for name, setting in _RAY_ENV.items():
         monkeypatch.setenv(name, setting)
+    token = tmp_path / "auth_token"
+    token.write_text(uuid.uuid4().hex * 2)
     port = _free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -283,9 +291,11 @@ async def test_one_task_on_nodes_smaller_than_the_cluster_runs(
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, key: value},
+        env={**os.environ, key: value, "RAY_AUTH_MODE": "disabled"},
     )
     assert proc.stdin is not None and proc.stdout is not None
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
     try:
         async with asyncio.timeout(120):
             line = await proc.stdout.readline()
@@ -293,13 +303,15 @@ async def test_one_task_on_nodes_smaller_than_the_cluster_runs(
         lines = refused_targets(3_000)
         targets = tmp_path / "targets.txt"
         targets.write_text("\n".join(lines) + "\n")
-        out = tmp_path / "out.jsonl"
-        result = await run_cli(
-            "http", "-l", str(targets), "-o", str(out), "-s",
-            "--cluster", f"ray://127.0.0.1:{port}", "--workers", "1", timeout=120,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        assert_one_record_per_line(out, lines)
+        for tasks in ("1", "2"):
+            out = tmp_path / f"out{tasks}.jsonl"
+            result = await run_cli(
+                "http", "-l", str(targets), "-o", str(out), "-s",
+                "--cluster", f"ray://127.0.0.1:{port}", "--workers", tasks, timeout=120,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            recs = assert_one_record_per_line(out, lines)
+            assert {r["error"]["kind"] for r in recs} == {"refused"}, tasks
     finally:
         proc.stdin.close()
         with contextlib.suppress(TimeoutError):

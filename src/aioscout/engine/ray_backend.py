@@ -47,7 +47,7 @@ import zlib
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._config import ScanConfig
 from .._exceptions import ConfigError
@@ -58,7 +58,16 @@ from .protocols import OpensLane, Probe, own_filter
 from .stats import Stats
 from .stopper import Stopper
 
-__all__ = ["ChunkJob", "ChunkResult", "RayExecutor", "connect", "local_gcs", "plan", "run_chunk"]
+__all__ = [
+    "ChunkJob",
+    "ChunkResult",
+    "LocalHead",
+    "RayExecutor",
+    "connect",
+    "local_gcs",
+    "plan",
+    "run_chunk",
+]
 
 _CHUNK = 2048  # items per chunk task
 _AGE = 0.1  # seconds a partial chunk waits for more input before it is submitted
@@ -83,16 +92,22 @@ def connect(address: str, tasks: int) -> tuple[float, float]:
     A local Ray binds loopback only and sends no usage statistics. A process
     already connected (a test session, a notebook) keeps its connection.
     """
+    head = local_gcs(address) if address.startswith("ray://") else None
+    direct = head.gcs if head is not None else None
     if address == "local":
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback only
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    elif "RAY_AUTH_MODE" not in os.environ and _has_token():
-        # What ray.init() does for a local cluster, done for Ray Client too: a cluster
-        # started with a token (Ray's default) is joined with it.
-        os.environ["RAY_AUTH_MODE"] = "token"
+    elif "RAY_AUTH_MODE" not in os.environ:
+        # Joined directly, this driver serves the cluster's nodes (they fetch its
+        # objects): it takes the cluster's own mode, or a node that sends no token is
+        # refused and its tasks fail. Through Ray Client, what ray.init() does for a
+        # local cluster: one started with a token (Ray's default) is joined with it.
+        if head is not None:
+            os.environ["RAY_AUTH_MODE"] = head.auth
+        elif _has_token():
+            os.environ["RAY_AUTH_MODE"] = "token"
     ray = _ray()
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
-    direct = local_gcs(address) if address.startswith("ray://") else None
     for attempt in range(1, _CONNECTS + 1):
         if ray.is_initialized():
             break
@@ -124,15 +139,23 @@ def connect(address: str, tasks: int) -> tuple[float, float]:
     return cpus, node or cpus
 
 
-def local_gcs(address: str) -> str | None:
+class LocalHead(NamedTuple):
+    """A cluster whose head runs on this machine: its GCS address and its auth mode."""
+
+    gcs: str
+    auth: str  # RAY_AUTH_MODE of the head's processes: "token" or "disabled"
+
+
+def local_gcs(address: str) -> LocalHead | None:
     """The cluster's own address when the Ray Client server at ``address`` runs here.
 
     A driver on a node of the cluster joins it directly (``ray.init`` with the
     GCS address), as Ray recommends for drivers on the head: no client server
     to start per run, no proxy for every result. The address is read from the
-    command line of the Ray Client proxy listening on ``address``'s port (on
-    Linux; elsewhere, or when none is found, ``None``: Ray Client it is).
-    ``AIOSCOUT_RAY_CLIENT=1`` always uses Ray Client.
+    command line of the Ray Client proxy listening on ``address``'s port, and
+    the auth mode from its environment (on Linux; elsewhere, or when none is
+    found, ``None``: Ray Client it is). ``AIOSCOUT_RAY_CLIENT=1`` always uses
+    Ray Client.
     """
     if os.environ.get("AIOSCOUT_RAY_CLIENT") == "1":
         return None
@@ -159,8 +182,22 @@ def local_gcs(address: str) -> str | None:
             and opts.get("host") in (host, "0.0.0.0", "::")
             and opts.get("address")
         ):
-            return opts["address"]
+            return LocalHead(opts["address"], _auth_mode(pid))
     return None
+
+
+def _auth_mode(pid: str) -> str:
+    """RAY_AUTH_MODE as process ``pid`` has it (unset: "disabled", Ray's meaning)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read().split(b"\0")
+    except OSError:
+        return "token" if _has_token() else "disabled"
+    for entry in env:
+        if entry.startswith(b"RAY_AUTH_MODE="):
+            mode = entry.partition(b"=")[2].decode(errors="replace").strip().lower()
+            return "token" if mode == "token" else "disabled"
+    return "disabled"
 
 
 def _has_token() -> bool:
@@ -249,16 +286,32 @@ def _node_settings() -> None:
 def run_chunk(job: ChunkJob, packed: bytes) -> bytes:
     """The Ray task: one chunk through the ordinary engine on a fresh event loop.
 
-    The chunk (numbers, lines, targets) comes packed by :func:`.frames.dumps`,
-    and its :class:`ChunkResult` goes back packed the same way: targets and
-    records pickle as their field values, several times cheaper than Ray's own
-    pickling of dataclasses, which was a third of the driver's time.
+    The chunk (numbers, lines, targets) comes packed by :func:`_pack`, and its
+    :class:`ChunkResult` goes back packed the same way (see there).
     """
     from .._loop import run_loop
 
-    seqs, lines, targets = pickle.loads(packed)
+    seqs, lines, targets = _unpack(packed)
     _node_settings()
-    return frames.dumps(run_loop(_chunk(job, seqs, lines, targets), job.config.loop))
+    return _pack(run_loop(_chunk(job, seqs, lines, targets), job.config.loop))
+
+
+def _pack(obj: object) -> bytes:
+    """``obj`` for the trip between driver and task: :func:`.frames.dumps`, then zlib.
+
+    Targets and records pickle as their field values, several times cheaper
+    than Ray's own pickling of dataclasses (which was a third of the driver's
+    time). Compressed, a chunk's records (about 1 MB of JSON Lines for 2,048
+    refusals) shrink some 30 times for about 2 ms: small enough for Ray to
+    return them inline with the task's reply, instead of through the object
+    store and, from another node, an object transfer that cost the driver and
+    both nodes' raylets more than the compression.
+    """
+    return zlib.compress(frames.dumps(obj), 1)
+
+
+def _unpack(packed: bytes) -> Any:
+    return pickle.loads(zlib.decompress(packed))
 
 
 async def _chunk(
@@ -324,6 +377,11 @@ def _sorted(
 
 
 # -- the driver's side ---------------------------------------------------------
+
+
+def _fetch(ray: Any, ref: Any) -> Any:
+    """A chunk's result, waited for and unpacked in a thread of the driver's pool."""
+    return _unpack(ray.get(ref))
 
 
 @dataclass(slots=True)
@@ -480,7 +538,7 @@ class RayExecutor:
         if chunk.tries == 0:
             self._stats.in_flight += len(chunk.seqs)
         chunk.tries += 1
-        packed = frames.dumps((chunk.seqs, chunk.lines, chunk.targets))
+        packed = _pack((chunk.seqs, chunk.lines, chunk.targets))
         ref = self.remote.remote(self.job_ref, packed)
         self.refs.add(ref)
         tg.create_task(self._finish(lane, chunk, ref, tg, pool))
@@ -496,7 +554,7 @@ class RayExecutor:
         ray = _ray()
         loop = asyncio.get_running_loop()
         try:
-            result: ChunkResult = pickle.loads(await loop.run_in_executor(pool, ray.get, ref))
+            result: ChunkResult = await loop.run_in_executor(pool, _fetch, ray, ref)
         except Exception as exc:  # the chunk failed on every try Ray gave it
             self.refs.discard(ref)
             if chunk.tries <= _RESUBMITS:
