@@ -1,15 +1,23 @@
 """``--cluster``: throughput with one and two chunk tasks, and the driver's peak RSS.
 
-Usage: python bench/cluster_bench.py [N] [ROUNDS]   (default 100,000 targets, 1 round)
+Usage: python bench/cluster_bench.py [N] [ROUNDS] [LAYOUT]
+(default 100,000 targets, 1 round, layout ``head``)
 
-Starts a Ray head of its own on loopback (2 CPUs, no dashboard, no usage
-statistics), scans N connection-refused targets (``127.x.y.z:1``, nothing
-listens, so the work is the probe's own) through ``--cluster ray://`` with
-``-w 1`` and ``-w 2`` (alternating, ROUNDS times), and prints wall time, records
-per second and the driver's peak RSS of each, checking one record per input.
-The head runs on this machine, so the driver joins it directly; run the script
-with ``AIOSCOUT_RAY_CLIENT=1`` to measure through Ray Client. Not part of
-``run_all.py``: it needs the ``ray`` extra and a few minutes. The head's
+Layouts, every process on loopback, no dashboard, no usage statistics:
+
+- ``head``: a Ray head of 2 CPUs (``ray start --head``);
+- ``two-nodes``: a head and a worker node of 2 CPUs each
+  (``scripts/ray_two_nodes.py``), the shape of a small real cluster.
+
+Scans N connection-refused targets (``127.x.y.z:1``, nothing listens, so the
+work is the probe's own) through ``--cluster ray://`` with ``-w 1`` and
+``-w 2`` (alternating, ROUNDS times), and prints wall time, records per second
+and the driver's peak RSS of each. Every run must give one record per input,
+each the probe's own ``refused`` (a chunk the cluster lost would come back as
+an ``internal`` record: counted and shown, never a faster run). The head runs
+on this machine, so the driver joins it directly; run the script with
+``AIOSCOUT_RAY_CLIENT=1`` to measure through Ray Client. Not part of
+``run_all.py``: it needs the ``ray`` extra and a few minutes. The cluster's
 processes carry a marker in their environment and are stopped by it.
 """
 
@@ -64,26 +72,49 @@ print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).
 """
 
 
+def _start(
+    layout: str, work: Path, client: int, env: dict[str, str]
+) -> subprocess.Popen[str] | None:
+    """Start the cluster of ``layout``; the process to close (``two-nodes``), else ``None``."""
+    if layout == "two-nodes":
+        script = Path(__file__).resolve().parent.parent / "scripts" / "ray_two_nodes.py"
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(client), "2"],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        if "two nodes up" not in proc.stdout.readline():
+            raise SystemExit("the two-node cluster did not start")
+        return proc
+    ray = str(Path(sys.executable).with_name("ray"))
+    subprocess.run(
+        [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={_port()}",
+         f"--ray-client-server-port={client}", "--num-cpus=2",
+         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={work}"],
+        env=env, check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    return None
+
+
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    layout = sys.argv[3] if len(sys.argv) > 3 else "head"
+    if layout not in ("head", "two-nodes"):
+        raise SystemExit(f"layout {layout!r}: head or two-nodes")
     work = Path(tempfile.mkdtemp(prefix="aioscout-cb-", dir="/tmp"))
     marker = uuid.uuid4().hex
     env = {**os.environ, **_ENV, "AIOSCOUT_BENCH_RAY": marker}
     client = _port()
-    ray = str(Path(sys.executable).with_name("ray"))
     aioscout = [sys.executable, "-m", "aioscout"]
+    cluster = None
     try:
-        subprocess.run(
-            [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={_port()}",
-             f"--ray-client-server-port={client}", "--num-cpus=2",
-             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={work}"],
-            env=env, check=True, capture_output=True, timeout=180,
-        )  # fmt: skip
+        cluster = _start(layout, work, client, env)
         lines = _targets(work / "targets.txt", n)
-        print(f"{n:,} refused targets, ray://127.0.0.1:{client} (head on loopback, 2 CPUs)")
-        print("| tasks (--workers) | wall s | targets/s | driver peak RSS MB |")
-        print("|---|---|---|---|")
+        shape = "a head of 2 CPUs" if layout == "head" else "head + worker node, 2 CPUs each"
+        print(f"{n:,} refused targets, ray://127.0.0.1:{client} ({shape}, loopback)")
+        print("| tasks (--workers) | wall s | targets/s | driver peak RSS MB | not refused |")
+        print("|---|---|---|---|---|")
         for tasks in (1, 2) * rounds:
             out = work / f"out{tasks}.jsonl"
             args = [*aioscout, "http", "-l", str(work / "targets.txt"), "-o", str(out), "-s"]
@@ -94,10 +125,16 @@ def main() -> int:
             )  # fmt: skip
             wall_s, rss_s = res.stdout.split()
             wall, rss = float(wall_s), int(rss_s)
-            seen = collections.Counter(json.loads(x)["input"] for x in out.open())
+            recs = [json.loads(x) for x in out.open()]
+            seen = collections.Counter(r["input"] for r in recs)
             assert seen == collections.Counter(lines), "not one record per input"
-            print(f"| {tasks} | {wall:.1f} | {n / wall:,.0f} | {rss / 1024:.0f} |")
+            other = sum(1 for r in recs if (r.get("error") or {}).get("kind") != "refused")
+            print(f"| {tasks} | {wall:.1f} | {n / wall:,.0f} | {rss / 1024:.0f} | {other} |")
     finally:
+        if cluster is not None and cluster.stdin is not None:
+            cluster.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                cluster.wait(30)
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in _marked(marker):
                 with contextlib.suppress(ProcessLookupError):
