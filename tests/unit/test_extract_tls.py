@@ -101,3 +101,19 @@ def test_garbage_or_missing_der_keeps_session_fields_only() -> None:
     for der in (None, b"", b"\x30\x82garbage", bytes(range(256))):
         info = tls_info(der, version="TLSv1.3", cipher="C", alpn="http/1.1")
         assert info == TlsInfo(version="TLSv1.3", cipher="C", alpn="http/1.1")
+
+
+def test_a_certificate_seen_again_is_not_parsed_again() -> None:
+    from aioscout.extract.tls import _cert_facts
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = _cert(
+        _name("again"), _name("again"), key, key, [x509.DNSName("a.lab.test")]
+    ).public_bytes(Encoding.DER)
+    first = tls_info(der, version=None, cipher=None, alpn=None, now=START)
+    first.sans.append("changed by a caller")  # a record's list is its own
+    misses = _cert_facts.cache_info().misses
+    second = tls_info(der, version=None, cipher=None, alpn=None, now=END + timedelta(days=1))
+    assert _cert_facts.cache_info().misses == misses  # remembered, not parsed again
+    assert second.sans == ["a.lab.test"] and second.self_signed is True
+    assert (first.expired, second.expired) == (False, True)  # judged per call

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -69,28 +71,60 @@ def tls_info(
         ``self_signed`` means issuer equals subject and the signature verifies
         with the certificate's own key.
     """
-    if der:
-        try:
-            cert = x509.load_der_x509_certificate(der)
-            not_before = cert.not_valid_before_utc
-            not_after = cert.not_valid_after_utc
-            moment = now if now is not None else datetime.now(UTC)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            return TlsInfo(
-                version=version,
-                cipher=cipher,
-                alpn=alpn,
-                subject=cert.subject.rfc4514_string(),
-                subject_cn=_common_name(cert.subject),
-                issuer=cert.issuer.rfc4514_string(),
-                sans=_sans(cert),
-                not_before=_iso(not_before),
-                not_after=_iso(not_after),
-                self_signed=_self_signed(cert),
-                expired=moment > not_after,
-                fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
-            )
-        except Exception:  # malformed certificate: report the session facts alone
-            pass
-    return TlsInfo(version=version, cipher=cipher, alpn=alpn)
+    facts = _cert_facts(der) if der else None
+    if facts is None:  # none, or a malformed certificate: the session facts alone
+        return TlsInfo(version=version, cipher=cipher, alpn=alpn)
+    moment = now if now is not None else datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return TlsInfo(
+        version=version,
+        cipher=cipher,
+        alpn=alpn,
+        subject=facts.subject,
+        subject_cn=facts.subject_cn,
+        issuer=facts.issuer,
+        sans=list(facts.sans),
+        not_before=facts.not_before,
+        not_after=_iso(facts.not_after),
+        self_signed=facts.self_signed,
+        expired=moment > facts.not_after,
+        fingerprint_sha256=facts.fingerprint_sha256,
+    )
+
+
+class _CertFacts(NamedTuple):
+    subject: str
+    subject_cn: str | None
+    issuer: str
+    sans: tuple[str, ...]
+    not_before: str
+    not_after: datetime
+    self_signed: bool
+    fingerprint_sha256: str
+
+
+@functools.lru_cache(maxsize=512)
+def _cert_facts(der: bytes) -> _CertFacts | None:
+    """What a certificate says, parsed once per distinct certificate (``None``: malformed).
+
+    Many hosts of a scan present the same certificate (a load balancer's, a
+    hosting provider's wildcard, an appliance's default), and checking a
+    self-signed one's signature is the dearest part (an ECDSA verification,
+    about a tenth of a TLS probe's CPU): the last 512 certificates seen are
+    remembered by their exact DER bytes.
+    """
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        return _CertFacts(
+            subject=cert.subject.rfc4514_string(),
+            subject_cn=_common_name(cert.subject),
+            issuer=cert.issuer.rfc4514_string(),
+            sans=tuple(_sans(cert)),
+            not_before=_iso(cert.not_valid_before_utc),
+            not_after=cert.not_valid_after_utc,
+            self_signed=_self_signed(cert),
+            fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        )
+    except Exception:  # malformed certificate
+        return None
