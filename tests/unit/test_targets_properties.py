@@ -181,7 +181,8 @@ def test_arbitrary_text_deep(line: str) -> None:
 plain_url = st.builds(
     lambda scheme, host, p, pth: f"{scheme}://{host}{'' if p is None else f':{p}'}{pth}",
     st.sampled_from(["http", "https"]),
-    st.from_regex(r"[a-z_][a-z0-9_.-]{0,30}", fullmatch=True),
+    st.from_regex(r"[a-z0-9_][a-z0-9_.-]{0,30}", fullmatch=True)
+    | st.from_regex(r"[0-9]{1,4}(\.[0-9]{1,4}){0,4}", fullmatch=True),
     st.none() | st.integers(0, 99999),
     st.from_regex(r"(/[A-Za-z0-9/?&=;:!$'()*+,._~%\[\]-]{0,20})?", fullmatch=True),
 )

@@ -60,12 +60,12 @@ _PATH_PLAIN = re.compile(f"[{_PATH_CHARS}]*")
 # A whole ASCII host name in one pass (lower case, no trailing dot): the common case
 # of _hostname, which otherwise checks label by label for a precise error.
 _NAME = re.compile(rf"(?:{_LABEL.pattern}\.)*{_LABEL.pattern}")
-# The line of most lists, in one pass: http(s)://name[:port][/plain path and query],
+# The line of most lists, in one pass: http(s)://host[:port][/plain path and query],
 # lower case, no "@" anywhere (an error must not echo what may be a password), no
-# fragment, the name starting with a letter or "_" (never an address). The name and
-# port go through the same checks as in the general parse, which takes anything else.
+# fragment, the host a name or an IPv4 address. The host and port go through the
+# same checks as in the general parse, which takes anything else.
 _PLAIN_URL = re.compile(
-    rf"(https?)://([a-z_][a-z0-9_.-]*)(?::([0-9]+))?(/[{_PATH_CHARS.replace('@', '')}]*)?"
+    rf"(https?)://([a-z0-9_][a-z0-9_.-]*)(?::([0-9]+))?(/[{_PATH_CHARS.replace('@', '')}]*)?"
 )
 # The other common line: a bare ``host`` or ``host:port`` (a name or an IPv4 address),
 # whose host and port go through the same checks as in the general parse.
@@ -283,7 +283,8 @@ def parse_http_target(
         if m is not None:
             scheme, host, port, path = m.groups()
             # The path is already one _path() returns as it is (plain, no fragment).
-            target = HttpTarget(scheme, _hostname(host), _port(port) if port else None, path or "/")
+            name = normalise_host(host)  # the host is checked first, as in the general parse
+            target = HttpTarget(scheme, name, _port(port) if port else None, path or "/")
             return iter((target,))
         m = _PLAIN_HOST.fullmatch(line)
         if m is not None:
