@@ -297,21 +297,17 @@ def run_chunk(job: ChunkJob, packed: bytes) -> bytes:
 
 
 def _pack(obj: object) -> bytes:
-    """``obj`` for the trip between driver and task: :func:`.frames.dumps`, then zlib.
+    """``obj`` for the trip between driver and task (:func:`.frames.dumps`).
 
     Targets and records pickle as their field values, several times cheaper
     than Ray's own pickling of dataclasses (which was a third of the driver's
-    time). Compressed, a chunk's records (about 1 MB of JSON Lines for 2,048
-    refusals) shrink some 30 times for about 2 ms: small enough for Ray to
-    return them inline with the task's reply, instead of through the object
-    store and, from another node, an object transfer that cost the driver and
-    both nodes' raylets more than the compression.
+    time).
     """
-    return zlib.compress(frames.dumps(obj), 1)
+    return frames.dumps(obj)
 
 
 def _unpack(packed: bytes) -> Any:
-    return pickle.loads(zlib.decompress(packed))
+    return pickle.loads(packed)
 
 
 async def _chunk(
