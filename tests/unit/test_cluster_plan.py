@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aioscout import ScanConfig
-from aioscout.engine.ray_backend import plan
+from aioscout.engine.ray_backend import pin_lanes, plan
 
 
 def test_one_task_per_cpu_splits_concurrency_and_rate() -> None:
@@ -56,3 +56,29 @@ def test_per_host_is_kept_whole() -> None:
 def test_cluster_address_is_checked(bad: str) -> None:
     with pytest.raises(ValueError, match="cluster"):
         ScanConfig(cluster=bad)
+
+
+def test_lanes_are_pinned_to_the_nodes_that_run_their_tasks() -> None:
+    # A head and a worker node of 2 CPUs each, one task per node: each node keeps its
+    # own next chunk waiting (two lanes each), none queues on the head for the other.
+    two = [("head", 2.0), ("worker", 2.0)]
+    p = plan(ScanConfig(cluster="local", cluster_tasks=2), cpus=4.0, node_cpus=2.0)
+    assert (p.lanes, p.task_cpus, p.running, p.cap) == (4, 2.0, 2, 0)
+    assert pin_lanes(p, two) == ["head", "worker", "head", "worker"]
+    # Uneven nodes: tasks dealt in turn, as many to a node as its CPUs hold.
+    p = plan(ScanConfig(cluster="local"), cpus=3.0, node_cpus=2.0)
+    assert pin_lanes(p, [("a", 2.0), ("b", 1.0)]) == ["a", "b", "a", "a", "b", "a"]
+    # One node: everything there.
+    p = plan(ScanConfig(cluster="local"), cpus=2.0)
+    assert set(pin_lanes(p, [("only", 2.0)])) == {"only"}
+
+
+def test_lanes_under_the_drivers_cap_or_without_nodes_are_not_pinned() -> None:
+    # One task on two nodes: the driver keeps one chunk in flight, a node could hold
+    # more than it was dealt, and nothing waits to be pinned.
+    p = plan(ScanConfig(cluster="local", cluster_tasks=1), cpus=4.0, node_cpus=2.0)
+    assert p.cap == 1
+    assert pin_lanes(p, [("head", 2.0), ("worker", 2.0)]) == [None, None]
+    p = plan(ScanConfig(cluster="local", cluster_tasks=2), cpus=4.0, node_cpus=2.0)
+    assert pin_lanes(p, []) == [None] * p.lanes
+    assert pin_lanes(p, [("tiny", 1.0)]) == [None] * p.lanes  # no node holds a task
