@@ -149,3 +149,35 @@ async def test_two_names_on_one_address_never_share_a_connection() -> None:
                 PINNED.reset(token)
     assert [getattr(r, "status", None) for r in records] == [200, 200, 200]
     assert (server.connections, server.requests) == (2, 3)  # a.example's second request reuses
+
+
+async def test_no_more_connections_wait_idle_than_requests_may_be_in_flight() -> None:
+    # Each idle TLS connection holds some 50 KB: a probe of concurrency 2 keeps the
+    # two newest, so a.example's connection is gone when its second request comes.
+    from aioscout._config import HttpOptions, Timeouts
+    from aioscout.probes._addresses import PINNED
+    from aioscout.probes.http import HttpProbe
+
+    names = ("a.example", "b.example", "c.example", "a.example")
+    for concurrency, connections in ((2, 4), (16, 3)):
+        probe = HttpProbe(
+            HttpOptions(),
+            Timeouts(connect=2.0, read=2.0, total=4.0),
+            Limits(),
+            concurrency=concurrency,
+            per_host=1,
+        )
+        await probe.start()
+        try:
+            async with serving(lambda c, n: page(TITLED)) as server:
+                for name in names:
+                    url = f"http://{name}:{server.port}/"
+                    token = PINNED.set((name, "127.0.0.1"))  # resolves without any DNS
+                    try:
+                        record = await probe.probe(url, target(url))
+                    finally:
+                        PINNED.reset(token)
+                    assert getattr(record, "status", None) == 200
+        finally:
+            await probe.aclose()
+        assert (server.connections, server.requests) == (connections, 4), concurrency

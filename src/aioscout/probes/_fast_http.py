@@ -17,7 +17,10 @@ Keep-alive: a connection whose response was read to its end (no cut at
 idle for the next request to the same origin on the same address (scheme,
 address, port, host name and SNI): a name's connection never carries another
 name's request, even where many names share one address. It waits at
-most ``_IDLE_FOR`` seconds and ``_IDLE_MAX`` connections (the oldest go first).
+most ``_IDLE_FOR`` seconds, and at most as many connections wait as requests
+may be in flight (``idle_max``: the probe's concurrency), the oldest going
+first: an idle connection only serves a request that starts soon, and each one
+held costs memory (a TLS connection some 50 KB).
 Anything arriving on an idle connection, an error or a partial read closes it
 instead. A reused connection the server dropped as the request went out
 (reset, nothing read) is replaced by a new one once.
@@ -176,6 +179,8 @@ class FastHttp:
         timeouts: Timeouts,
         limits: Limits,
         ssl_context: ssl.SSLContext,
+        *,
+        idle_max: int = 0,
     ) -> None:
         self._options = options
         self._timeouts = timeouts
@@ -191,7 +196,7 @@ class FastHttp:
         # (scheme, address, port, host|SNI); the oldest go first past the cap or _IDLE_FOR.
         self._idle: OrderedDict[PoolKey, list[tuple[Conn, float]]] = OrderedDict()
         self._idle_count = 0
-        self._idle_max = idle_cap()
+        self._idle_max = min(idle_cap(), idle_max) if idle_max > 0 else idle_cap()
 
     async def start(self) -> None:
         """Open the DNS sockets when resolvers are given (inside the running loop)."""

@@ -318,7 +318,9 @@ class HttpProbe:
             replace(self._options, verify=False), alpn=("h2", "http/1.1")
         )
         if self._proxy.socks is None and fast_path_applies(self._options):
-            self._fast = FastHttp(self._options, self._timeouts, self._limits, ctx)
+            self._fast = FastHttp(
+                self._options, self._timeouts, self._limits, ctx, idle_max=self._concurrency
+            )
             await self._fast.start()
         if self._fast is None or self._hooks:
             from ._http_session import make_connector, make_session
