@@ -151,15 +151,25 @@ async def test_two_names_on_one_address_never_share_a_connection() -> None:
     assert (server.connections, server.requests) == (2, 3)  # a.example's second request reuses
 
 
-async def test_no_more_connections_wait_idle_than_requests_may_be_in_flight() -> None:
-    # Each idle TLS connection holds some 50 KB: a probe of concurrency 2 keeps the
-    # two newest, so a.example's connection is gone when its second request comes.
+async def test_tls_connections_wait_idle_no_more_than_requests_may_be_in_flight(
+    tmp_path: Path,
+) -> None:
+    # Each idle TLS connection holds some 50 KB: a probe of concurrency 2 keeps the two
+    # newest, so a.example's is gone when its second request comes. Plain connections
+    # cost little and stay (a list interleaving hosts' paths finds them waiting).
     from aioscout._config import HttpOptions, Timeouts
     from aioscout.probes._addresses import PINNED
     from aioscout.probes.http import HttpProbe
 
+    pair = write_pair(tmp_path, "server", *self_signed_certificate(["a.example"], ["127.0.0.1"]))
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(pair.cert, pair.key)
     names = ("a.example", "b.example", "c.example", "a.example")
-    for concurrency, connections in ((2, 4), (16, 3)):
+    for scheme, concurrency, connections in (
+        ("https", 2, 4),
+        ("https", 16, 3),
+        ("http", 2, 3),
+    ):
         probe = HttpProbe(
             HttpOptions(),
             Timeouts(connect=2.0, read=2.0, total=4.0),
@@ -169,15 +179,17 @@ async def test_no_more_connections_wait_idle_than_requests_may_be_in_flight() ->
         )
         await probe.start()
         try:
-            async with serving(lambda c, n: page(TITLED)) as server:
+            async with serving(
+                lambda c, n: page(TITLED), tls if scheme == "https" else None
+            ) as server:
                 for name in names:
-                    url = f"http://{name}:{server.port}/"
+                    url = f"{scheme}://{name}:{server.port}/"
                     token = PINNED.set((name, "127.0.0.1"))  # resolves without any DNS
                     try:
                         record = await probe.probe(url, target(url))
                     finally:
                         PINNED.reset(token)
-                    assert getattr(record, "status", None) == 200
+                    assert getattr(record, "status", None) == 200, record
         finally:
             await probe.aclose()
-        assert (server.connections, server.requests) == (connections, 4), concurrency
+        assert (server.connections, server.requests) == (connections, 4), (scheme, concurrency)

@@ -17,10 +17,12 @@ Keep-alive: a connection whose response was read to its end (no cut at
 idle for the next request to the same origin on the same address (scheme,
 address, port, host name and SNI): a name's connection never carries another
 name's request, even where many names share one address. It waits at
-most ``_IDLE_FOR`` seconds, and at most as many connections wait as requests
-may be in flight (``idle_max``: the probe's concurrency), the oldest going
-first: an idle connection only serves a request that starts soon, and each one
-held costs memory (a TLS connection some 50 KB).
+most ``_IDLE_FOR`` seconds; past the cap the oldest goes first. Plain HTTP
+connections are capped by the descriptors (``idle_cap``); TLS ones, which hold
+some 50 KB each, at most as many as requests may be in flight
+(``tls_idle_max``: the probe's concurrency). A list that interleaves hosts'
+paths still finds its plain connections waiting; over TLS, single-visit hosts
+(the usual many-hosts probe) no longer fill the memory.
 Anything arriving on an idle connection, an error or a partial read closes it
 instead. A reused connection the server dropped as the request went out
 (reset, nothing read) is replaced by a new one once.
@@ -162,6 +164,17 @@ def fast_path_applies(options: HttpOptions) -> bool:
     )
 
 
+class _Idle:
+    """Idle connections of one kind by pool key, the least recently used key first."""
+
+    __slots__ = ("by_key", "cap", "count")
+
+    def __init__(self, cap: int) -> None:
+        self.by_key: OrderedDict[PoolKey, list[tuple[Conn, float]]] = OrderedDict()
+        self.count = 0
+        self.cap = cap
+
+
 class FastHttp:
     """Runs one attempt's redirect chain over plain asyncio connections.
 
@@ -180,7 +193,7 @@ class FastHttp:
         limits: Limits,
         ssl_context: ssl.SSLContext,
         *,
-        idle_max: int = 0,
+        tls_idle_max: int = 0,
     ) -> None:
         self._options = options
         self._timeouts = timeouts
@@ -194,9 +207,9 @@ class FastHttp:
         self._block = ""
         # Keep-alive: connections whose last response was read to its end, by
         # (scheme, address, port, host|SNI); the oldest go first past the cap or _IDLE_FOR.
-        self._idle: OrderedDict[PoolKey, list[tuple[Conn, float]]] = OrderedDict()
-        self._idle_count = 0
-        self._idle_max = min(idle_cap(), idle_max) if idle_max > 0 else idle_cap()
+        cap = idle_cap()
+        tls_cap = min(cap, tls_idle_max) if tls_idle_max > 0 else cap
+        self._idle = (_Idle(cap), _Idle(tls_cap))  # plain, TLS: indexed by "is TLS"
 
     async def start(self) -> None:
         """Open the DNS sockets when resolvers are given (inside the running loop)."""
@@ -208,10 +221,11 @@ class FastHttp:
 
     async def aclose(self) -> None:
         """Close the idle connections and the DNS sockets."""
-        idle, self._idle, self._idle_count = self._idle, OrderedDict(), 0
-        for entries in idle.values():
-            for conn, _ in entries:
-                conn.close()
+        for pool in self._idle:
+            by_key, pool.by_key, pool.count = pool.by_key, OrderedDict(), 0
+            for entries in by_key.values():
+                for conn, _ in entries:
+                    conn.close()
         lookups, self._lookups = self._lookups, {}
         for lookup in lookups.values():
             lookup.cancel()
@@ -286,14 +300,15 @@ class FastHttp:
 
     def _take_idle(self, key: PoolKey) -> Conn | None:
         """A fresh protocol on an idle connection to ``key``, or None."""
-        entries = self._idle.get(key)
+        pool = self._idle[key[0] == "https"]
+        entries = pool.by_key.get(key)
         if not entries:
             return None
         assert self._loop is not None
         now = self._loop.time()
         while entries:
             old, since = entries.pop()
-            self._idle_count -= 1
+            pool.count -= 1
             transport = old.transport
             if (
                 old.reusable
@@ -308,38 +323,39 @@ class FastHttp:
                 old._release()
                 transport.set_protocol(conn)
                 if not entries:
-                    del self._idle[key]
+                    del pool.by_key[key]
                 return conn
             old.close()
-        del self._idle[key]
+        del pool.by_key[key]
         return None
 
     def _done_with(self, conn: Conn) -> None:
         """Keep ``conn`` for the next request to its peer when it may carry one, else close it."""
         key, transport = conn.pool_key, conn.transport
+        pool = self._idle[key[0] == "https"] if key is not None else None
         if (
             not conn.reusable
-            or key is None
+            or pool is None
             or transport is None
             or transport.is_closing()
-            or not self._idle_max
+            or not pool.cap
         ):
             conn.close()
             return
-        assert self._loop is not None
+        assert self._loop is not None and key is not None
         now = self._loop.time()
-        self._idle.setdefault(key, []).append((conn, now))
-        self._idle.move_to_end(key)
-        self._idle_count += 1
-        idle = self._idle
+        idle = pool.by_key
+        idle.setdefault(key, []).append((conn, now))
+        idle.move_to_end(key)
+        pool.count += 1
         while idle:  # the oldest first: past the cap, or idle too long
             first = next(iter(idle))
             entries = idle[first]
             old, since = entries[0]
-            if self._idle_count <= self._idle_max and now - since < _IDLE_FOR:
+            if pool.count <= pool.cap and now - since < _IDLE_FOR:
                 break
             del entries[0]
-            self._idle_count -= 1
+            pool.count -= 1
             old.close()
             if not entries:
                 del idle[first]
@@ -362,7 +378,7 @@ class FastHttp:
         server_hostname = (self._options.sni or host.rstrip(".")) if tls else None
         last: BaseException | None = None
         origin = f"{host}|{server_hostname}" if tls else host  # never shared between names
-        if self._idle and not fresh:
+        if self._idle[tls].count and not fresh:
             for addr in addrs:
                 reused = self._take_idle((url.scheme, addr, port, origin))
                 if reused is not None:

@@ -319,7 +319,7 @@ class HttpProbe:
         )
         if self._proxy.socks is None and fast_path_applies(self._options):
             self._fast = FastHttp(
-                self._options, self._timeouts, self._limits, ctx, idle_max=self._concurrency
+                self._options, self._timeouts, self._limits, ctx, tls_idle_max=self._concurrency
             )
             await self._fast.start()
         if self._fast is None or self._hooks:
