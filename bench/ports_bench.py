@@ -3,7 +3,9 @@
 The farm (``aioscout.lab.ports``, in its own process) puts every service kind
 (SSH-, SMTP-, FTP-, POP3-, IMAP-, MySQL/MariaDB-like greeters, Redis-like,
 HTTP, TLS, silent, slow and accept-then-reset ports) at seeded unusual ports
-of each host's range, after checking every port of the ranges unbound. Both
+of each host's range, after checking every port of the ranges unbound, and
+``--filtered`` ports a host that drop every SYN, as behind a firewall (default
+1: a scan that waits a fixed timeout per lost SYN pays for it here). Both
 tools scan the same hosts on the same ports: the ports every host had free
 (a port someone else held on any host is left out for all). Rounds alternate
 the tools; the table gives each run and the medians.
@@ -14,7 +16,7 @@ service named for each open port (nmap -sT names none: it only connects).
 
 Usage::
 
-    .venv/bin/python bench/ports_bench.py [--hosts 20] [--ports 10000] [--rounds 3]
+    .venv/bin/python bench/ports_bench.py [--hosts 20] [--ports 10000] [--filtered 1] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -38,10 +40,22 @@ NMAP = shutil.which("nmap")
 _GREPABLE_PORT = re.compile(r"(\d+)/open/tcp")
 
 
-def start_farm(hosts: int, ports: int) -> tuple[subprocess.Popen[str], dict[str, object]]:
+def start_farm(
+    hosts: int, ports: int, filtered: int = 0
+) -> tuple[subprocess.Popen[str], dict[str, object]]:
     """The farm in its own process; returns it and its ground truth."""
     proc = subprocess.Popen(
-        [PYTHON, "-m", "aioscout.lab.ports", "--hosts", str(hosts), "--ports", str(ports)],
+        [
+            PYTHON,
+            "-m",
+            "aioscout.lab.ports",
+            "--hosts",
+            str(hosts),
+            "--ports",
+            str(ports),
+            "--filtered",
+            str(filtered),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -116,10 +130,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--ports", type=int, default=10_000)
+    parser.add_argument("--filtered", type=int, default=1, help="ports a host that drop SYNs")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--aioscout-args", default="", help="extra flags for aioscout ports")
     args = parser.parse_args(argv)
-    farm, truth = start_farm(args.hosts, args.ports)
+    farm, truth = start_farm(args.hosts, args.ports, args.filtered)
     try:
         addresses = [str(a) for a in truth["addresses"]]  # type: ignore[attr-defined]
         want = {(ip, int(port)): svc for ip, port, _, svc in truth["open"]}  # type: ignore[attr-defined]
@@ -127,7 +142,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         scanned = _ports_of(spec)
         want = {k: v for k, v in want.items() if k[1] in scanned}  # ports both tools scan
         pairs = len(addresses) * len(scanned)
-        log(f"farm: {len(addresses)} hosts, {len(want)} open ports, {pairs:,} host×port pairs")
+        dropping = sum(1 for _, port in truth["filtered"] if port in scanned)  # type: ignore[attr-defined]
+        log(
+            f"farm: {len(addresses)} hosts, {len(want)} open ports, {dropping} that drop SYNs, "
+            f"{pairs:,} host×port pairs"
+        )
         rows = []
         walls: dict[str, list[float]] = {"aioscout": [], "nmap": []}
         with tempfile.TemporaryDirectory() as tmp:

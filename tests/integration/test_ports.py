@@ -22,7 +22,9 @@ _NET = 203  # 127.203.x.1: this module's farm
 
 @pytest.fixture
 async def farm() -> AsyncIterator[PortFarm]:
-    async with PortFarm(hosts=2, ports_per_host=200, net=_NET, first_port=23000) as running:
+    async with PortFarm(
+        hosts=2, ports_per_host=200, net=_NET, first_port=23000, filtered=1
+    ) as running:
         yield running
 
 
@@ -43,6 +45,7 @@ async def test_every_open_port_and_its_service(farm: PortFarm) -> None:
         got = {p: r for p, r in _by_port(result).items() if p is not None}
         want = {port: svc for (host, port), svc in farm.expected.items() if host == ip}
         assert set(got) == set(want), "open ports missed or invented"
+        assert all((ip, p) not in farm.filtered for p in got)
         for port, record in got.items():
             assert record.state == "open"
             assert record.service == want[port], (port, record.banner)
@@ -94,6 +97,22 @@ async def test_a_port_that_never_answers_is_filtered_after_retries() -> None:
             opts = PortOptions(ports=(str(port),), connect_timeout=0.1, report_all=True)
             result = await _scan(opts, f"127.{_NET}.250.1")
             assert [(r.port, r.state) for r in _by_port(result).values()] == [(port, "filtered")]
+
+
+async def test_a_port_that_drops_syns_waits_the_hosts_round_trips(farm: PortFarm) -> None:
+    # The host refuses its closed ports at once, so a SYN it drops is given up after a
+    # few of its round trips; the 30 s ceiling (twice, with the retry) would not fit.
+    ip = farm.addresses[0]
+    (dropping,) = [port for host, port in farm.filtered if host == ip]
+    closed = farm.closed_ports(ip)[:20]
+    assert dropping not in closed
+    opts = PortOptions(
+        ports=(compact_ranges([*closed, dropping]),), connect_timeout=30.0, report_all=True
+    )
+    async with asyncio.timeout(10):
+        got = _by_port(await _scan(opts, ip))
+    assert got[dropping].state == "filtered"
+    assert {got[p].state for p in closed} == {"closed"}
 
 
 async def test_a_port_the_line_names_is_the_only_one_scanned(farm: PortFarm) -> None:

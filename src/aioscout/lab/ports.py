@@ -4,7 +4,9 @@ Each host is its own 127.x address; on it, one server per service kind
 listens at a port drawn (seeded) from the host's range: SSH-, SMTP-, FTP-,
 POP3-, IMAP-, MySQL- and MariaDB-like greeters, a Redis-like server that
 answers ``PING``, HTTP, TLS, a silent port (accepts, says nothing), a slow
-one (an SMTP greeting after a delay) and one that accepts and resets. Before
+one (an SMTP greeting after a delay) and one that accepts and resets; with
+``filtered``, ports that drop every SYN as a firewall would (a listener whose
+one-place accept queue is kept full, so the kernel answers nothing). Before
 anything is chosen, every port of every range is bound and closed again: a
 port someone else holds (a server on 0.0.0.0 answers on every 127.x address)
 is left out of the ranges the farm hands to scanners, so a scan of
@@ -12,7 +14,7 @@ is left out of the ranges the farm hands to scanners, so a scan of
 seen unbound. The ground truth (:attr:`PortFarm.expected`) comes from the
 farm's own table, never from the code it checks.
 
-``python -m aioscout.lab.ports --hosts 20 --ports 10000`` runs a farm and
+``python -m aioscout.lab.ports --hosts 20 --ports 10000 [--filtered 1]`` runs a farm and
 prints its ground truth as one JSON line, then serves until stdin closes.
 """
 
@@ -231,13 +233,15 @@ class PortFarm:
         net: int = 201,
         first_port: int = 20000,
         kinds: Iterable[str] = tuple(KINDS),
+        filtered: int = 0,
         seed: int = 19,
     ) -> None:
         self.kinds = tuple(kinds)
+        self.filtered_per_host = filtered
         unknown = set(self.kinds) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown kinds: {sorted(unknown)}")
-        if ports_per_host < len(self.kinds) + 1:
+        if filtered < 0 or ports_per_host < len(self.kinds) + filtered + 1:
             raise ValueError("ports_per_host must leave room for every kind and a closed port")
         if not 1024 <= first_port <= 65535 - ports_per_host:
             raise ValueError("the port range must lie within 1024-65535")
@@ -248,7 +252,9 @@ class PortFarm:
         self.range = range(first_port, first_port + ports_per_host)
         self.seed = seed
         self.ports: list[FarmPort] = []
+        self.filtered: list[tuple[str, int]] = []  # ports that drop SYNs: not open
         self.free: dict[str, list[int]] = {}
+        self._held: list[socket.socket] = []  # the filtered ports' listeners and fillers
         self._servers: list[asyncio.Server] = []
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -264,6 +270,7 @@ class PortFarm:
     def closed_ports(self, ip: str) -> list[int]:
         """Ports of ``ip``'s range that were unbound and hold no farm server."""
         taken = {p.port for p in self.ports if p.ip == ip}
+        taken.update(port for host, port in self.filtered if host == ip)
         return [p for p in self.free[ip] if p not in taken]
 
     async def start(self) -> None:
@@ -273,8 +280,10 @@ class PortFarm:
         try:
             for ip in self.addresses:
                 self.free[ip] = _unbound(ip, self.range)
-                chosen = rng.sample(self.free[ip], len(self.kinds))
-                for kind, port in zip(self.kinds, chosen, strict=True):
+                chosen = rng.sample(self.free[ip], len(self.kinds) + self.filtered_per_host)
+                for port in chosen[len(self.kinds) :]:
+                    self._hold_full(ip, port)
+                for kind, port in zip(self.kinds, chosen, strict=False):
                     server = await loop.create_server(
                         self._factory(kind),
                         ip,
@@ -289,6 +298,16 @@ class PortFarm:
             await self.aclose()
             raise
 
+    def _hold_full(self, ip: str, port: int) -> None:
+        """A listener on ``ip:port`` that never accepts, its one-place queue filled:
+        the kernel drops every further SYN, so the port times out (filtered)."""
+        listener = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET)
+        self._held.append(listener)
+        listener.bind((ip, port))
+        listener.listen(0)
+        self._held.append(socket.create_connection((ip, port), timeout=2))
+        self.filtered.append((ip, port))
+
     @staticmethod
     def _factory(kind: str) -> Callable[[], asyncio.Protocol]:
         return lambda: _Server(kind)
@@ -299,6 +318,9 @@ class PortFarm:
         return server_context(write_pair(Path(self._tmp.name), "ports", cert, key))
 
     async def aclose(self) -> None:
+        held, self._held = self._held, []
+        for sock in held:
+            sock.close()
         servers, self._servers = self._servers, []
         for server in servers:
             server.close()
@@ -322,11 +344,14 @@ class PortFarm:
             "addresses": self.addresses,
             "scan": {ip: self.scan_ports(ip) for ip in self.addresses},
             "open": [[p.ip, p.port, p.kind, p.service] for p in self.ports],
+            "filtered": [[ip, port] for ip, port in self.filtered],
         }
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    farm = PortFarm(args.hosts, args.ports, net=args.net, first_port=args.first_port)
+    farm = PortFarm(
+        args.hosts, args.ports, net=args.net, first_port=args.first_port, filtered=args.filtered
+    )
     async with farm:
         print(json.dumps(farm.truth()), flush=True)
         loop = asyncio.get_running_loop()
@@ -340,6 +365,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ports", type=int, default=300)
     parser.add_argument("--net", type=int, default=201)
     parser.add_argument("--first-port", type=int, default=20000)
+    parser.add_argument("--filtered", type=int, default=0, help="ports per host that drop SYNs")
     asyncio.run(_serve(parser.parse_args(argv)))
 
 

@@ -3,10 +3,12 @@
 Why not ``loop.sock_connect`` or ``create_connection``: both cost a future,
 a task or a transport per port, and most ports of a sweep are closed — on
 loopback and on a LAN the refusal is known as soon as ``connect()`` returns.
-So :class:`Sweep` starts connections from one callback in runs: a socket, a
-non-blocking ``connect_ex``, and ``SO_ERROR`` at once; a refused port is done
-there and then (four system calls, no object kept). Only a connection still
-in progress is registered with the loop (``add_writer``) and put on a FIFO of
+So :class:`Sweep` starts connections from one callback in runs: a non-blocking
+``connect_ex`` and, while it is in progress, a second one at once, which on
+Linux answers how the first ended (``ECONNREFUSED``: the socket is also reset,
+ready for the next port) or that it is still going (``EALREADY``). A refused
+port is done there and then: two system calls, no object kept. Only a connection still
+in progress is registered with the loop (``add_writer``) and put on a heap of
 deadlines, swept by one timer: no timer per port. A connection that
 completes is open and handed to its host's :class:`HostScan` queue, where the
 prober identifies the service and then gives the socket back (``release``).
@@ -15,7 +17,14 @@ Budgets: at most ``budget`` sockets open at once (connecting or being
 identified), ``per_host`` of them to one host, and a ``TokenBucket`` of
 connection attempts per second when a rate is set. Hosts take turns in
 runs of up to ``_RUN`` ports. A port that times out is tried again up to
-``retries`` times, then counted filtered. ``EMFILE`` never reaches a record:
+``retries`` times, then counted filtered.
+
+Timeouts follow each host's round trips, as TCP's retransmission timer does
+(RFC 6298): once a host has answered (a refusal or an accept), a connection
+to it waits ``srtt + 4 * rttvar``, at least ``_MIN_TIMEOUT`` and at most
+``timeout``; before its first answer, ``timeout``. A port that drops SYNs (a
+firewall, a full accept queue) then costs a few round trips, not seconds,
+while a host that answers slowly still gets time in proportion. ``EMFILE`` never reaches a record:
 the budget shrinks to what the process could open, and the port waits.
 """
 
@@ -24,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import errno
+import heapq
 import itertools
 import os
 import socket
@@ -40,14 +50,15 @@ _TURN = 1024  # connection attempts per loop turn before other callbacks run
 _REFUSED = errno.ECONNREFUSED
 _ABORTED = errno.ECONNABORTED
 _IN_PROGRESS_ERR = errno.EINPROGRESS
-_SOL_SOCKET, _SO_ERROR = socket.SOL_SOCKET, socket.SO_ERROR
 # Reset after the handshake (a service that accepts and closes at once): the port is open.
-_ACCEPTED = (0, errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED)
+_ACCEPTED = (0, errno.EISCONN, errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED)
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK, 0)
 _NO_FD = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _BUSY = (errno.EADDRNOTAVAIL, errno.EAGAIN)  # out of local ports for the moment
 _UNREACHABLE = (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EACCES, errno.EPERM)
 _PAUSE = 0.05  # seconds to wait when the system is out of sockets or local ports
+_MIN_TIMEOUT = 0.1  # seconds: the shortest connect timeout, however near the host
+_TICK = 0.02  # seconds between sweeps of the deadlines, at most
 
 
 def _pin_local_port(sock: socket.socket, family: int) -> None:
@@ -60,6 +71,18 @@ def _pin_local_port(sock: socket.socket, family: int) -> None:
         sock.bind((any_address, port))
     except OSError:
         pass  # taken meanwhile, or no such family here: the kernel picks per connect
+
+
+def _settled(sock: socket.socket) -> int | None:
+    """How a connection in progress ended (its ``SO_ERROR``, 0: connected), or None: it has not."""
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        return err
+    try:
+        sock.getpeername()
+    except OSError:
+        return None
+    return 0
 
 
 class _Turn(enum.Enum):
@@ -104,7 +127,9 @@ class HostScan:
         "ports",
         "queued",
         "retry",
+        "rttvar",
         "scanned",
+        "srtt",
         "unreachable",
     )
 
@@ -126,6 +151,22 @@ class HostScan:
         self.opened: asyncio.Queue[Opened | None] = asyncio.Queue()
         self.finished = False
         self.queued = False  # in the sweep's turn order
+        self.srtt: float | None = None  # smoothed connect round trip, seconds (None: no answer yet)
+        self.rttvar = 0.0
+
+    def sample(self, rtt: float) -> None:
+        """A connection attempt was answered after ``rtt`` seconds (RFC 6298's estimator)."""
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar += (abs(self.srtt - rtt) - self.rttvar) / 4
+            self.srtt += (rtt - self.srtt) / 8
+
+    def wait(self, ceiling: float) -> float:
+        """How long a connection to this host may take before it counts as lost."""
+        if self.srtt is None:
+            return ceiling
+        return min(ceiling, max(_MIN_TIMEOUT, self.srtt + 4 * self.rttvar))
 
     def next_port(self) -> tuple[int, int] | None:
         if self.retry:
@@ -141,6 +182,9 @@ class _Pending:
     """A connection in progress: when it gives up, and what it is."""
 
     __slots__ = ("deadline", "live", "port", "scan", "sock", "started", "tries")
+
+    def __lt__(self, other: _Pending) -> bool:  # the heap of deadlines
+        return self.deadline < other.deadline
 
     def __init__(
         self, deadline: float, sock: socket.socket, scan: HostScan, port: int, tries: int
@@ -175,7 +219,7 @@ class Sweep:
         self.retries = retries
         self.bucket = TokenBucket(rate, burst=max(1, int(rate // 20))) if rate > 0 else None
         self.hosts: deque[HostScan] = deque()
-        self.pending: deque[_Pending] = deque()
+        self.pending: list[_Pending] = []  # a heap by deadline
         self.live = 0  # entries of ``pending`` still connecting
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
@@ -281,7 +325,7 @@ class Sweep:
         sock = self._spare.pop(family, None) or self._socket(family)
         if sock is None:
             return 0, _Turn.PAUSED
-        connect, getsockopt = sock.connect_ex, sock.getsockopt
+        connect = sock.connect_ex
         keep_all, closed_ports = scan.keep_all, scan.closed_ports
         started = refused = 0
         state = _Turn.MORE
@@ -291,13 +335,15 @@ class Sweep:
             err = connect(target)
             if err == _ABORTED:
                 err = connect(target)
-            if err == _IN_PROGRESS_ERR:
-                err = getsockopt(_SOL_SOCKET, _SO_ERROR) or _IN_PROGRESS_ERR
+            if err == _IN_PROGRESS_ERR:  # how it ended, if it has (see the module doc)
+                err = connect(target)
             if err == _REFUSED:
                 refused += 1
                 if keep_all:
                     closed_ports.append(port)
                 continue
+            if refused and scan.srtt is None:
+                scan.sample(0.0)  # this run's refusals came first: time this port by them
             ok = self._not_refused(scan, sock, port, 0, err)
             if not ok:
                 scan.retry.appendleft((port, 0))
@@ -308,23 +354,25 @@ class Sweep:
                 state = _Turn.PAUSED
                 break
             sock = nxt
-            connect, getsockopt = sock.connect_ex, sock.getsockopt
+            connect = sock.connect_ex
         else:
             if started < room:
                 state = _Turn.EXHAUSTED
             self._spare[family] = sock
         scan.scanned += started
         scan.closed += refused
+        if refused:
+            scan.sample(0.0)  # refused within connect(): the host answers at once
         return started, state
 
     def _run_general(self, scan: HostScan, room: int) -> tuple[int, _Turn]:
         """Start up to ``room`` connections to ``scan``'s next ports.
 
-        The common case stays in this loop: a refused port costs a connect and
-        an ``SO_ERROR`` read, and its socket serves the next port, which spares
-        a socket() and a close() per port (Linux lets a socket connect again
-        after a refusal; its first new ``connect`` only answers ECONNABORTED,
-        resetting it, and costs no packet).
+        The common case stays in this loop: a refused port costs two connects
+        (see the module doc), and its socket serves the next port, which spares
+        a socket() and a close() per port. (A socket whose refusal was already
+        read answers its next ``connect`` with ECONNABORTED only, resetting it
+        at no packet's cost: it is then asked again.)
         """
         retry, ports, family, addr = scan.retry, scan.ports, scan.family, scan.addr
         spare = self._spare.pop(family, None)
@@ -356,21 +404,24 @@ class Sweep:
                 if err == _ABORTED:  # the socket's last attempt was refused: reset, try again
                     err = sock.connect_ex((addr, port))
                 started += 1
-                if err == errno.EINPROGRESS:
-                    # Loopback and a near LAN have usually settled already.
-                    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or errno.EINPROGRESS
+                if err == errno.EINPROGRESS:  # loopback and a near LAN have usually settled
+                    err = sock.connect_ex((addr, port))
                 if err == _REFUSED:
                     closed += 1
                     if scan.keep_all:
                         scan.closed_ports.append(port)
                     continue
                 spare = None
+                if closed and scan.srtt is None:
+                    scan.sample(0.0)
                 if not self._not_refused(scan, sock, port, tries, err):
                     retry.appendleft((port, tries))
                     state = _Turn.PAUSED
                     break
         finally:
             scan.closed += closed
+            if closed:
+                scan.sample(0.0)
             if spare is not None:
                 old = self._spare.get(family)
                 if old is not None:
@@ -420,17 +471,19 @@ class Sweep:
         Returns False when the system is out of local ports (the caller pauses).
         """
         if err in _IN_PROGRESS:
-            entry = _Pending(self.loop.time() + self.timeout, sock, scan, port, tries)
+            wait = scan.wait(self.timeout)
+            entry = _Pending(self.loop.time() + wait, sock, scan, port, tries)
             scan.in_flight += 1
             scan.connecting += 1
             self.free -= 1
             self.live += 1
             self.loop.add_writer(sock.fileno(), self._writable, entry)
-            self.pending.append(entry)
+            heapq.heappush(self.pending, entry)
             if self._timer is None:
-                self._timer = self.loop.call_later(min(0.1, self.timeout / 4), self._expire)
+                self._timer = self.loop.call_later(max(_TICK, min(0.1, wait)), self._expire)
             return True
         if err in _ACCEPTED:  # accepted and already reset by the service: open
+            scan.sample(0.0)
             scan.in_flight += 1
             self.free -= 1
             scan.opened.put_nowait(Opened(sock, port, 0.0))
@@ -467,10 +520,18 @@ class Sweep:
         if not entry.live:
             return
         self._settle(entry)
+        self._answered(entry, entry.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+        self._maybe_finish(entry.scan)
+        self._kick()
+
+    def _answered(self, entry: _Pending, err: int) -> None:
+        """``entry``'s connection settled (accepted, refused or failed) with ``err``."""
         sock, scan = entry.sock, entry.scan
-        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        seconds = time.perf_counter() - entry.started
+        if err in _ACCEPTED or err == _REFUSED:
+            scan.sample(seconds)
         if err in _ACCEPTED:
-            ms = round((time.perf_counter() - entry.started) * 1000, 2)
+            ms = round(seconds * 1000, 2)
             scan.opened.put_nowait(Opened(sock, entry.port, ms))  # the prober releases it
         else:
             sock.close()
@@ -482,8 +543,6 @@ class Sweep:
                     scan.closed_ports.append(entry.port)
             else:
                 self._failed(scan, entry.port, entry.tries, err)
-        self._maybe_finish(scan)
-        self._kick()
 
     def _failed(self, scan: HostScan, port: int, tries: int, err: int) -> None:
         """No answer (timed out) or no route: try again, or count the port filtered."""
@@ -500,26 +559,37 @@ class Sweep:
             scan.filtered_ports.append(port)
 
     def _expire(self) -> None:
-        """Time out the connections whose deadline passed (one timer for all of them)."""
+        """Time out the connections whose deadline passed (one timer for all of them).
+
+        A connection is asked once more before it is given up: the loop may not
+        have run its write callback yet (a busy turn), and an answer that came
+        in time is not a timeout.
+        """
         self._timer = None
         now = self.loop.time()
         pending = self.pending
         expired = False
         while pending and (not pending[0].live or pending[0].deadline <= now):
-            entry = pending.popleft()
+            entry = heapq.heappop(pending)
             if not entry.live:
                 continue
             self._settle(entry)
-            entry.sock.close()
-            entry.scan.in_flight -= 1
-            self.free += 1
-            self._failed(entry.scan, entry.port, entry.tries, errno.ETIMEDOUT)
+            err = _settled(entry.sock)
+            if err is not None:
+                self._answered(entry, err)
+            else:
+                entry.sock.close()
+                entry.scan.in_flight -= 1
+                self.free += 1
+                self._failed(entry.scan, entry.port, entry.tries, errno.ETIMEDOUT)
             self._maybe_finish(entry.scan)
             expired = True
-        if len(pending) > 4 * self.budget:  # settled entries behind a live one: compact
-            self.pending = deque(e for e in pending if e.live)
+        if len(pending) > 4 * self.budget:  # settled entries behind live ones: compact
+            self.pending = [e for e in pending if e.live]
+            heapq.heapify(self.pending)
         if self.pending:
-            self._timer = self.loop.call_later(min(0.1, self.timeout / 4), self._expire)
+            soonest = self.pending[0].deadline - now
+            self._timer = self.loop.call_later(max(_TICK, min(0.1, soonest)), self._expire)
         if expired:
             self._kick()
 
