@@ -16,7 +16,8 @@ service named for each open port (nmap -sT names none: it only connects).
 
 Usage::
 
-    .venv/bin/python bench/ports_bench.py [--hosts 20] [--ports 10000] [--filtered 1] [--rounds 3]
+    .venv/bin/python bench/ports_bench.py [--hosts 20] [--ports 10000] [--filtered 1]
+        [--copies 1] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ _GREPABLE_PORT = re.compile(r"(\d+)/open/tcp")
 
 
 def start_farm(
-    hosts: int, ports: int, filtered: int = 0
+    hosts: int, ports: int, filtered: int = 0, copies: int = 1
 ) -> tuple[subprocess.Popen[str], dict[str, object]]:
     """The farm in its own process; returns it and its ground truth."""
     proc = subprocess.Popen(
@@ -55,6 +56,8 @@ def start_farm(
             str(ports),
             "--filtered",
             str(filtered),
+            "--copies",
+            str(copies),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -131,10 +134,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--ports", type=int, default=10_000)
     parser.add_argument("--filtered", type=int, default=1, help="ports a host that drop SYNs")
+    parser.add_argument("--copies", type=int, default=1, help="ports a host of each kind")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--aioscout-args", default="", help="extra flags for aioscout ports")
     args = parser.parse_args(argv)
-    farm, truth = start_farm(args.hosts, args.ports, args.filtered)
+    farm, truth = start_farm(args.hosts, args.ports, args.filtered, args.copies)
     try:
         addresses = [str(a) for a in truth["addresses"]]  # type: ignore[attr-defined]
         want = {(ip, int(port)): svc for ip, port, _, svc in truth["open"]}  # type: ignore[attr-defined]

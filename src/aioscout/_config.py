@@ -132,12 +132,15 @@ class PortOptions:
     identified) and ``per_host`` those to one host; ``rate`` caps connection
     attempts per second (0: no cap). A port that does not answer within
     ``connect_timeout`` is tried ``retries`` more times, then reported
-    ``filtered``. An open port is identified (``banners``) within
-    ``read_timeout`` seconds: it is listened to for ``banner_wait`` seconds,
-    then asked (HTTP, Redis ``PING``, TLS ClientHello) for the rest, and at
-    most ``banner_bytes`` are read. A distant host gets three of its connect
-    round trips more (a question on a new connection costs two). ``report_all``
-    gives a record per closed and filtered port too.
+    ``filtered``; ``connect_timeout`` is the ceiling, a host that has answered
+    gets a few of its round trips (see :mod:`aioscout.probes._sweep`). An open
+    port is identified (``banners``) within ``read_timeout`` seconds: it is
+    listened to for ``banner_wait`` seconds, then asked (HTTP, Redis ``PING``,
+    TLS ClientHello) for the rest (the last two, on connections of their own,
+    wait 0.3 s for an answer), and at most ``banner_bytes`` are read. A distant
+    host gets three of its connect round trips more (a question on a new
+    connection costs two). ``report_all`` gives a record per closed and
+    filtered port too.
     """
 
     ports: tuple[str, ...] = ()

@@ -205,3 +205,23 @@ async def test_cancelling_a_host_closes_what_it_holds(farm: PortFarm) -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert probe._sweep.free == budget
+
+
+async def test_a_scanned_connection_is_closed_with_a_reset() -> None:
+    # A reset leaves no TIME_WAIT behind (a graceful close would hold a local port a
+    # minute for every open port a scan touched): the service sees the reset.
+    loop = asyncio.get_running_loop()
+    with socket.socket() as listener:
+        listener.bind((f"127.{_NET}.252.1", 0))
+        listener.listen(8)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        opts = PortOptions(ports=(str(port),), read_timeout=0.2, banner_wait=0.05)
+        scan = asyncio.ensure_future(_scan(opts, f"127.{_NET}.252.1"))
+        conn, _ = await loop.sock_accept(listener)
+        with conn:
+            got = _by_port(await scan)
+            assert got[port].state == "open"
+            with pytest.raises(ConnectionResetError):
+                while await loop.sock_recv(conn, 4096):  # the HTTP question, then the reset
+                    pass

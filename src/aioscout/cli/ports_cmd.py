@@ -131,8 +131,9 @@ def ports(**p: Any) -> None:
 
     -c is the connections open at once (across workers), --per-host those to
     one host (default 256), --rate connection attempts per second; --timeout
-    is connect=N,read=N (default connect=1,read=1); --retries re-tries ports
-    that did not answer before they count as filtered.
+    is connect=N,read=N (default connect=1,read=1; a host that answers gets
+    a connect timeout from its round trips, 0.1 s at least); --retries re-tries
+    ports that did not answer before they count as filtered.
 
     \b
     Examples:

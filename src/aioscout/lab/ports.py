@@ -14,8 +14,9 @@ is left out of the ranges the farm hands to scanners, so a scan of
 seen unbound. The ground truth (:attr:`PortFarm.expected`) comes from the
 farm's own table, never from the code it checks.
 
-``python -m aioscout.lab.ports --hosts 20 --ports 10000 [--filtered 1]`` runs a farm and
-prints its ground truth as one JSON line, then serves until stdin closes.
+``python -m aioscout.lab.ports --hosts 20 --ports 10000 [--filtered 1] [--copies 1]``
+runs a farm and prints its ground truth as one JSON line, then serves until
+stdin closes.
 """
 
 from __future__ import annotations
@@ -350,7 +351,12 @@ class PortFarm:
 
 async def _serve(args: argparse.Namespace) -> None:
     farm = PortFarm(
-        args.hosts, args.ports, net=args.net, first_port=args.first_port, filtered=args.filtered
+        args.hosts,
+        args.ports,
+        net=args.net,
+        first_port=args.first_port,
+        kinds=tuple(KINDS) * args.copies,
+        filtered=args.filtered,
     )
     async with farm:
         print(json.dumps(farm.truth()), flush=True)
@@ -366,6 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--net", type=int, default=201)
     parser.add_argument("--first-port", type=int, default=20000)
     parser.add_argument("--filtered", type=int, default=0, help="ports per host that drop SYNs")
+    parser.add_argument("--copies", type=int, default=1, help="ports per host of each kind")
     asyncio.run(_serve(parser.parse_args(argv)))
 
 

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import resource
 import socket
+import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -59,6 +60,8 @@ __all__ = [
 ]
 
 _DEFAULT_TOP = 100
+_ASK_SHARE = 4  # a quarter of the connections serves questions asked on connections of their own
+_ASK_ASIDE = 0.3  # seconds such a question waits for its answer (plus three round trips)
 _FD_RESERVE = 64  # descriptors kept for the loop, sinks, resolvers and workers' pipes
 _WEB = {"http": "http", "tls": "https"}
 
@@ -224,7 +227,7 @@ class PortsProbe:
         budget, notice = fd_budget(opts.connections)
         if notice is not None:
             self.notices.append(notice)
-        extra = max(2, budget // 10) if opts.banners and budget > 4 else 0
+        extra = max(2, budget // _ASK_SHARE) if opts.banners and budget > 4 else 0
         self._extra = asyncio.Semaphore(max(1, extra))
         self._sweep = Sweep(
             budget - extra,
@@ -334,7 +337,7 @@ class PortsProbe:
             if self.options.banners:
                 ident = await self._identify(target.host, ip, opened)
         finally:
-            opened.sock.close()
+            _abort(opened.sock)
             self._sweep.release(scan)
         web = _WEB.get(ident.service or "")
         netloc = f"[{target.host}]" if ":" in target.host else target.host
@@ -400,11 +403,15 @@ class PortsProbe:
         name = None if is_ip(host) else host
         # However late this loop got here (a busy sweep), the asking gets a fair share.
         left = max(min(0.5, opts.read_timeout), until - loop.time())
+        # A question on a connection of its own is answered at once or not at all: its
+        # connection is given back early, while this one listens to the end (a late greeting).
+        aside = min(left, _ASK_ASIDE + opened.connect_ms * 0.003)
+        port = opened.port
         async with asyncio.TaskGroup() as tg:
             asks = {
                 tg.create_task(self._ask(sock, http_request(host), left)): Asked.HTTP,
-                tg.create_task(self._ask_new(ip, opened.port, ping_request(), left)): Asked.PING,
-                tg.create_task(self._ask_new(ip, opened.port, client_hello(name), left)): Asked.TLS,
+                tg.create_task(self._ask_new(ip, port, ping_request(), aside)): Asked.PING,
+                tg.create_task(self._ask_new(ip, port, client_hello(name), aside)): Asked.TLS,
             }
             ident = await _first_answer(asks)
             for task in asks:
@@ -432,7 +439,7 @@ class PortsProbe:
                 sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
             except OSError:
                 return None
-            with sock:
+            try:
                 started = loop.time()
                 try:
                     async with asyncio.timeout(min(opts.connect_timeout, seconds)):
@@ -440,6 +447,21 @@ class PortsProbe:
                 except (OSError, TimeoutError):
                     return None
                 return await self._ask(sock, payload, max(0.05, seconds - (loop.time() - started)))
+            finally:
+                _abort(sock)
+
+
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s
+
+
+def _abort(sock: socket.socket) -> None:
+    """Close ``sock`` with a reset, as nmap's connect scan does: a scanner's connection
+    owes no goodbye, and a graceful close would leave this side in TIME_WAIT for a
+    minute, a local port held by each of the thousands a scan opens (back-to-back
+    scans then spent their time finding free ports)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+    sock.close()
 
 
 _TLS_GRACE = 0.1  # seconds an HTTP answer waits for a TLS one (an HTTPS port may answer both)
