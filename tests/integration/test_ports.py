@@ -225,3 +225,38 @@ async def test_a_scanned_connection_is_closed_with_a_reset() -> None:
             with pytest.raises(ConnectionResetError):
                 while await loop.sock_recv(conn, 4096):  # the HTTP question, then the reset
                     pass
+
+
+async def test_questions_on_their_own_connections_end_before_the_listening_one() -> None:
+    # A silent port: the PING and the ClientHello go on connections of their own and
+    # are given up long before the budget, while the port's own connection listens on
+    # for a late greeting until the budget runs out.
+    loop = asyncio.get_running_loop()
+    ended: list[tuple[int, float]] = []  # (connection number, when it ended)
+    accepted = 0
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        number = accepted
+        accepted += 1
+        try:
+            while await reader.read(4096):
+                pass
+        except ConnectionError:
+            pass
+        ended.append((number, loop.time()))
+        writer.close()
+
+    server = await asyncio.start_server(silent, f"127.{_NET}.253.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        opts = PortOptions(ports=(str(port),), read_timeout=3.0, banner_wait=0.05)
+        started = loop.time()
+        got = _by_port(await _scan(opts, f"127.{_NET}.253.1"))
+        await asyncio.sleep(0.05)
+    assert got[port].state == "open"
+    assert got[port].service is None
+    assert accepted == 3
+    when = dict(ended)
+    assert when[0] - started >= 2.5  # the port's own connection: the whole budget
+    assert max(when[1], when[2]) - started < when[0] - started - 1.5  # the questions: far less
