@@ -13,6 +13,7 @@ from typing import NoReturn
 import click
 
 from .. import registry
+from .._memory import pin_mmap_threshold
 
 __all__ = ["main"]
 
@@ -61,6 +62,7 @@ def main(args: Sequence[str] | None = None, prog_name: str | None = None) -> NoR
     module) for nothing a finished command needs. Only for the console script
     and ``python -m aioscout``; ``cli`` itself stays an ordinary click command.
     """
+    pin_mmap_threshold()  # see aioscout._memory: TLS buffers stay off the heap
     try:
         code = _run(args, prog_name)
     except SystemExit as exc:

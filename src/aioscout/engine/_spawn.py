@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._memory import pin_mmap_threshold
+
 __all__ = ["Forked", "prefork", "spawn"]
 
 _LEN = struct.Struct(">I")
@@ -215,6 +217,7 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
 
 def boot() -> None:
     """The worker's entry point: read the first frame and run what it names."""
+    pin_mmap_threshold()  # a fresh interpreter: as the command line's (see aioscout._memory)
     _run_first_frame(socket.socket(fileno=int(os.environ.pop(_ENV))))
 
 
