@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -246,7 +247,8 @@ def test_a_chunk_task_runs_the_ordinary_engine(encoded: bool) -> None:
     # The task's side without Ray: the function each chunk task runs, in this process.
     from aioscout import registry
     from aioscout._config import HttpOptions, Limits, ScanConfig
-    from aioscout.engine.ray_backend import ChunkJob, _pack, _unpack, run_chunk
+    from aioscout.engine.frames import dumps
+    from aioscout.engine.ray_backend import ChunkJob, run_chunk
     from aioscout.sinks.jsonl import encode_lines
 
     config = ScanConfig(concurrency=16)
@@ -255,7 +257,7 @@ def test_a_chunk_task_runs_the_ordinary_engine(encoded: bool) -> None:
     targets = [t for line in lines for t in factory(config).expand(line)]
     job = ChunkJob(factory, config, frozenset(), encode_lines if encoded else None)
     seqs = list(range(100, 140))
-    result = _unpack(run_chunk(job, _pack((seqs, lines, targets))))
+    result = pickle.loads(run_chunk(job, dumps((seqs, lines, targets))))
     assert result.pid == os.getpid()
     if encoded:
         assert result.encoded is not None and not result.kept

@@ -31,19 +31,21 @@ the budget shrinks to what the process could open, and the port waits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import errno
 import heapq
 import itertools
 import os
 import socket
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 
 from ..engine.limits import TokenBucket
 
-__all__ = ["HostScan", "Opened", "Sweep"]
+__all__ = ["HostScan", "Opened", "Sweep", "abort"]
 
 _RUN = 64  # ports one host starts before the next host's turn
 _TURN = 1024  # connection attempts per loop turn before other callbacks run
@@ -71,6 +73,19 @@ def _pin_local_port(sock: socket.socket, family: int) -> None:
         sock.bind((any_address, port))
     except OSError:
         pass  # taken meanwhile, or no such family here: the kernel picks per connect
+
+
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s
+
+
+def abort(sock: socket.socket) -> None:
+    """Close a connected ``sock`` with a reset, as nmap's connect scan does: a scanner's
+    connection owes no goodbye, and a graceful close would leave this side in
+    TIME_WAIT for a minute, a local port held by each of the thousands a scan opens
+    (back-to-back scans then spent their time finding free ports)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+    sock.close()
 
 
 def _settled(sock: socket.socket) -> int | None:
@@ -257,7 +272,7 @@ class Sweep:
         while not scan.opened.empty():  # open ports no one will identify now
             opened = scan.opened.get_nowait()
             if opened is not None:
-                opened.sock.close()
+                abort(opened.sock)
                 scan.in_flight -= 1
                 self.free += 1
         if scan.queued:

@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import resource
 import socket
-import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -47,7 +46,7 @@ from ._banners import (
     ping_request,
 )
 from ._errors import ProbeError
-from ._sweep import HostScan, Opened, Sweep
+from ._sweep import HostScan, Opened, Sweep, abort
 
 __all__ = [
     "PortTarget",
@@ -337,7 +336,7 @@ class PortsProbe:
             if self.options.banners:
                 ident = await self._identify(target.host, ip, opened)
         finally:
-            _abort(opened.sock)
+            abort(opened.sock)
             self._sweep.release(scan)
         web = _WEB.get(ident.service or "")
         netloc = f"[{target.host}]" if ":" in target.host else target.host
@@ -448,20 +447,7 @@ class PortsProbe:
                     return None
                 return await self._ask(sock, payload, max(0.05, seconds - (loop.time() - started)))
             finally:
-                _abort(sock)
-
-
-_RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s
-
-
-def _abort(sock: socket.socket) -> None:
-    """Close ``sock`` with a reset, as nmap's connect scan does: a scanner's connection
-    owes no goodbye, and a graceful close would leave this side in TIME_WAIT for a
-    minute, a local port held by each of the thousands a scan opens (back-to-back
-    scans then spent their time finding free ports)."""
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
-    sock.close()
+                abort(sock)
 
 
 _TLS_GRACE = 0.1  # seconds an HTTP answer waits for a TLS one (an HTTPS port may answer both)
