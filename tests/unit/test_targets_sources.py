@@ -53,6 +53,24 @@ async def test_crlf_and_bom(tmp_path: Path) -> None:
     assert await read_file(tmp_path, data) == ["a.com", "b.com", "", "c.com\rd"]
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 64])
+@pytest.mark.parametrize(
+    ("data", "lines"),
+    [
+        (b"\xef\xbb\xbfa.com\nb.com", ["a.com", "b.com"]),
+        (b"\xef\xbb\xbf", []),
+        (b"\xef\xbb", ["\ufffd"]),  # part of a BOM and nothing else: a line of its own
+        (b"\xefa\n", ["\ufffda"]),
+    ],
+)
+async def test_a_bom_split_over_small_reads_is_still_dropped(
+    data: bytes, lines: list[str], chunk: int
+) -> None:
+    async with asyncio.timeout(5):
+        got = await collect(stream_lines(io.BytesIO(data), max_line=100, chunk_size=chunk))
+    assert got == lines
+
+
 async def test_binary_garbage_becomes_replacement_and_is_rejected(tmp_path: Path) -> None:
     data = b"ok.com\n\xff\xfe\x00garbage\n\xc3\x28.com\nexample\x00.com\nlast.com\n"
     lines = await read_file(tmp_path, data)

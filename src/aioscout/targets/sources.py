@@ -193,7 +193,7 @@ async def _split_lines(
     byte_cap = 4 * (max_line + 1)
     pending = b""
     skipping = False
-    first = True
+    head: bytes | None = b""  # the first bytes, until a BOM can be told apart (then None)
     try:
         while True:
             try:
@@ -201,9 +201,15 @@ async def _split_lines(
             except OSError as exc:
                 raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from exc
             if not chunk:
+                if head:  # the input is shorter than a BOM: it is data
+                    pending = head
                 break
-            if first:
-                first = False
+            if head is not None:
+                chunk = head + chunk
+                if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+                    head = chunk  # a BOM may be split over reads (a pipe, a small chunk)
+                    continue
+                head = None
                 if chunk.startswith(_BOM):
                     chunk = chunk[len(_BOM) :]
             if skipping:
