@@ -264,9 +264,12 @@ class QueryLane:
             q.popleft()  # all settled, or its queries' time is up
             if not run[0]:
                 continue
-            for entry in entries:
-                item, _question, up, s, qid, _run = entry
-                if s.pending.get(qid) is entry:
+            for item, _question, up, s, qid, _run in entries:
+                # Still this run's query? (Compared by its run list: a compiled build
+                # boxes a tuple anew each time it is stored, so the entry's own
+                # identity does not survive the pending dict.)
+                kept = s.pending.get(qid)
+                if kept is not None and kept[5] is run:
                     del s.pending[qid]
                     res._on_timeout(up)
                     timed_out.append((item, None, up.label, now - run[1]))

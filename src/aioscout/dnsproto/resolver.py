@@ -162,12 +162,12 @@ def match_reply(data: bytes, qname: str, qtype: int) -> Message | str | None:
         msg = parse_response(data)
     except TooLarge as exc:
         return f"too_large: {exc}"
-    except WireError as exc:
+    except WireError as err:
         try:
             _qid, _flags, got, got_type, _end = parse_header(data)
         except WireError:
-            return f"protocol: {exc}"  # right ID and source, unreadable question: broken
-        return f"protocol: {exc}" if got == qname and got_type == qtype else None
+            return f"protocol: {err}"  # right ID and source, unreadable question: broken
+        return f"protocol: {err}" if got == qname and got_type == qtype else None
     return msg if msg.qname == qname and msg.qtype == qtype else None
 
 
@@ -551,10 +551,10 @@ class FastResolver:
                 writer.close()
         try:
             msg = parse_response(data)
-        except TooLarge as exc:
-            return f"too_large: {exc}"
-        except WireError as exc:
-            return f"protocol: {exc}"
+        except TooLarge as err:
+            return f"too_large: {err}"
+        except WireError as fault:
+            return f"protocol: {fault}"
         if msg.qid != qid or msg.qname != name or msg.qtype != qtype:
             return "protocol: TCP reply does not match its query"
         return msg

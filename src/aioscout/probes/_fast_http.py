@@ -265,10 +265,10 @@ class FastHttp:
                 infos = await self._loop.getaddrinfo(
                     host, port, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG
                 )
-            except socket.gaierror as exc:
+            except socket.gaierror as err:
                 raise ProbeError(
-                    ErrorKind.DNS, f"cannot resolve {host}: {str(exc)[:300]}", connect=True
-                ) from exc
+                    ErrorKind.DNS, f"cannot resolve {host}: {str(err)[:300]}", connect=True
+                ) from err
             addrs = list(dict.fromkeys(str(info[4][0]) for info in infos))
         self._cache[host] = addrs
         if len(self._cache) > _DNS_CACHE:
@@ -498,6 +498,7 @@ class FastHttp:
             cookie = cookie_header(jar.get(), url.url()) if len(jar) else ""
             chain.enter(url.text, cookie)
             conn = await self._hop(att, url, self._request(url, headers, cookie))
+            nxt: URL | None = None
             try:
                 assert att.headers is not None
                 set_cookies = att.headers.getall("Set-Cookie", ())
@@ -511,17 +512,17 @@ class FastHttp:
                     nxt = chain.next(
                         url.text, url.url(), status, att.headers.get("Location"), follow=follow
                     )
-                    if nxt is not None:
-                        url = _Where.of(nxt)
-                        continue
-                try:
-                    await conn.body_waiter
-                except BaseException:  # the deadline: the record keeps what arrived
-                    att.body = conn.head(self._limits.max_body, DEADLINE_CUT)
-                    raise
-                if conn.error is not None:
-                    raise conn.error
-                att.body = conn.head(self._limits.max_body)
-                return
+                if nxt is None:
+                    try:
+                        await conn.body_waiter
+                    except BaseException:  # the deadline: the record keeps what arrived
+                        att.body = conn.head(self._limits.max_body, DEADLINE_CUT)
+                        raise
+                    if conn.error is not None:
+                        raise conn.error
+                    att.body = conn.head(self._limits.max_body)
             finally:
                 self._done_with(conn)
+            if nxt is None:
+                return
+            url = _Where.of(nxt)

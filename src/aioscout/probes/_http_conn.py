@@ -187,12 +187,12 @@ class Conn(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._finish()
             return
-        except httptools.HttpParserError as exc:
+        except httptools.HttpParserError as err:
             if self.ended:
                 self.trailing = True
                 self._finish()  # bytes after the response: not wanted, as aiohttp ignores them
             else:
-                self._parser_failed(exc)
+                self._parser_failed(err)
             return
         if self.ended:
             self._finish()

@@ -96,8 +96,8 @@ class _SystemResolver:
             return Reply(2, [], "system", 1)
         except dns.exception.Timeout as exc:
             raise ResolveError("timeout", str(exc), 1, "system") from exc
-        except dns.exception.DNSException as exc:
-            raise ResolveError("protocol", str(exc), 1, "system") from exc
+        except dns.exception.DNSException as err:
+            raise ResolveError("protocol", str(err), 1, "system") from err
         answers = [
             (rrset.name.to_text().rstrip(".").lower(), int(rrset.rdtype), rrset.ttl, rd.to_text())
             for rrset in ans.response.answer
@@ -128,8 +128,8 @@ class DnsProbe:
             raise ConfigError(str(exc)) from exc
         try:
             self.domains = [_normalise(d, "domain") for d in domains]
-        except InvalidTarget as exc:
-            raise ConfigError(str(exc)) from exc
+        except InvalidTarget as err:
+            raise ConfigError(str(err)) from err
         check_resolvers(options.resolvers)
         check_resolvers(options.trusted_resolvers)
         self._resolver: _Resolver | None = None
@@ -351,12 +351,12 @@ class DnsProbe:
                 await self._fast.start()
                 try:
                     await self._fast.check([(d, 6) for d in self.domains])
-                except ResolverError as exc:
+                except ResolverError as err:
                     if not o.trusted_resolvers:
                         raise
                     for up in self._fast.active:
                         self._fast.drop(up, "no usable answer in the health check")
-                    log.warning("%s; the trusted resolvers answer alone", exc)
+                    log.warning("%s; the trusted resolvers answer alone", err)
                 self._resolver = self._fast
             else:
                 self._resolver = _SystemResolver(o.query_timeout)
@@ -367,8 +367,8 @@ class DnsProbe:
                 await self._trusted.start()
                 try:
                     await self._trusted.check([(d, 6) for d in self.domains])
-                except ResolverError as exc:
-                    raise ResolverError(f"--trusted-resolver: {exc}") from exc
+                except ResolverError as err:
+                    raise ResolverError(f"--trusted-resolver: {err}") from err
         except ResolverError:
             await self.aclose()
             raise

@@ -397,8 +397,8 @@ class HttpProbe:
         except ProbeError as exc:  # only from hooks: attempts keep their own errors
             assert result is not None
             result.error = self._redactor.info(exc)
-        except Exception as exc:  # a bug here or in a hook: still one record
-            bug = ProbeError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {str(exc)[:200]}")
+        except Exception as err:  # a bug here or in a hook: still one record
+            bug = ProbeError(ErrorKind.INTERNAL, f"{type(err).__name__}: {str(err)[:200]}")
             result = result or self.failed(line, target, bug.info)
             result.error = self._redactor.info(bug)
         scrub_record(result, self._redactor)
@@ -430,8 +430,8 @@ class HttpProbe:
                 )
             except ProbeError as exc:
                 att.error = detached(exc)
-            except (OSError, ValueError) as exc:
-                att.error = detached(classify(exc))
+            except (OSError, ValueError) as err:
+                att.error = detached(classify(err))
         else:
             import aiohttp  # loaded with the session
 
@@ -442,8 +442,8 @@ class HttpProbe:
                     # A SOCKS proxy hanging up mid-handshake (bad or missing credentials).
                     exc = ProbeError(ErrorKind.PROXY, "the proxy closed the connection")
                 att.error = detached(exc)
-            except (aiohttp.ClientError, OSError, ValueError) as exc:
-                att.error = detached(classify(exc))
+            except (aiohttp.ClientError, OSError, ValueError) as fault:
+                att.error = detached(classify(fault))
         if att.error is None:
             # A body broken by a protocol error: the record keeps what came before
             # it (status, title) and names the error.
@@ -544,18 +544,19 @@ class HttpProbe:
                 if nxt is not None:
                     # What came with the redirect's head: kept if the next hop fails.
                     att.body = buffered_head(resp, self._limits.max_body)
-                    url = nxt
-                    continue
-                with map_exceptions():
-                    att.body = await read_head(
-                        resp, self._limits.max_body, self._timeouts.read, att.keep_body
-                    )
-                return
+                else:
+                    with map_exceptions():
+                        att.body = await read_head(
+                            resp, self._limits.max_body, self._timeouts.read, att.keep_body
+                        )
             finally:
                 if resp.content.is_eof():
                     resp.release()
                 else:
                     resp.close()
+            if nxt is None:
+                return
+            url = nxt
 
     async def _send(
         self, chain: RedirectChain, url: URL, params: MultiDict[str] | None, cookie: str
