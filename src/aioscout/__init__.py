@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import registry
+# _native first: it decides which build of the hot modules loads (compiled or sources).
+from . import _native, registry  # noqa: F401
 
 if TYPE_CHECKING:
     from ._config import (
