@@ -27,6 +27,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,9 +73,13 @@ def clean() -> None:
         built.unlink()
 
 
-def why_not() -> str | None:
-    """Why this machine cannot build (no compiler, no mypyc), or None."""
-    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")[:1]
+def why_not(environ: Mapping[str, str] = os.environ) -> str | None:
+    """Why this machine cannot build (no compiler, no mypyc), or None.
+
+    The compiler is the one the build would use: ``$CC`` when set (as setuptools
+    takes it), else the one Python was built with.
+    """
+    cc = shlex.split(environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
     if not cc or shutil.which(cc[0]) is None:
         return f"no C compiler ({cc[0] if cc else 'CC unset'})"
     try:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -98,3 +101,21 @@ def test_this_tree_runs_its_build_and_its_sources_on_request() -> None:
     assert out[0] == "pure"
     assert out[1].endswith("lane.py")
     assert Path(aioscout.__file__ or "").parent == Path(out[1]).parent.parent
+
+
+def _build_script() -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "scripts" / "build_native.py"
+    spec = importlib.util.spec_from_file_location("aioscout_build_native", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_build_falls_back_to_the_sources_without_a_compiler(tmp_path: Path) -> None:
+    """No compiler: the build script names why and builds nothing (the sources run)."""
+    script = _build_script()
+    assert "no C compiler" in (script.why_not({"CC": str(tmp_path / "no-such-cc")}) or "")
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is not None:
+        assert script.why_not({"CC": cc}) in (None, "mypyc is not installed")
